@@ -1,0 +1,430 @@
+/*
+ * dmu.h - the one header of libdmu: device addresses, codecs, certificates,
+ * the pinning X.509 class, TLS connections, the certificate database, HTTP
+ * and JSON.  Library functions report through return values and never print
+ * or exit, except the allocation wrappers and the diagnostic helpers.
+ */
+#ifndef DMU_H
+#define DMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <bearssl.h>
+
+/* Exit status of every program; library functions return the same codes. */
+enum {
+	DMU_OK = 0,		/* success */
+	DMU_EFAIL = 1,		/* I/O error, declined, other failure */
+	DMU_EUSAGE = 2,		/* usage error */
+	DMU_EUNKNOWN = 3,	/* device not in the certificate database */
+	DMU_EMISMATCH = 4,	/* certificate mismatch; nothing was sent */
+	DMU_ENET = 5,		/* network or TLS failure, not a mismatch */
+	DMU_EHTTP = 6,		/* the device answered with an HTTP error */
+	DMU_EDATA = 7		/* malformed answer or database line */
+};
+
+#define DMU_ERRLEN 256		/* size of every error-message buffer */
+
+/* util.c */
+
+/* The program name used in diagnostics; set once by dmu_setprogname(). */
+extern const char *dmu_progname;
+
+/* Sets dmu_progname to the last path component of argv0. */
+void dmu_setprogname(const char *argv0);
+
+/*
+ * Prints "progname: message" on stderr.  A format ending in ':' appends
+ * ": strerror(errno)".
+ */
+void dmu_warn(const char *fmt, ...);
+
+/* As dmu_warn(), then exits with status code. */
+void dmu_die(int code, const char *fmt, ...);
+
+/* Allocation wrappers: they never return NULL; on failure they exit 1. */
+void *dmu_xmalloc(size_t n);
+void *dmu_xcalloc(size_t n, size_t size);
+void *dmu_xreallocarray(void *p, size_t n, size_t size);
+char *dmu_xstrdup(const char *s);
+
+/* Returns the more serious of two exit codes: 4 > 7 > 5 > 6 > 3 > 1 > 0. */
+int dmu_worse(int a, int b);
+
+/* Overwrites n bytes at p with zeros in a way the compiler keeps. */
+void dmu_wipe(void *p, size_t n);
+
+/*
+ * Flushes and checks stdout; returns 0, or -1 after printing a diagnostic
+ * when a write to stdout failed.  Call before exiting from every program.
+ */
+int dmu_fshut(void);
+
+/*
+ * Parses a decimal integer in [min, max] from s.  Returns 0 and stores it in
+ * *out, or -1 when s is empty, not a number, or out of range.
+ */
+int dmu_parse_long(const char *s, long long min, long long max,
+    long long *out);
+
+/*
+ * Reads one line from f into *buf (grown as needed, at most max bytes, the
+ * newline removed).  Returns the line length, -1 at end of file or error,
+ * -2 when the line is longer than max (the rest of it is skipped).
+ */
+long dmu_getline(char **buf, size_t *cap, size_t max, FILE *f);
+
+/* Returns s with leading and trailing white space cut off (in place). */
+char *dmu_trim(char *s);
+
+/* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
+void dmu_utc_now(char *out);
+
+/* Milliseconds of a monotonic clock. */
+int64_t dmu_now_ms(void);
+
+/* codec.c */
+
+/* Writes 2n lower-case hex digits and a NUL to out. */
+void dmu_hex(char *out, const void *in, size_t n);
+
+/* Writes n upper-case hex byte pairs separated by ':' and a NUL (3n bytes). */
+void dmu_hex_colon(char *out, const void *in, size_t n);
+
+/* Bytes needed for the base64 encoding of n bytes, without the NUL. */
+#define DMU_B64_LEN(n)	((((n) + 2) / 3) * 4)
+
+/* Writes the padded standard base64 of in and a NUL to out (DMU_B64_LEN+1). */
+void dmu_b64_encode(char *out, const void *in, size_t n);
+
+/*
+ * Decodes padded standard base64 (no white space) of length n into out of
+ * size outsz.  Returns the decoded length, or -1 when the text is not
+ * canonical base64 or does not fit.
+ */
+long dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n);
+
+/*
+ * Parses a SHA-256 fingerprint: 64 hex digits, with or without ':' between
+ * byte pairs, any case; or "SHA256:" followed by base64 with or without
+ * padding.  Returns 0 and fills out, or -1.
+ */
+int dmu_fpr_parse(const char *s, uint8_t out[32]);
+
+/* SHA-256 of n bytes. */
+void dmu_sha256(uint8_t out[32], const void *in, size_t n);
+
+/* Returns 1 when the n bytes at a and b are equal; time does not depend on where they differ. */
+int dmu_ct_equal(const void *a, const void *b, size_t n);
+
+/* device.c */
+
+#define DMU_HOST_MAX	255
+#define DMU_DEVICE_MAX	(DMU_HOST_MAX + 8)
+
+struct dmu_device {
+	char host[DMU_HOST_MAX + 1];	/* lower case, IPv6 without brackets */
+	char port[6];			/* decimal, 1..65535 */
+	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port" */
+	int is_ip;			/* host is an IPv4 or IPv6 literal */
+};
+
+/*
+ * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], or an https:// URL (its
+ * path is ignored).  The port defaults to 443.  Returns 0, or -1 with a
+ * reason in err (DMU_ERRLEN bytes).
+ */
+int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
+
+/* cert.c */
+
+#define DMU_CERT_MAX	16384	/* largest end-entity certificate kept */
+
+struct dmu_cert {
+	unsigned char *der;		/* owned; freed by dmu_cert_free() */
+	size_t len;
+	uint8_t sha256[32];		/* of der */
+	br_x509_pkey pkey;		/* points into keybuf */
+	unsigned char keybuf[1100];	/* RSA n and e, or EC point */
+	char keytype[32];		/* "RSA 2048", "EC P-256", ... */
+	char subject[256];		/* "CN=...,O=..." */
+	char issuer[256];
+	char not_before[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
+	char not_after[21];
+	uint8_t spki_sha256[32];	/* SHA-256 of SubjectPublicKeyInfo */
+};
+
+/*
+ * Decodes a DER certificate: copies it, hashes it, decodes its public key
+ * (RSA or EC; others are refused) and its names, dates and SPKI.  Returns 0,
+ * or DMU_EDATA with a reason in err.  On failure c owns nothing.
+ */
+int dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len,
+    char *err);
+
+/* Frees what c owns; c may then be decoded again. */
+void dmu_cert_free(struct dmu_cert *c);
+
+/*
+ * Finds the first CERTIFICATE block in PEM text and decodes its DER into a
+ * new buffer *der of length *len (the caller frees it).  Returns 0, or
+ * DMU_EDATA with a reason in err.
+ */
+int dmu_pem_cert(const char *text, size_t n, unsigned char **der,
+    size_t *len, char *err);
+
+/* Writes der as a PEM block with the given label ("CERTIFICATE") to f. */
+int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
+
+/* pin.c */
+
+enum { DMU_PIN_ASSERT, DMU_PIN_CAPTURE };
+
+/*
+ * Our br_x509_class.  In assert mode it hashes the end-entity certificate,
+ * compares the hash in constant time with the pinned one and hands out the
+ * key of the pinned (stored) certificate.  In capture mode it keeps the
+ * end-entity certificate (at most DMU_CERT_MAX bytes) and hands out its key.
+ * Host names, dates and the rest of the chain are ignored.
+ */
+struct dmu_pin {
+	const br_x509_class *vtable;
+	int mode;
+	const struct dmu_cert *pinned;	/* assert mode */
+	br_sha256_context sha;
+	int ncert;			/* certificates seen in this chain */
+	unsigned char *buf;		/* DMU_CERT_MAX bytes, owned */
+	size_t len;			/* bytes of the end-entity certificate */
+	int toolarge;			/* it did not fit in buf */
+	uint8_t presented[32];		/* SHA-256 of what the server sent */
+	int have_presented;
+	int mismatch;			/* assert mode: it was another cert */
+	struct dmu_cert captured;	/* capture mode, after end_chain */
+	int have_captured;
+	char err[DMU_ERRLEN];		/* why end_chain refused */
+};
+
+/* Sets up p; pinned is the stored certificate, NULL in capture mode. */
+void dmu_pin_init(struct dmu_pin *p, int mode, const struct dmu_cert *pinned);
+
+/* Frees what p owns. */
+void dmu_pin_free(struct dmu_pin *p);
+
+/* net.c and tls.c */
+
+struct dmu_conn {
+	int fd;
+	br_ssl_client_context sc;
+	struct dmu_pin pin;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+	int timeout_ms;			/* for each network wait */
+	int peer_closed;		/* EOF or close_notify seen */
+	char err[DMU_ERRLEN];		/* why the last call failed */
+};
+
+/*
+ * Opens a TCP connection to d (every address of the name in turn), with
+ * TCP_NODELAY set and the socket non-blocking.  Returns the descriptor, or
+ * -1 with a reason in err.
+ */
+int dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *err);
+
+/*
+ * Connects to d and completes the TLS 1.2 handshake.  With pinned set, the
+ * handshake can only complete with that certificate's key and only when the
+ * server presents exactly that certificate; with pinned NULL the
+ * certificate is captured (c->pin.captured).  No application data is sent.
+ * Returns DMU_OK, DMU_EMISMATCH (c->pin.presented holds what was seen),
+ * DMU_EDATA (captured certificate unusable) or DMU_ENET; the reason is in
+ * c->err.  After a failure the connection is closed, but dmu_conn_close()
+ * is still to be called.
+ */
+int dmu_conn_open(struct dmu_conn *c, const struct dmu_device *d,
+    const struct dmu_cert *pinned, int timeout_ms);
+
+/* Sends len bytes and flushes them.  Returns 0, or DMU_ENET. */
+int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
+
+/*
+ * Reads up to len bytes.  Returns the number read, 0 at end of stream, or
+ * -1 with a reason in c->err (time-out, reset, TLS error).
+ */
+long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
+
+/* Sends close_notify when possible, closes the socket, frees the pin. */
+void dmu_conn_close(struct dmu_conn *c);
+
+/* db.c */
+
+#define DMU_DB_HEADER	"# dmu-certdb 1"
+#define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 100 + DMU_B64_LEN(DMU_CERT_MAX))
+
+struct dmu_rec {
+	char *device;			/* canonical; all owned by the db */
+	char sha256hex[65];
+	char learned[21];
+	char *certb64;
+	char *line;			/* comment line kept as written, or NULL */
+};
+
+struct dmu_db {
+	char *path;
+	struct dmu_rec *rec;
+	size_t n, cap;
+	int lockfd;
+	int exists;
+	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
+};
+
+/*
+ * Returns the database path from -f (may be NULL), $DMU_CERTDB,
+ * $XDG_CONFIG_HOME/dmu/certdb or ~/.config/dmu/certdb, newly allocated.
+ */
+char *dmu_db_path(const char *opt);
+
+/*
+ * Reads the database at path into db.  A missing file is an empty database
+ * (db->exists 0).  With lock set, first takes an exclusive lock on
+ * path.lock (creating the directory if missing) and holds it until
+ * dmu_db_close().  Returns DMU_OK, DMU_EFAIL (I/O) or DMU_EDATA (first bad
+ * line), with the reason in db->err.
+ */
+int dmu_db_open(struct dmu_db *db, const char *path, int lock);
+
+/*
+ * As dmu_db_open() without a lock, but reads past bad lines and calls
+ * report(ctx, line, reason) for each.  Returns the worst status.
+ */
+int dmu_db_check(const char *path, void (*report)(void *, long,
+    const char *), void *ctx, char *err);
+
+/* Returns the record of canonical device, or NULL. */
+struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
+
+/*
+ * Adds or replaces a record (copies the strings).  Returns 0.
+ */
+int dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
+
+/* Removes the record of device; returns 0, or -1 when it is absent. */
+int dmu_db_remove(struct dmu_db *db, const char *device);
+
+/*
+ * Writes the database (the lock must be held): a temporary file in the
+ * same directory, fsync, rename, fsync of the directory; mode 0644.
+ * Returns DMU_OK or DMU_EFAIL with the reason in db->err.
+ */
+int dmu_db_commit(struct dmu_db *db);
+
+/* Releases the lock and frees everything db owns. */
+void dmu_db_close(struct dmu_db *db);
+
+/*
+ * Parses one record line (modified in place; r points into it).  Verifies
+ * the fields, the device's canonical form and that the fingerprint is the
+ * SHA-256 of the certificate.  Returns 0, or DMU_EDATA with a reason in err.
+ */
+int dmu_rec_parse(char *line, struct dmu_rec *r, char *err);
+
+/* Writes a record as one database line to f. */
+int dmu_rec_write(FILE *f, const struct dmu_rec *r);
+
+/*
+ * Builds a record for device from a decoded certificate, learned now.
+ * The strings are newly allocated; free with dmu_rec_free().
+ */
+void dmu_rec_make(struct dmu_rec *r, const char *device,
+    const struct dmu_cert *c);
+
+/* Frees the strings of a record made by dmu_rec_make(). */
+void dmu_rec_free(struct dmu_rec *r);
+
+/*
+ * Decodes the certificate of a record into c.  Returns 0, or DMU_EDATA
+ * with a reason in err.
+ */
+int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
+
+/* http.c */
+
+#define DMU_HTTP_LINE_MAX	1024		/* status line, one header line */
+#define DMU_HTTP_HEAD_MAX	16384		/* the whole header block */
+#define DMU_HTTP_BODY_MAX	(8L << 20)	/* a body, decoded */
+
+/*
+ * A byte source: read(ctx, buf, len) returns the number of bytes read (at
+ * most len), 0 at end of stream, or -1 on error.  The reader buffers in buf.
+ */
+struct dmu_src {
+	long (*read)(void *ctx, void *buf, size_t len);
+	void *ctx;
+	unsigned char buf[4096];
+	size_t off, len;
+};
+
+/* Sets up a source over read(ctx, ...). */
+void dmu_src_init(struct dmu_src *s, long (*read)(void *, void *, size_t),
+    void *ctx);
+
+struct dmu_resp {
+	int status;		/* 200..599 (1xx answers are skipped) */
+	int keepalive;		/* the connection may carry another request */
+	long retry_after;	/* Retry-After in seconds, -1 when absent */
+	char *body;		/* NUL-terminated, owned; never NULL after OK */
+	size_t len;		/* body length without the NUL */
+};
+
+/*
+ * Reads one HTTP/1.x response to a GET from s: status line, headers, and a
+ * body delimited by Content-Length, chunked transfer coding, or the end of
+ * the stream (HTTP/1.0 style).  204 and 304 have no body.  Every limit above
+ * is checked before anything is stored.  Returns DMU_OK; DMU_ENET when the
+ * source failed or ended before the answer was complete; DMU_EDATA when the
+ * answer is malformed or over a limit.  The reason is in err.  On failure r
+ * owns nothing.
+ */
+int dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err);
+
+/* Frees what r owns. */
+void dmu_resp_free(struct dmu_resp *r);
+
+/*
+ * Formats "GET target HTTP/1.1" with Host, X-Api-Key (keyb64, may be NULL)
+ * and Connection: keep-alive into buf.  Returns the length, or -1 when it
+ * does not fit.  The caller wipes buf after sending: it holds the key.
+ */
+long dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
+    const char *keyb64);
+
+/* json.c */
+
+#define DMU_JSON_DEPTH	32	/* deepest nesting accepted */
+
+struct dmu_report {
+	long long serial;	/* 0 .. 2^53 */
+	char timestamp[64];	/* as received (unescaped ASCII); "" if absent */
+	const char *line;	/* compact JSON, "device" first, NUL-ended */
+	size_t len;
+};
+
+/*
+ * Parses body as one report object, an object {"reports": [...]} or a bare
+ * array of reports, and validates all of it (strict RFC 8259, UTF-8, depth
+ * limit; each report an object with an integer "serial").  Only then calls
+ * fn(ctx, report) for each report in order, with the report re-emitted as
+ * compact JSON: {"device":"DEVICE", then every other member as received
+ * (an incoming "device" member is dropped).  Returns DMU_OK, DMU_EDATA with
+ * a reason in err, or the first non-zero value fn returned.
+ */
+int dmu_json_reports(const char *body, size_t len, const char *device,
+    int (*fn)(void *, const struct dmu_report *), void *ctx, char *err);
+
+/*
+ * Copies the top-level "message" string of an error body, unescaped, with
+ * control characters replaced by '?', into out (outsz bytes, truncated).
+ * Returns 0, or -1 when body has no such string.
+ */
+int dmu_json_message(const char *body, size_t len, char *out, size_t outsz);
+
+#endif
