@@ -219,7 +219,9 @@ struct dmu_conn {
 	struct dmu_pin pin;
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 	int timeout_ms;			/* for each network wait */
-	int peer_closed;		/* EOF or close_notify seen */
+	int64_t deadline;		/* dmu_now_ms() limit; 0: none */
+	int peer_closed;		/* the device closed the TCP stream */
+	int broken;			/* I/O failed: send nothing more */
 	char err[DMU_ERRLEN];		/* why the last call failed */
 };
 
@@ -243,6 +245,12 @@ int dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *err);
 int dmu_conn_open(struct dmu_conn *c, const struct dmu_device *d,
     const struct dmu_cert *pinned, int timeout_ms);
 
+/*
+ * Sets the time limit of what follows: ms milliseconds from now (0: only
+ * the time-out of each wait applies).
+ */
+void dmu_conn_deadline(struct dmu_conn *c, long ms);
+
 /* Sends len bytes and flushes them.  Returns 0, or DMU_ENET. */
 int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
 
@@ -260,41 +268,54 @@ void dmu_conn_close(struct dmu_conn *c);
 #define DMU_DB_HEADER	"# dmu-certdb 1"
 #define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 100 + DMU_B64_LEN(DMU_CERT_MAX))
 
+/* One line of the database: a record, or a comment/blank line (device NULL). */
 struct dmu_rec {
-	char *device;			/* canonical; all owned by the db */
-	char sha256hex[65];
-	char learned[21];
-	char *certb64;
-	char *line;			/* comment line kept as written, or NULL */
+	char *device;			/* canonical host:port, or NULL */
+	char sha256hex[65];		/* of the certificate DER */
+	char learned[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
+	char *certb64;			/* base64 DER, one line */
+	char *mem;			/* owns device, certb64 or the comment */
 };
 
 struct dmu_db {
-	char *path;
-	struct dmu_rec *rec;
+	char *path;			/* the file really written */
+	struct dmu_rec *rec;		/* lines in file order */
 	size_t n, cap;
-	int lockfd;
-	int exists;
+	int lockfd;			/* -1 when not locked */
+	int exists;			/* the file was there */
+	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
 	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
 };
 
 /*
  * Returns the database path from -f (may be NULL), $DMU_CERTDB,
- * $XDG_CONFIG_HOME/dmu/certdb or ~/.config/dmu/certdb, newly allocated.
+ * $XDG_CONFIG_HOME/dmu/certdb or $HOME/.config/dmu/certdb, newly allocated.
  */
 char *dmu_db_path(const char *opt);
 
 /*
- * Reads the database at path into db.  A missing file is an empty database
- * (db->exists 0).  With lock set, first takes an exclusive lock on
- * path.lock (creating the directory if missing) and holds it until
- * dmu_db_close().  Returns DMU_OK, DMU_EFAIL (I/O) or DMU_EDATA (first bad
- * line), with the reason in db->err.
+ * Reads the database at path into db, checking the syntax of every line
+ * (certificates are verified only when used: dmu_rec_cert()).  A missing
+ * file is an empty database (db->exists 0).  With lock set, first creates
+ * the directory if missing and takes an exclusive lock on path.lock, held
+ * until dmu_db_close().  Returns DMU_OK, DMU_EFAIL (I/O, db->err) or
+ * DMU_EDATA (the first bad line, db->err).  db must be closed either way.
  */
 int dmu_db_open(struct dmu_db *db, const char *path, int lock);
 
 /*
- * As dmu_db_open() without a lock, but reads past bad lines and calls
- * report(ctx, line, reason) for each.  Returns the worst status.
+ * Finds device in the database at path without keeping the other records
+ * (every line's syntax is still checked).  Fills out (free with
+ * dmu_rec_free()).  Returns DMU_OK, DMU_EUNKNOWN, DMU_EFAIL or DMU_EDATA,
+ * with the reason in err; warning (DMU_ERRLEN) gets a warning or "".
+ */
+int dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
+    char *warning, char *err);
+
+/*
+ * Reads past bad lines and calls report(ctx, lineno, reason) for each,
+ * verifying every certificate and duplicate devices too.  Returns DMU_OK,
+ * DMU_EDATA when any line was bad, or DMU_EFAIL (I/O, in err).
  */
 int dmu_db_check(const char *path, void (*report)(void *, long,
     const char *), void *ctx, char *err);
@@ -302,10 +323,8 @@ int dmu_db_check(const char *path, void (*report)(void *, long,
 /* Returns the record of canonical device, or NULL. */
 struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
 
-/*
- * Adds or replaces a record (copies the strings).  Returns 0.
- */
-int dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
+/* Adds r, or replaces the record of the same device; copies the strings. */
+void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
 /* Removes the record of device; returns 0, or -1 when it is absent. */
 int dmu_db_remove(struct dmu_db *db, const char *device);
@@ -321,28 +340,28 @@ int dmu_db_commit(struct dmu_db *db);
 void dmu_db_close(struct dmu_db *db);
 
 /*
- * Parses one record line (modified in place; r points into it).  Verifies
- * the fields, the device's canonical form and that the fingerprint is the
- * SHA-256 of the certificate.  Returns 0, or DMU_EDATA with a reason in err.
+ * Parses one database line (copied; line is not changed).  Comment and
+ * blank lines give a record with device NULL.  Checks the fields, the
+ * device's canonical form and, with verify set, that the certificate
+ * decodes and has the fingerprint.  Returns 0, or DMU_EDATA with a reason
+ * in err.  Free r with dmu_rec_free().
  */
-int dmu_rec_parse(char *line, struct dmu_rec *r, char *err);
+int dmu_rec_parse(const char *line, struct dmu_rec *r, int verify,
+    char *err);
 
 /* Writes a record as one database line to f. */
 int dmu_rec_write(FILE *f, const struct dmu_rec *r);
 
-/*
- * Builds a record for device from a decoded certificate, learned now.
- * The strings are newly allocated; free with dmu_rec_free().
- */
+/* Builds a record for device from a decoded certificate, learned now. */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
     const struct dmu_cert *c);
 
-/* Frees the strings of a record made by dmu_rec_make(). */
+/* Frees what r owns. */
 void dmu_rec_free(struct dmu_rec *r);
 
 /*
- * Decodes the certificate of a record into c.  Returns 0, or DMU_EDATA
- * with a reason in err.
+ * Decodes the certificate of a record into c and checks its fingerprint.
+ * Returns 0, or DMU_EDATA with a reason in err.
  */
 int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
 

@@ -1,0 +1,401 @@
+/* cert.c - decoding the end-entity certificate: key, names, dates, SPKI. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmu.h"
+
+/* A DER input: the bytes still to read. */
+struct der {
+	const unsigned char *p;
+	size_t n;
+};
+
+/*
+ * Reads one TLV (definite length, tag number < 31) from in into *tag and
+ * *val; *all covers the whole TLV.  Returns 0, or -1 on malformed input.
+ */
+static int
+der_next(struct der *in, int *tag, struct der *val, struct der *all)
+{
+	size_t len, hl = 2, i, k;
+
+	if (in->n < 2 || (in->p[0] & 0x1f) == 0x1f)
+		return -1;
+	*tag = in->p[0];
+	len = in->p[1];
+	if (len & 0x80) {
+		k = len & 0x7f;
+		if (k == 0 || k > 3 || in->n < 2 + k)
+			return -1;
+		for (len = 0, i = 0; i < k; i++)
+			len = len << 8 | in->p[2 + i];
+		hl += k;
+	}
+	if (len > in->n - hl)
+		return -1;
+	if (all != NULL) {
+		all->p = in->p;
+		all->n = hl + len;
+	}
+	val->p = in->p + hl;
+	val->n = len;
+	in->p += hl + len;
+	in->n -= hl + len;
+	return 0;
+}
+
+/* Reads a TLV that must carry tag. */
+static int
+der_expect(struct der *in, int tag, struct der *val, struct der *all)
+{
+	int t;
+
+	return der_next(in, &t, val, all) == 0 && t == tag ? 0 : -1;
+}
+
+static const struct {
+	const char *oid;	/* content octets */
+	size_t len;
+	const char *name;
+} attrs[] = {
+	{ "\x55\x04\x03", 3, "CN" },
+	{ "\x55\x04\x05", 3, "serialNumber" },
+	{ "\x55\x04\x06", 3, "C" },
+	{ "\x55\x04\x07", 3, "L" },
+	{ "\x55\x04\x08", 3, "ST" },
+	{ "\x55\x04\x0a", 3, "O" },
+	{ "\x55\x04\x0b", 3, "OU" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x01", 9, "emailAddress" },
+};
+
+/* Appends s (n bytes) to out (size sz), printable ASCII only. */
+static void
+append(char *out, size_t sz, const unsigned char *s, size_t n)
+{
+	size_t o = strlen(out);
+
+	for (; n > 0 && o + 1 < sz; s++, n--)
+		out[o++] = (*s >= 0x20 && *s < 0x7f) ? (char)*s : '?';
+	out[o] = '\0';
+}
+
+/* Formats an X.501 Name as "CN=...,O=..." (in the order it is encoded). */
+static int
+format_name(struct der name, char *out, size_t sz)
+{
+	struct der set, atv, oid, val;
+	int tag, first = 1;
+	size_t i;
+	char num[8];
+
+	out[0] = '\0';
+	while (name.n > 0) {
+		if (der_expect(&name, 0x31, &set, NULL) != 0)
+			return -1;
+		while (set.n > 0) {
+			if (der_expect(&set, 0x30, &atv, NULL) != 0 ||
+			    der_expect(&atv, 0x06, &oid, NULL) != 0 ||
+			    der_next(&atv, &tag, &val, NULL) != 0)
+				return -1;
+			if (!first)
+				append(out, sz, (const unsigned char *)",", 1);
+			first = 0;
+			for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+				if (attrs[i].len == oid.n &&
+				    memcmp(attrs[i].oid, oid.p, oid.n) == 0)
+					break;
+			if (i < sizeof(attrs) / sizeof(attrs[0])) {
+				append(out, sz, (const unsigned char *)
+				    attrs[i].name, strlen(attrs[i].name));
+			} else {
+				/* Unknown attribute: its OID in hex. */
+				append(out, sz, (const unsigned char *)"OID.", 4);
+				for (i = 0; i < oid.n && i < 16; i++) {
+					snprintf(num, sizeof(num), "%02x",
+					    oid.p[i]);
+					append(out, sz,
+					    (const unsigned char *)num, 2);
+				}
+			}
+			append(out, sz, (const unsigned char *)"=", 1);
+			append(out, sz, val.p, val.n);
+		}
+	}
+	return 0;
+}
+
+/* Formats UTCTime or GeneralizedTime as "YYYY-MM-DDTHH:MM:SSZ". */
+static int
+format_time(int tag, struct der t, char out[21])
+{
+	const unsigned char *p = t.p;
+	char y[5];
+	size_t i;
+
+	if (tag == 0x17 && t.n == 13) {
+		y[0] = p[0] < '5' ? '2' : '1';
+		y[1] = p[0] < '5' ? '0' : '9';
+		y[2] = (char)p[0];
+		y[3] = (char)p[1];
+		p += 2;
+	} else if (tag == 0x18 && t.n == 15) {
+		memcpy(y, p, 4);
+		p += 4;
+	} else
+		return -1;
+	y[4] = '\0';
+	for (i = 0; i < 10; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+	if (p[10] != 'Z')
+		return -1;
+	snprintf(out, 21, "%s-%.2s-%.2sT%.2s:%.2s:%.2sZ", y, p, p + 2,
+	    p + 4, p + 6, p + 8);
+	return 0;
+}
+
+/* Walks the TBSCertificate for names, validity and the SPKI. */
+static int
+walk(struct dmu_cert *c, char *err)
+{
+	struct der in = { c->der, c->len }, cert, tbs, v, val, spki;
+	int tag;
+
+	if (der_expect(&in, 0x30, &cert, NULL) != 0 || in.n != 0 ||
+	    der_expect(&cert, 0x30, &tbs, NULL) != 0)
+		goto bad;
+	if (tbs.n > 0 && tbs.p[0] == 0xa0 &&
+	    der_next(&tbs, &tag, &val, NULL) != 0)		/* version */
+		goto bad;
+	if (der_expect(&tbs, 0x02, &val, NULL) != 0 ||		/* serial */
+	    der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* sig alg */
+	    der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* issuer */
+	    format_name(val, c->issuer, sizeof(c->issuer)) != 0 ||
+	    der_expect(&tbs, 0x30, &v, NULL) != 0 ||		/* validity */
+	    der_next(&v, &tag, &val, NULL) != 0 ||
+	    format_time(tag, val, c->not_before) != 0 ||
+	    der_next(&v, &tag, &val, NULL) != 0 ||
+	    format_time(tag, val, c->not_after) != 0 ||
+	    der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* subject */
+	    format_name(val, c->subject, sizeof(c->subject)) != 0 ||
+	    der_expect(&tbs, 0x30, &val, &spki) != 0)
+		goto bad;
+	dmu_sha256(c->spki_sha256, spki.p, spki.n);
+	return 0;
+bad:
+	snprintf(err, DMU_ERRLEN, "malformed certificate");
+	return DMU_EDATA;
+}
+
+static const char *
+curve_name(int curve)
+{
+	switch (curve) {
+	case BR_EC_secp256r1:	return "P-256";
+	case BR_EC_secp384r1:	return "P-384";
+	case BR_EC_secp521r1:	return "P-521";
+	default:		return NULL;
+	}
+}
+
+/* Copies the key decoded by BearSSL into c->keybuf. */
+static int
+copy_key(struct dmu_cert *c, const br_x509_pkey *pk, char *err)
+{
+	const char *cv;
+	size_t bits, i;
+
+	c->pkey.key_type = pk->key_type;
+	if (pk->key_type == BR_KEYTYPE_RSA) {
+		const br_rsa_public_key *k = &pk->key.rsa;
+
+		if (k->nlen + k->elen > sizeof(c->keybuf))
+			goto unsupported;
+		memcpy(c->keybuf, k->n, k->nlen);
+		memcpy(c->keybuf + k->nlen, k->e, k->elen);
+		c->pkey.key.rsa.n = c->keybuf;
+		c->pkey.key.rsa.nlen = k->nlen;
+		c->pkey.key.rsa.e = c->keybuf + k->nlen;
+		c->pkey.key.rsa.elen = k->elen;
+		for (i = 0; i < k->nlen && k->n[i] == 0; i++)
+			;
+		bits = (k->nlen - i) * 8;
+		if (i < k->nlen) {
+			unsigned char top = k->n[i];
+
+			while (!(top & 0x80)) {
+				top = (unsigned char)(top << 1);
+				bits--;
+			}
+		}
+		snprintf(c->keytype, sizeof(c->keytype), "RSA %zu", bits);
+		return 0;
+	}
+	if (pk->key_type == BR_KEYTYPE_EC) {
+		const br_ec_public_key *k = &pk->key.ec;
+
+		if ((cv = curve_name(k->curve)) == NULL ||
+		    k->qlen > sizeof(c->keybuf))
+			goto unsupported;
+		memcpy(c->keybuf, k->q, k->qlen);
+		c->pkey.key.ec.curve = k->curve;
+		c->pkey.key.ec.q = c->keybuf;
+		c->pkey.key.ec.qlen = k->qlen;
+		snprintf(c->keytype, sizeof(c->keytype), "EC %s", cv);
+		return 0;
+	}
+unsupported:
+	snprintf(err, DMU_ERRLEN, "unsupported public key in certificate "
+	    "(RSA and EC P-256/P-384/P-521 are supported)");
+	return DMU_EDATA;
+}
+
+/* see dmu.h */
+int
+dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len, char *err)
+{
+	br_x509_decoder_context dc;
+	const br_x509_pkey *pk;
+	int e, rc;
+
+	memset(c, 0, sizeof(*c));
+	if (len == 0 || len > DMU_CERT_MAX) {
+		snprintf(err, DMU_ERRLEN, "certificate of %zu bytes (at most "
+		    "%d supported)", len, DMU_CERT_MAX);
+		return DMU_EDATA;
+	}
+	c->der = dmu_xmalloc(len);
+	memcpy(c->der, der, len);
+	c->len = len;
+	dmu_sha256(c->sha256, der, len);
+	if ((rc = walk(c, err)) != 0)
+		goto fail;
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, der, len);
+	pk = br_x509_decoder_get_pkey(&dc);
+	if (pk == NULL) {
+		e = br_x509_decoder_last_error(&dc);
+		if (e == BR_ERR_X509_UNSUPPORTED)
+			snprintf(err, DMU_ERRLEN, "unsupported public key in "
+			    "certificate (RSA and EC P-256/P-384/P-521 are "
+			    "supported)");
+		else
+			snprintf(err, DMU_ERRLEN, "malformed certificate "
+			    "(BearSSL error %d)", e);
+		rc = DMU_EDATA;
+		goto fail;
+	}
+	if ((rc = copy_key(c, pk, err)) != 0)
+		goto fail;
+	return 0;
+fail:
+	dmu_cert_free(c);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_cert_free(struct dmu_cert *c)
+{
+	free(c->der);
+	memset(c, 0, sizeof(*c));
+}
+
+struct pembuf {
+	unsigned char *p;
+	size_t n;
+	int toolarge;
+};
+
+static void
+pem_append(void *ctx, const void *data, size_t len)
+{
+	struct pembuf *b = ctx;
+
+	if (b->toolarge || len > DMU_CERT_MAX - b->n) {
+		b->toolarge = 1;
+		return;
+	}
+	memcpy(b->p + b->n, data, len);
+	b->n += len;
+}
+
+/* see dmu.h */
+int
+dmu_pem_cert(const char *text, size_t n, unsigned char **der, size_t *len,
+    char *err)
+{
+	br_pem_decoder_context pc;
+	struct pembuf b = { NULL, 0, 0 };
+	int incert = 0, pass;
+	const char *p;
+	size_t left, k;
+
+	b.p = dmu_xmalloc(DMU_CERT_MAX);
+	br_pem_decoder_init(&pc);
+	/* A final newline lets BearSSL see the end line even without one. */
+	for (pass = 0; pass < 2; pass++) {
+		p = pass == 0 ? text : "\n";
+		left = pass == 0 ? n : 1;
+		while (left > 0) {
+			k = br_pem_decoder_push(&pc, p, left);
+			p += k;
+			left -= k;
+			switch (br_pem_decoder_event(&pc)) {
+			case BR_PEM_BEGIN_OBJ:
+				incert = strcmp(br_pem_decoder_name(&pc),
+				    "CERTIFICATE") == 0 ||
+				    strcmp(br_pem_decoder_name(&pc),
+				    "X509 CERTIFICATE") == 0;
+				br_pem_decoder_setdest(&pc,
+				    incert ? pem_append : NULL, &b);
+				break;
+			case BR_PEM_END_OBJ:
+				if (incert)
+					goto done;
+				break;
+			case BR_PEM_ERROR:
+				snprintf(err, DMU_ERRLEN, "malformed PEM");
+				goto fail;
+			}
+		}
+	}
+	snprintf(err, DMU_ERRLEN, "no CERTIFICATE block in PEM input");
+	goto fail;
+done:
+	if (b.toolarge) {
+		snprintf(err, DMU_ERRLEN, "certificate larger than %d bytes",
+		    DMU_CERT_MAX);
+		goto fail;
+	}
+	if (b.n == 0) {
+		snprintf(err, DMU_ERRLEN, "empty CERTIFICATE block");
+		goto fail;
+	}
+	*der = b.p;
+	*len = b.n;
+	return 0;
+fail:
+	free(b.p);
+	return DMU_EDATA;
+}
+
+/* see dmu.h */
+int
+dmu_pem_write(FILE *f, const char *label, const void *der, size_t len)
+{
+	const unsigned char *p = der;
+	char line[65];
+	size_t k;
+
+	fprintf(f, "-----BEGIN %s-----\n", label);
+	while (len > 0) {
+		k = len > 48 ? 48 : len;
+		dmu_b64_encode(line, p, k);
+		fprintf(f, "%s\n", line);
+		p += k;
+		len -= k;
+	}
+	fprintf(f, "-----END %s-----\n", label);
+	return ferror(f) ? -1 : 0;
+}

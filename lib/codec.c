@@ -1,0 +1,182 @@
+/* codec.c - hex, base64, fingerprints, SHA-256. */
+#include <ctype.h>
+#include <string.h>
+
+#include "dmu.h"
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* see dmu.h */
+void
+dmu_hex(char *out, const void *in, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		*out++ = hx[p[i] >> 4];
+		*out++ = hx[p[i] & 15];
+	}
+	*out = '\0';
+}
+
+/* see dmu.h */
+void
+dmu_hex_colon(char *out, const void *in, size_t n)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	const unsigned char *p = in;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*out++ = ':';
+		*out++ = hx[p[i] >> 4];
+		*out++ = hx[p[i] & 15];
+	}
+	*out = '\0';
+}
+
+/* see dmu.h */
+void
+dmu_b64_encode(char *out, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	uint32_t v;
+
+	for (; n >= 3; n -= 3, p += 3) {
+		v = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+		*out++ = b64[v >> 18];
+		*out++ = b64[(v >> 12) & 63];
+		*out++ = b64[(v >> 6) & 63];
+		*out++ = b64[v & 63];
+	}
+	if (n > 0) {
+		v = (uint32_t)p[0] << 16 | (n > 1 ? (uint32_t)p[1] << 8 : 0);
+		*out++ = b64[v >> 18];
+		*out++ = b64[(v >> 12) & 63];
+		*out++ = n > 1 ? b64[(v >> 6) & 63] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+static int
+b64val(int c)
+{
+	const char *p;
+
+	if (c == '\0' || (p = strchr(b64, c)) == NULL)
+		return -1;
+	return (int)(p - b64);
+}
+
+/* see dmu.h */
+long
+dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n)
+{
+	unsigned char *o = out;
+	size_t i, len = 0;
+	int v[4], pad, k;
+
+	if (n % 4 != 0)
+		return -1;
+	for (i = 0; i < n; i += 4) {
+		pad = 0;
+		for (k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad > 0 || (v[k] = b64val(in[i + k])) < 0)
+				return -1;
+		}
+		/* Canonical form only: unused bits of the last digit are 0. */
+		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
+			return -1;
+		if (len + 3 - (size_t)pad > outsz)
+			return -1;
+		o[len++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			o[len++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (pad < 1)
+			o[len++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	return (long)len;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* see dmu.h */
+int
+dmu_fpr_parse(const char *s, uint8_t out[32])
+{
+	size_t i, n = strlen(s);
+	char buf[48];
+	int colons, hi, lo;
+
+	if (strncmp(s, "SHA256:", 7) == 0) {
+		s += 7;
+		n -= 7;
+		/* OpenSSH style drops the padding; 32 bytes need one '='. */
+		if (n == 43) {
+			memcpy(buf, s, 43);
+			buf[43] = '=';
+			return dmu_b64_decode(out, 32, buf, 44) == 32 ? 0 : -1;
+		}
+		if (n == 44)
+			return dmu_b64_decode(out, 32, s, 44) == 32 ? 0 : -1;
+		return -1;
+	}
+	if (n == 64)
+		colons = 0;
+	else if (n == 95)
+		colons = 1;
+	else
+		return -1;
+	for (i = 0; i < 32; i++) {
+		if (colons && i > 0 && *s++ != ':')
+			return -1;
+		if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	return 0;
+}
+
+/* see dmu.h */
+void
+dmu_sha256(uint8_t out[32], const void *in, size_t n)
+{
+	br_sha256_context sc;
+
+	br_sha256_init(&sc);
+	br_sha256_update(&sc, in, n);
+	br_sha256_out(&sc, out);
+}
+
+/* see dmu.h */
+int
+dmu_ct_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= (unsigned)(x[i] ^ y[i]);
+	return d == 0;
+}

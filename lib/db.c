@@ -1,0 +1,620 @@
+/*
+ * db.c - the certificate database: a header line, then one record per
+ * line, "DEVICE SHA256HEX LEARNED CERTB64".  Every change is made under a
+ * lock and lands through a temporary file, fsync and rename.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+/* see dmu.h */
+char *
+dmu_db_path(const char *opt)
+{
+	const char *e, *home;
+	char *p;
+	size_t n;
+
+	if (opt != NULL && *opt != '\0')
+		return dmu_xstrdup(opt);
+	if ((e = getenv("DMU_CERTDB")) != NULL && *e != '\0')
+		return dmu_xstrdup(e);
+	if ((e = getenv("XDG_CONFIG_HOME")) != NULL && *e == '/') {
+		n = strlen(e) + sizeof("/dmu/certdb");
+		p = dmu_xmalloc(n);
+		snprintf(p, n, "%s/dmu/certdb", e);
+		return p;
+	}
+	home = getenv("HOME");
+	if (home == NULL || *home == '\0')
+		home = ".";
+	n = strlen(home) + sizeof("/.config/dmu/certdb");
+	p = dmu_xmalloc(n);
+	snprintf(p, n, "%s/.config/dmu/certdb", home);
+	return p;
+}
+
+static int
+is_timestamp(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i;
+
+	for (i = 0; pat[i] != '\0'; i++) {
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+		    s[i] != pat[i])
+			return 0;
+	}
+	return s[i] == '\0';
+}
+
+static int
+is_hex64(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' &&
+		    s[i] <= 'f'))
+			return 0;
+	return s[64] == '\0';
+}
+
+/* see dmu.h */
+int
+dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
+{
+	char *f[5], *p, derr[DMU_ERRLEN];
+	struct dmu_device d;
+	struct dmu_cert c;
+	int nf = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->mem = dmu_xstrdup(line);
+	if (line[0] == '\0' || line[0] == '#')
+		return 0;
+	/* Exactly four fields, one space apart: a strict format. */
+	for (p = r->mem; nf < 5; nf++) {
+		f[nf] = p;
+		if ((p = strchr(p, ' ')) == NULL) {
+			nf++;
+			break;
+		}
+		*p++ = '\0';
+	}
+	if (nf != 4) {
+		snprintf(err, DMU_ERRLEN, "expected 4 fields separated by "
+		    "single spaces");
+		goto bad;
+	}
+	if (dmu_device_parse(&d, f[0], derr) != 0) {
+		snprintf(err, DMU_ERRLEN, "%s", derr);
+		goto bad;
+	}
+	if (strcmp(d.canon, f[0]) != 0) {
+		snprintf(err, DMU_ERRLEN, "device '%.80s' is not in canonical "
+		    "form (%.80s)", f[0], d.canon);
+		goto bad;
+	}
+	if (!is_hex64(f[1])) {
+		snprintf(err, DMU_ERRLEN, "fingerprint is not 64 lower-case "
+		    "hex digits");
+		goto bad;
+	}
+	if (!is_timestamp(f[2])) {
+		snprintf(err, DMU_ERRLEN, "learned time is not "
+		    "YYYY-MM-DDTHH:MM:SSZ");
+		goto bad;
+	}
+	if (f[3][0] == '\0' || strlen(f[3]) > DMU_B64_LEN(DMU_CERT_MAX) ||
+	    strspn(f[3], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/=") != strlen(f[3])) {
+		snprintf(err, DMU_ERRLEN, "certificate is not base64");
+		goto bad;
+	}
+	r->device = f[0];
+	memcpy(r->sha256hex, f[1], 65);
+	memcpy(r->learned, f[2], 21);
+	r->certb64 = f[3];
+	if (verify) {
+		if (dmu_rec_cert(r, &c, err) != 0)
+			goto bad;
+		dmu_cert_free(&c);
+	}
+	return 0;
+bad:
+	dmu_rec_free(r);
+	return DMU_EDATA;
+}
+
+/* see dmu.h */
+int
+dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err)
+{
+	unsigned char *der;
+	char hex[65];
+	long n;
+	int rc;
+
+	der = dmu_xmalloc(DMU_CERT_MAX);
+	n = dmu_b64_decode(der, DMU_CERT_MAX, r->certb64, strlen(r->certb64));
+	if (n <= 0) {
+		snprintf(err, DMU_ERRLEN, "certificate is not valid base64");
+		free(der);
+		return DMU_EDATA;
+	}
+	rc = dmu_cert_decode(c, der, (size_t)n, err);
+	free(der);
+	if (rc != 0)
+		return rc;
+	dmu_hex(hex, c->sha256, 32);
+	if (strcmp(hex, r->sha256hex) != 0) {
+		snprintf(err, DMU_ERRLEN, "fingerprint does not match the "
+		    "certificate (its SHA-256 is %s)", hex);
+		dmu_cert_free(c);
+		return DMU_EDATA;
+	}
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_rec_write(FILE *f, const struct dmu_rec *r)
+{
+	if (r->device == NULL)
+		fprintf(f, "%s\n", r->mem);
+	else
+		fprintf(f, "%s %s %s %s\n", r->device, r->sha256hex,
+		    r->learned, r->certb64);
+	return ferror(f) ? -1 : 0;
+}
+
+/* see dmu.h */
+void
+dmu_rec_make(struct dmu_rec *r, const char *device, const struct dmu_cert *c)
+{
+	size_t dl = strlen(device) + 1;
+
+	memset(r, 0, sizeof(*r));
+	r->mem = dmu_xmalloc(dl + DMU_B64_LEN(c->len) + 1);
+	r->device = memcpy(r->mem, device, dl);
+	r->certb64 = r->mem + dl;
+	dmu_b64_encode(r->certb64, c->der, c->len);
+	dmu_hex(r->sha256hex, c->sha256, 32);
+	dmu_utc_now(r->learned);
+}
+
+/* see dmu.h */
+void
+dmu_rec_free(struct dmu_rec *r)
+{
+	free(r->mem);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A copy of r whose strings db owns. */
+static void
+rec_copy(struct dmu_rec *dst, const struct dmu_rec *src)
+{
+	size_t dl, cl;
+
+	memset(dst, 0, sizeof(*dst));
+	if (src->device == NULL) {
+		dst->mem = dmu_xstrdup(src->mem ? src->mem : "");
+		return;
+	}
+	dl = strlen(src->device) + 1;
+	cl = strlen(src->certb64) + 1;
+	dst->mem = dmu_xmalloc(dl + cl);
+	dst->device = memcpy(dst->mem, src->device, dl);
+	dst->certb64 = memcpy(dst->mem + dl, src->certb64, cl);
+	memcpy(dst->sha256hex, src->sha256hex, sizeof(dst->sha256hex));
+	memcpy(dst->learned, src->learned, sizeof(dst->learned));
+}
+
+static void
+db_append(struct dmu_db *db, struct dmu_rec *r)
+{
+	if (db->n == db->cap) {
+		db->cap = db->cap ? db->cap * 2 : 16;
+		db->rec = dmu_xreallocarray(db->rec, db->cap, sizeof(*db->rec));
+	}
+	db->rec[db->n++] = *r;
+}
+
+/* Notes a symlinked database or one that others may write. */
+static void
+check_mode(const char *path, char *warning)
+{
+	struct stat st;
+
+	warning[0] = '\0';
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISLNK(st.st_mode))
+		snprintf(warning, DMU_ERRLEN, "warning: %.200s is a symbolic "
+		    "link", path);
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		snprintf(warning, DMU_ERRLEN, "warning: %.200s is writable by "
+		    "group or others", path);
+}
+
+/*
+ * Reads path line by line.  fn(ctx, lineno, rec, reason) gets every line:
+ * rec parsed, or NULL with reason.  A non-zero return from fn stops.
+ * Returns fn's value, 0 at the end, or DMU_EFAIL with the reason in err.
+ */
+static int
+db_scan(const char *path, int verify, int (*fn)(void *, long,
+    struct dmu_rec *, const char *), void *ctx, int *exists, char *err)
+{
+	char *line = NULL, why[DMU_ERRLEN];
+	size_t cap = 0;
+	struct dmu_rec r;
+	long n, lineno = 0;
+	FILE *f;
+	int rc = 0;
+
+	*exists = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	*exists = 1;
+	while (rc == 0 && (n = dmu_getline(&line, &cap, DMU_DB_LINE_MAX,
+	    f)) != -1) {
+		lineno++;
+		if (n == -2) {
+			rc = fn(ctx, lineno, NULL, "line too long");
+		} else if (lineno == 1) {
+			if (strcmp(line, DMU_DB_HEADER) != 0)
+				rc = fn(ctx, lineno, NULL, "not a dmu "
+				    "certificate database (the first line "
+				    "must be '" DMU_DB_HEADER "')");
+		} else if (strlen(line) != (size_t)n) {
+			rc = fn(ctx, lineno, NULL, "NUL byte in line");
+		} else if (dmu_rec_parse(line, &r, verify, why) != 0) {
+			rc = fn(ctx, lineno, NULL, why);
+		} else {
+			rc = fn(ctx, lineno, &r, NULL);
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		rc = DMU_EFAIL;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+struct open_ctx {
+	struct dmu_db *db;
+};
+
+static int
+open_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
+{
+	struct dmu_db *db = ctx;
+
+	if (r == NULL) {
+		snprintf(db->err, sizeof(db->err), "%.180s:%ld: %s", db->path,
+		    lineno, why);
+		return DMU_EDATA;
+	}
+	if (lineno == 1)
+		return 0;
+	if (r->device != NULL && dmu_db_find(db, r->device) != NULL) {
+		snprintf(db->err, sizeof(db->err), "%.180s:%ld: device %s "
+		    "appears twice", db->path, lineno, r->device);
+		dmu_rec_free(r);
+		return DMU_EDATA;
+	}
+	db_append(db, r);
+	return 0;
+}
+
+/* Creates the directories above path (like mkdir -p of its dirname). */
+static int
+mkparents(const char *path)
+{
+	char *d = dmu_xstrdup(path), *p;
+	int rc = 0;
+
+	for (p = d + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(d, 0755) != 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*p = '/';
+	}
+	free(d);
+	return rc;
+}
+
+/* see dmu.h */
+int
+dmu_db_open(struct dmu_db *db, const char *path, int lock)
+{
+	char *real, *lockpath;
+	size_t n;
+
+	memset(db, 0, sizeof(*db));
+	db->lockfd = -1;
+	check_mode(path, db->warning);
+	/* A symlink is followed: the file it names is the one replaced. */
+	real = realpath(path, NULL);
+	db->path = real != NULL ? real : dmu_xstrdup(path);
+	if (lock) {
+		if (mkparents(db->path) != 0) {
+			snprintf(db->err, sizeof(db->err), "cannot create the "
+			    "directory of %.200s: %s", db->path,
+			    strerror(errno));
+			return DMU_EFAIL;
+		}
+		n = strlen(db->path) + sizeof(".lock");
+		lockpath = dmu_xmalloc(n);
+		snprintf(lockpath, n, "%s.lock", db->path);
+		db->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (db->lockfd < 0 || flock(db->lockfd, LOCK_EX) != 0) {
+			snprintf(db->err, sizeof(db->err), "cannot lock "
+			    "%.200s: %s", lockpath, strerror(errno));
+			free(lockpath);
+			return DMU_EFAIL;
+		}
+		free(lockpath);
+	}
+	return db_scan(db->path, 0, open_line, db, &db->exists, db->err);
+}
+
+struct lookup_ctx {
+	const char *path, *device;
+	struct dmu_rec *out;
+	int found;
+	char *err;
+};
+
+static int
+lookup_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
+{
+	struct lookup_ctx *l = ctx;
+
+	if (r == NULL) {
+		snprintf(l->err, DMU_ERRLEN, "%.180s:%ld: %s", l->path, lineno,
+		    why);
+		return DMU_EDATA;
+	}
+	if (r->device != NULL && strcmp(r->device, l->device) == 0) {
+		if (l->found) {
+			dmu_rec_free(r);
+			snprintf(l->err, DMU_ERRLEN, "%.180s:%ld: device %s "
+			    "appears twice", l->path, lineno, l->device);
+			return DMU_EDATA;
+		}
+		*l->out = *r;
+		l->found = 1;
+		return 0;
+	}
+	dmu_rec_free(r);
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
+    char *warning, char *err)
+{
+	struct lookup_ctx l = { path, device, out, 0, err };
+	int exists, rc;
+
+	memset(out, 0, sizeof(*out));
+	check_mode(path, warning);
+	rc = db_scan(path, 0, lookup_line, &l, &exists, err);
+	if (rc != 0) {
+		if (l.found)
+			dmu_rec_free(out);
+		return rc;
+	}
+	if (!l.found) {
+		snprintf(err, DMU_ERRLEN, "%s: unknown device (not in %.180s)",
+		    device, path);
+		return DMU_EUNKNOWN;
+	}
+	return DMU_OK;
+}
+
+struct check_ctx {
+	void (*report)(void *, long, const char *);
+	void *ctx;
+	char **seen;
+	size_t n, cap;
+	int bad;
+};
+
+static int
+check_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
+{
+	struct check_ctx *k = ctx;
+	char msg[DMU_ERRLEN];
+	size_t i;
+
+	if (r == NULL) {
+		k->report(k->ctx, lineno, why);
+		k->bad = 1;
+		return 0;
+	}
+	if (r->device != NULL) {
+		for (i = 0; i < k->n; i++)
+			if (strcmp(k->seen[i], r->device) == 0)
+				break;
+		if (i < k->n) {
+			snprintf(msg, sizeof(msg), "device %s appears twice",
+			    r->device);
+			k->report(k->ctx, lineno, msg);
+			k->bad = 1;
+		} else {
+			if (k->n == k->cap) {
+				k->cap = k->cap ? k->cap * 2 : 64;
+				k->seen = dmu_xreallocarray(k->seen, k->cap,
+				    sizeof(*k->seen));
+			}
+			k->seen[k->n++] = dmu_xstrdup(r->device);
+		}
+	}
+	dmu_rec_free(r);
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_db_check(const char *path, void (*report)(void *, long, const char *),
+    void *ctx, char *err)
+{
+	struct check_ctx k = { report, ctx, NULL, 0, 0, 0 };
+	int exists, rc;
+	size_t i;
+
+	rc = db_scan(path, 1, check_line, &k, &exists, err);
+	for (i = 0; i < k.n; i++)
+		free(k.seen[i]);
+	free(k.seen);
+	if (rc == 0 && !exists) {
+		snprintf(err, DMU_ERRLEN, "%.200s: no such file", path);
+		return DMU_EFAIL;
+	}
+	return rc != 0 ? rc : k.bad ? DMU_EDATA : DMU_OK;
+}
+
+/* see dmu.h */
+struct dmu_rec *
+dmu_db_find(struct dmu_db *db, const char *device)
+{
+	size_t i;
+
+	for (i = 0; i < db->n; i++)
+		if (db->rec[i].device != NULL &&
+		    strcmp(db->rec[i].device, device) == 0)
+			return &db->rec[i];
+	return NULL;
+}
+
+/* see dmu.h */
+void
+dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
+{
+	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
+
+	rec_copy(&copy, r);
+	if (old != NULL) {
+		dmu_rec_free(old);
+		*old = copy;
+	} else
+		db_append(db, &copy);
+}
+
+/* see dmu.h */
+int
+dmu_db_remove(struct dmu_db *db, const char *device)
+{
+	struct dmu_rec *r = dmu_db_find(db, device);
+	size_t i;
+
+	if (r == NULL)
+		return -1;
+	i = (size_t)(r - db->rec);
+	dmu_rec_free(r);
+	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
+	db->n--;
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_db_commit(struct dmu_db *db)
+{
+	char *tmp = NULL, *dir = NULL, *slash;
+	size_t n, i;
+	FILE *f = NULL;
+	int fd = -1, dfd, rc = DMU_EFAIL;
+
+	n = strlen(db->path) + sizeof(".tmp.XXXXXX");
+	tmp = dmu_xmalloc(n);
+	snprintf(tmp, n, "%s.tmp.XXXXXX", db->path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		snprintf(db->err, sizeof(db->err), "cannot create a temporary "
+		    "file beside %.200s: %s", db->path, strerror(errno));
+		free(tmp);
+		return DMU_EFAIL;
+	}
+	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL)
+		goto ioerr;
+	fd = -1;
+	fprintf(f, "%s\n", DMU_DB_HEADER);
+	for (i = 0; i < db->n; i++)
+		dmu_rec_write(f, &db->rec[i]);
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+		goto ioerr;
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto ioerr;
+	}
+	f = NULL;
+	if (rename(tmp, db->path) != 0)
+		goto ioerr;
+	/* The rename itself must reach the disk too. */
+	dir = dmu_xstrdup(db->path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, 2, ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	free(tmp);
+	db->exists = 1;
+	return DMU_OK;
+ioerr:
+	snprintf(db->err, sizeof(db->err), "cannot write %.200s: %s",
+	    db->path, strerror(errno));
+	if (f != NULL)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_db_close(struct dmu_db *db)
+{
+	size_t i;
+
+	for (i = 0; i < db->n; i++)
+		dmu_rec_free(&db->rec[i]);
+	free(db->rec);
+	free(db->path);
+	if (db->lockfd >= 0)
+		close(db->lockfd);
+	memset(db, 0, sizeof(*db));
+	db->lockfd = -1;
+}

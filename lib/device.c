@@ -1,0 +1,121 @@
+/* device.c - device addresses and their canonical host:port form. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dmu.h"
+
+static int
+seterr(char *err, const char *s, const char *why)
+{
+	snprintf(err, DMU_ERRLEN, "invalid device '%.80s': %s", s, why);
+	return -1;
+}
+
+static int
+valid_name(const char *h)
+{
+	size_t label = 0;
+
+	if (*h == '\0' || *h == '.' || *h == '-')
+		return 0;
+	for (; *h != '\0'; h++) {
+		if (*h == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)*h) || *h == '-' ||
+		    *h == '_') {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return 1;
+}
+
+/* see dmu.h */
+int
+dmu_device_parse(struct dmu_device *d, const char *s, char *err)
+{
+	char buf[DMU_DEVICE_MAX + 32], *host, *port = NULL, *p;
+	unsigned char a6[16];
+	long long pv = 443;
+	size_t n;
+
+	memset(d, 0, sizeof(*d));
+	if (strncasecmp(s, "https://", 8) == 0)
+		s += 8;
+	else if (strstr(s, "://") != NULL)
+		return seterr(err, s, "only https:// URLs are supported");
+	n = strcspn(s, "/?#");
+	if (n == 0)
+		return seterr(err, s, "empty host");
+	if (n >= sizeof(buf))
+		return seterr(err, s, "too long");
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (strchr(buf, '@') != NULL)
+		return seterr(err, s, "user information is not supported");
+	for (p = buf; *p; p++)
+		if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
+			return seterr(err, s, "white space or control character");
+
+	host = buf;
+	if (buf[0] == '[') {
+		if ((p = strchr(buf, ']')) == NULL)
+			return seterr(err, s, "missing ']'");
+		*p++ = '\0';
+		host = buf + 1;
+		if (*p == ':')
+			port = p + 1;
+		else if (*p != '\0')
+			return seterr(err, s, "junk after ']'");
+		if (inet_pton(AF_INET6, host, a6) != 1)
+			return seterr(err, s, "not an IPv6 address");
+	} else if ((p = strchr(buf, ':')) != NULL) {
+		if (strchr(p + 1, ':') != NULL) {
+			/* Several colons and no brackets: a bare IPv6 address. */
+			if (inet_pton(AF_INET6, buf, a6) != 1)
+				return seterr(err, s,
+				    "IPv6 addresses with a port need brackets");
+		} else {
+			*p = '\0';
+			port = p + 1;
+		}
+	}
+	if (port != NULL && (!isdigit((unsigned char)*port) ||
+	    dmu_parse_long(port, 1, 65535, &pv) != 0))
+		return seterr(err, s, "port must be a number from 1 to 65535");
+
+	if (strchr(host, ':') != NULL) {
+		if (inet_pton(AF_INET6, host, a6) != 1)
+			return seterr(err, s, "not an IPv6 address");
+		inet_ntop(AF_INET6, a6, d->host, sizeof(d->host));
+		d->is_ip = 1;
+	} else {
+		unsigned char a4[4];
+
+		if (strlen(host) > DMU_HOST_MAX)
+			return seterr(err, s, "host name too long");
+		for (p = host; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (inet_pton(AF_INET, host, a4) == 1) {
+			inet_ntop(AF_INET, a4, d->host, sizeof(d->host));
+			d->is_ip = 1;
+		} else if (valid_name(host)) {
+			snprintf(d->host, sizeof(d->host), "%s", host);
+		} else
+			return seterr(err, s, "not a host name or address");
+	}
+	snprintf(d->port, sizeof(d->port), "%lld", pv);
+	if (strchr(d->host, ':') != NULL)
+		snprintf(d->canon, sizeof(d->canon), "[%s]:%s", d->host,
+		    d->port);
+	else
+		snprintf(d->canon, sizeof(d->canon), "%s:%s", d->host,
+		    d->port);
+	return 0;
+}
