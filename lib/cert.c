@@ -399,3 +399,31 @@ dmu_pem_write(FILE *f, const char *label, const void *der, size_t len)
 	fprintf(f, "-----END %s-----\n", label);
 	return ferror(f) ? -1 : 0;
 }
+
+/* see dmu.h */
+void
+dmu_cert_pin(char *out, const struct dmu_cert *c)
+{
+	memcpy(out, "sha256//", 8);
+	dmu_b64_encode(out + 8, c->spki_sha256, 32);
+}
+
+/* see dmu.h */
+void
+dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
+    const char *learned)
+{
+	char fp[3 * 32], pin[64];
+
+	dmu_hex_colon(fp, c->sha256, 32);
+	dmu_cert_pin(pin, c);
+	fprintf(f, "device:   %s\n", device);
+	fprintf(f, "sha256:   %s\n", fp);
+	fprintf(f, "pin:      %s\n", pin);
+	fprintf(f, "subject:  %s\n", c->subject);
+	fprintf(f, "issuer:   %s\n", c->issuer);
+	fprintf(f, "valid:    %s to %s\n", c->not_before, c->not_after);
+	fprintf(f, "key:      %s\n", c->keytype);
+	if (learned != NULL)
+		fprintf(f, "learned:  %s\n", learned);
+}

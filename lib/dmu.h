@@ -177,6 +177,16 @@ int dmu_pem_cert(const char *text, size_t n, unsigned char **der,
 /* Writes der as a PEM block with the given label ("CERTIFICATE") to f. */
 int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
 
+/* Writes the curl --pinnedpubkey value "sha256//BASE64" of c to out (54 bytes). */
+void dmu_cert_pin(char *out, const struct dmu_cert *c);
+
+/*
+ * Writes a human summary of c for device to f: fingerprint, pin, subject,
+ * issuer, validity, key, and learned when not NULL.
+ */
+void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
+    const char *learned);
+
 /* pin.c */
 
 enum { DMU_PIN_ASSERT, DMU_PIN_CAPTURE };

@@ -1,0 +1,345 @@
+/* dmu-certdb - the certificate database. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+static const char *dbpath;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
+	    "       commands: add [-r] | check | get device ... | import [-r] device |\n"
+	    "                 list | pem device | pin device | remove device ... |\n"
+	    "                 show device\n");
+	exit(DMU_EUSAGE);
+}
+
+/* Opens the database for reading; exits on failure. */
+static void
+open_ro(struct dmu_db *db)
+{
+	int rc = dmu_db_open(db, dbpath, 0);
+
+	if (db->warning[0] != '\0')
+		dmu_warn("%s", db->warning);
+	if (rc != DMU_OK)
+		dmu_die(rc, "%s", db->err);
+}
+
+static void
+open_rw(struct dmu_db *db)
+{
+	int rc = dmu_db_open(db, dbpath, 1);
+
+	if (db->warning[0] != '\0')
+		dmu_warn("%s", db->warning);
+	if (rc != DMU_OK)
+		dmu_die(rc, "%s", db->err);
+}
+
+static void
+commit(struct dmu_db *db)
+{
+	if (dmu_db_commit(db) != DMU_OK)
+		dmu_die(DMU_EFAIL, "%s", db->err);
+}
+
+/* The canonical form of a device operand; exits on a bad one. */
+static void
+canon(struct dmu_device *d, const char *arg)
+{
+	char err[DMU_ERRLEN];
+
+	if (dmu_device_parse(d, arg, err) != 0)
+		dmu_die(DMU_EUSAGE, "%s", err);
+}
+
+/*
+ * Adds one verified record.  Returns 0, or DMU_EMISMATCH when the device
+ * is known with another certificate and replace is not set.
+ */
+static int
+add_one(struct dmu_db *db, const struct dmu_rec *r, int replace, int *changed)
+{
+	struct dmu_rec *old = dmu_db_find(db, r->device);
+
+	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0)
+		return 0;	/* the same certificate: nothing to do */
+	if (old != NULL && !replace) {
+		dmu_warn("%s: refused: the database pins another certificate "
+		    "(%s) than the one offered (%s); to replace it after "
+		    "checking the device, use: dmu-certdb add -r",
+		    r->device, old->sha256hex, r->sha256hex);
+		return DMU_EMISMATCH;
+	}
+	if (old != NULL)
+		dmu_warn("%s: replacing certificate %s with %s", r->device,
+		    old->sha256hex, r->sha256hex);
+	dmu_db_put(db, r);
+	*changed = 1;
+	return 0;
+}
+
+static int
+cmd_add(int argc, char **argv)
+{
+	struct dmu_db db;
+	struct dmu_rec r;
+	char *line = NULL, err[DMU_ERRLEN];
+	size_t cap = 0;
+	long n, lineno = 0;
+	int c, replace = 0, changed = 0, status = 0;
+
+	while ((c = getopt(argc, argv, "r")) != -1) {
+		if (c != 'r')
+			usage();
+		replace = 1;
+	}
+	if (optind != argc)
+		usage();
+	open_rw(&db);
+	while ((n = dmu_getline(&line, &cap, DMU_DB_LINE_MAX, stdin)) != -1) {
+		lineno++;
+		if (n == -2) {
+			dmu_warn("stdin:%ld: line too long", lineno);
+			status = dmu_worse(status, DMU_EDATA);
+			continue;
+		}
+		if (dmu_rec_parse(dmu_trim(line), &r, 1, err) != 0) {
+			dmu_warn("stdin:%ld: %s", lineno, err);
+			status = dmu_worse(status, DMU_EDATA);
+			continue;
+		}
+		if (r.device != NULL)
+			status = dmu_worse(status, add_one(&db, &r, replace,
+			    &changed));
+		dmu_rec_free(&r);
+	}
+	free(line);
+	if (ferror(stdin))
+		dmu_die(DMU_EFAIL, "stdin:");
+	if (changed)
+		commit(&db);
+	dmu_db_close(&db);
+	return status;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	struct dmu_device d;
+	struct dmu_db db;
+	struct dmu_cert cert;
+	struct dmu_rec r;
+	unsigned char *der;
+	char *text, err[DMU_ERRLEN];
+	size_t len = 0, derlen, k;
+	int c, replace = 0, changed = 0, status;
+
+	while ((c = getopt(argc, argv, "r")) != -1) {
+		if (c != 'r')
+			usage();
+		replace = 1;
+	}
+	if (argc - optind != 1)
+		usage();
+	canon(&d, argv[optind]);
+	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
+	text = dmu_xmalloc(1 << 20);
+	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
+	    stdin)) > 0)
+		len += k;
+	if (ferror(stdin))
+		dmu_die(DMU_EFAIL, "stdin:");
+	if (dmu_pem_cert(text, len, &der, &derlen, err) != 0)
+		dmu_die(DMU_EDATA, "stdin: %s", err);
+	free(text);
+	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
+		dmu_die(DMU_EDATA, "stdin: %s", err);
+	free(der);
+	dmu_rec_make(&r, d.canon, &cert);
+	open_rw(&db);
+	status = add_one(&db, &r, replace, &changed);
+	if (changed)
+		commit(&db);
+	dmu_db_close(&db);
+	dmu_rec_free(&r);
+	dmu_cert_free(&cert);
+	return status;
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	struct dmu_db db;
+	struct dmu_cert cert;
+	char err[DMU_ERRLEN];
+	size_t i;
+	int status = 0;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	open_ro(&db);
+	for (i = 0; i < db.n; i++) {
+		struct dmu_rec *r = &db.rec[i];
+
+		if (r->device == NULL)
+			continue;
+		if (dmu_rec_cert(r, &cert, err) != 0) {
+			dmu_warn("%s: %s", r->device, err);
+			status = dmu_worse(status, DMU_EDATA);
+			continue;
+		}
+		printf("%s %s %s %s\n", r->device, r->sha256hex, r->learned,
+		    cert.subject[0] ? cert.subject : "-");
+		dmu_cert_free(&cert);
+	}
+	dmu_db_close(&db);
+	return status;
+}
+
+/* Commands on named devices: get, show, pem, pin. */
+static int
+cmd_each(const char *cmd, int argc, char **argv)
+{
+	struct dmu_device d;
+	struct dmu_rec r;
+	struct dmu_cert cert;
+	char err[DMU_ERRLEN], warning[DMU_ERRLEN], pin[64];
+	int i, rc, status = 0;
+
+	if (argc < 2 || (strcmp(cmd, "get") != 0 && argc != 2))
+		usage();
+	for (i = 1; i < argc; i++) {
+		canon(&d, argv[i]);
+		rc = dmu_db_lookup(dbpath, d.canon, &r, warning, err);
+		if (i == 1 && warning[0] != '\0')
+			dmu_warn("%s", warning);
+		if (rc != DMU_OK) {
+			dmu_warn("%s", err);
+			status = dmu_worse(status, rc);
+			if (rc != DMU_EUNKNOWN)
+				break;
+			continue;
+		}
+		if (strcmp(cmd, "get") == 0) {
+			dmu_rec_write(stdout, &r);
+		} else if (dmu_rec_cert(&r, &cert, err) != 0) {
+			dmu_warn("%s: %s", r.device, err);
+			status = dmu_worse(status, DMU_EDATA);
+		} else {
+			if (strcmp(cmd, "show") == 0) {
+				dmu_cert_show(stdout, r.device, &cert,
+				    r.learned);
+			} else if (strcmp(cmd, "pem") == 0) {
+				dmu_pem_write(stdout, "CERTIFICATE", cert.der,
+				    cert.len);
+			} else {
+				dmu_cert_pin(pin, &cert);
+				printf("%s\n", pin);
+			}
+			dmu_cert_free(&cert);
+		}
+		dmu_rec_free(&r);
+	}
+	return status;
+}
+
+static int
+cmd_remove(int argc, char **argv)
+{
+	struct dmu_device d;
+	struct dmu_db db;
+	int i, changed = 0, status = 0;
+
+	if (argc < 2)
+		usage();
+	open_rw(&db);
+	for (i = 1; i < argc; i++) {
+		canon(&d, argv[i]);
+		if (dmu_db_remove(&db, d.canon) != 0) {
+			dmu_warn("%s: unknown device (not in %s)", d.canon,
+			    db.path);
+			status = dmu_worse(status, DMU_EUNKNOWN);
+		} else
+			changed = 1;
+	}
+	if (changed)
+		commit(&db);
+	dmu_db_close(&db);
+	return status;
+}
+
+static void
+report(void *ctx, long lineno, const char *why)
+{
+	dmu_warn("%s:%ld: %s", (const char *)ctx, lineno, why);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	char err[DMU_ERRLEN];
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	rc = dmu_db_check(dbpath, report, (void *)dbpath, err);
+	if (rc == DMU_EFAIL)
+		dmu_warn("%s", err);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *opt_f = NULL, *cmd;
+	int c, rc;
+
+	dmu_setprogname(argv[0]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "+f:V")) != -1) {
+		switch (c) {
+		case 'f':
+			opt_f = optarg;
+			break;
+		case 'V':
+			printf("dmu-certdb %s\n", DMU_VERSION);
+			return dmu_fshut() ? DMU_EFAIL : 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	dbpath = dmu_db_path(opt_f);
+	cmd = argv[0];
+	optind = 1;
+	if (strcmp(cmd, "add") == 0)
+		rc = cmd_add(argc, argv);
+	else if (strcmp(cmd, "import") == 0)
+		rc = cmd_import(argc, argv);
+	else if (strcmp(cmd, "list") == 0)
+		rc = cmd_list(argc, argv);
+	else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "show") == 0 ||
+	    strcmp(cmd, "pem") == 0 || strcmp(cmd, "pin") == 0)
+		rc = cmd_each(cmd, argc, argv);
+	else if (strcmp(cmd, "remove") == 0)
+		rc = cmd_remove(argc, argv);
+	else if (strcmp(cmd, "check") == 0)
+		rc = cmd_check(argc, argv);
+	else {
+		dmu_warn("unknown command '%s'", cmd);
+		usage();
+	}
+	if (dmu_fshut() != 0)
+		rc = dmu_worse(rc, DMU_EFAIL);
+	return rc;
+}

@@ -1,0 +1,207 @@
+/* dmu-learn - capture a device's certificate once a person authorizes it. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+static const char *dbpath;
+static int timeout_ms = 10000;
+static int opt_y;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dmu-learn [-Vy] [-F fingerprint] [-f file] "
+	    "[-t seconds] [device ...]\n");
+	exit(DMU_EUSAGE);
+}
+
+/* Asks on the terminal; returns 1 for "yes", 0 for anything else, -1 without a terminal. */
+static int
+ask(const char *device, const struct dmu_cert *c)
+{
+	FILE *tty;
+	char line[64];
+	int yes;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL)
+		return -1;
+	fprintf(tty, "\nThe device presented this certificate:\n\n");
+	dmu_cert_show(tty, device, c, NULL);
+	fprintf(tty, "\nCompare the SHA-256 fingerprint with the one shown "
+	    "on the device.\nTrust this certificate for %s? Type yes to "
+	    "accept: ", device);
+	fflush(tty);
+	yes = fgets(line, sizeof(line), tty) != NULL &&
+	    strcmp(dmu_trim(line), "yes") == 0;
+	fclose(tty);
+	return yes;
+}
+
+/* Says what the database already holds for device. */
+static void
+compare_db(const char *device, const struct dmu_cert *c)
+{
+	struct dmu_rec r;
+	char err[DMU_ERRLEN], warning[DMU_ERRLEN], hex[65];
+	int rc;
+
+	rc = dmu_db_lookup(dbpath, device, &r, warning, err);
+	if (rc == DMU_EUNKNOWN)
+		return;
+	if (rc != DMU_OK) {
+		dmu_warn("%s", err);
+		return;
+	}
+	dmu_hex(hex, c->sha256, 32);
+	if (strcmp(hex, r.sha256hex) == 0)
+		dmu_warn("%s: this certificate is already in %s", device,
+		    dbpath);
+	else
+		dmu_warn("%s: WARNING: %s pins ANOTHER certificate for this "
+		    "device (%s); the device now presents %s. If the device "
+		    "was not replaced, this may be a man in the middle. "
+		    "'dmu-certdb add' will refuse the new record unless "
+		    "given -r.", device, dbpath, r.sha256hex, hex);
+	dmu_rec_free(&r);
+}
+
+/* Learns one device; fpr is the expected fingerprint or NULL. */
+static int
+learn(const char *arg, const char *fpr)
+{
+	struct dmu_device d;
+	struct dmu_conn *c;
+	struct dmu_rec r;
+	uint8_t want[32];
+	char err[DMU_ERRLEN], hex[65], whex[65];
+	int rc, ok;
+
+	if (dmu_device_parse(&d, arg, err) != 0) {
+		dmu_warn("%s", err);
+		return DMU_EUSAGE;
+	}
+	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0) {
+		dmu_warn("%s: invalid fingerprint '%.100s' (64 hex digits, "
+		    "with or without colons, or SHA256:base64)", d.canon, fpr);
+		return DMU_EUSAGE;
+	}
+	c = dmu_xcalloc(1, sizeof(*c));
+	rc = dmu_conn_open(c, &d, NULL, timeout_ms);
+	if (rc != DMU_OK) {
+		dmu_warn("%s: %s", d.canon, c->err);
+		goto done;
+	}
+	/* The handshake completed: the device holds the certificate's key. */
+	dmu_hex(hex, c->pin.captured.sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, c->pin.captured.sha256, 32)) {
+		dmu_hex(whex, want, 32);
+		dmu_warn("%s: certificate mismatch: presented %s, expected %s; "
+		    "not learned", d.canon, hex, whex);
+		rc = DMU_EMISMATCH;
+		goto done;
+	}
+	compare_db(d.canon, &c->pin.captured);
+	if (fpr != NULL || opt_y) {
+		ok = 1;
+		dmu_warn("%s: accepted certificate %s (%s)", d.canon, hex,
+		    fpr != NULL ? "fingerprint matches" : "-y");
+	} else if ((ok = ask(d.canon, &c->pin.captured)) < 0) {
+		dmu_warn("%s: no terminal to ask for authorization; refusing "
+		    "(give -F fingerprint, or -y on a trusted network)",
+		    d.canon);
+		rc = DMU_EFAIL;
+		goto done;
+	} else if (!ok) {
+		dmu_warn("%s: not authorized; not learned", d.canon);
+		rc = DMU_EFAIL;
+		goto done;
+	}
+	dmu_rec_make(&r, d.canon, &c->pin.captured);
+	dmu_rec_write(stdout, &r);
+	fflush(stdout);
+	dmu_rec_free(&r);
+	rc = DMU_OK;
+done:
+	dmu_conn_close(c);
+	free(c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *opt_f = NULL, *opt_F = NULL;
+	char *line = NULL, *dev, *fpr, *extra;
+	size_t cap = 0;
+	long long v;
+	long n;
+	int c, i, status = 0;
+
+	dmu_setprogname(argv[0]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "F:f:t:Vy")) != -1) {
+		switch (c) {
+		case 'F':
+			opt_F = optarg;
+			break;
+		case 'f':
+			opt_f = optarg;
+			break;
+		case 't':
+			if (dmu_parse_long(optarg, 1, 3600, &v) != 0)
+				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
+				    "(1 to 3600 seconds)", optarg);
+			timeout_ms = (int)v * 1000;
+			break;
+		case 'V':
+			printf("dmu-learn %s\n", DMU_VERSION);
+			return dmu_fshut() ? DMU_EFAIL : 0;
+		case 'y':
+			opt_y = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (opt_F != NULL && argc != 1)
+		dmu_die(DMU_EUSAGE, "-F takes exactly one device");
+	dbpath = dmu_db_path(opt_f);
+	for (i = 0; i < argc; i++)
+		status = dmu_worse(status, learn(argv[i], opt_F));
+	if (argc == 0) {
+		/* A commissioning manifest: "DEVICE [FINGERPRINT]" lines. */
+		long lineno = 0;
+
+		while ((n = dmu_getline(&line, &cap, 1024, stdin)) != -1) {
+			lineno++;
+			if (n == -2) {
+				dmu_warn("stdin:%ld: line too long", lineno);
+				status = dmu_worse(status, DMU_EDATA);
+				continue;
+			}
+			dev = strtok(line, " \t");
+			if (dev == NULL || dev[0] == '#')
+				continue;
+			fpr = strtok(NULL, " \t");
+			if ((extra = strtok(NULL, " \t")) != NULL &&
+			    extra[0] != '#') {
+				dmu_warn("stdin:%ld: expected DEVICE "
+				    "[FINGERPRINT]", lineno);
+				status = dmu_worse(status, DMU_EDATA);
+				continue;
+			}
+			if (fpr != NULL && fpr[0] == '#')
+				fpr = NULL;
+			status = dmu_worse(status, learn(dev, fpr));
+		}
+		free(line);
+	}
+	if (dmu_fshut() != 0)
+		status = dmu_worse(status, DMU_EFAIL);
+	return status;
+}

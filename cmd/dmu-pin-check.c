@@ -1,0 +1,220 @@
+/* dmu-pin-check - assert pinned certificates with a handshake, no request. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+struct job {
+	char *arg;		/* the device as given */
+	char *line;		/* the output line, once done */
+	char *talk;		/* a message for stderr, or NULL */
+	int status;
+	int done;
+};
+
+static struct dmu_db db;
+static struct job *jobs;
+static size_t njobs, next;
+static int timeout_ms = 10000;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dmu-pin-check [-V] [-f file] [-j jobs] "
+	    "[-t seconds] [device ...]\n");
+	exit(DMU_EUSAGE);
+}
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = dmu_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* Checks one device; fills j (its line, its talk, its status). */
+static void
+check(struct job *j, struct dmu_conn *c)
+{
+	struct dmu_device d;
+	struct dmu_cert cert;
+	struct dmu_rec *r;
+	char err[DMU_ERRLEN], hex[65];
+	int rc;
+
+	if (dmu_device_parse(&d, j->arg, err) != 0) {
+		j->line = xasprintf("%s error invalid device", j->arg);
+		j->talk = xasprintf("%s", err);
+		j->status = DMU_EDATA;
+		return;
+	}
+	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
+		j->line = xasprintf("%s unknown", d.canon);
+		j->talk = xasprintf("%s: unknown device (not in %s); learn it "
+		    "first: dmu-learn %s | dmu-certdb add", d.canon, db.path,
+		    d.canon);
+		j->status = DMU_EUNKNOWN;
+		return;
+	}
+	if (dmu_rec_cert(r, &cert, err) != 0) {
+		j->line = xasprintf("%s error database: %s", d.canon, err);
+		j->status = DMU_EDATA;
+		return;
+	}
+	rc = dmu_conn_open(c, &d, &cert, timeout_ms);
+	if (rc == DMU_OK) {
+		j->line = xasprintf("%s ok %s", d.canon, r->sha256hex);
+	} else if (rc == DMU_EMISMATCH) {
+		dmu_hex(hex, c->pin.presented, 32);
+		j->line = xasprintf("%s mismatch presented=%s expected=%s",
+		    d.canon, hex, r->sha256hex);
+		j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device "
+		    "presented %s, but %s is pinned; nothing was sent. This "
+		    "may be a man in the middle. Only if the device itself "
+		    "was replaced, re-learn it: dmu-learn %s | dmu-certdb "
+		    "add -r", d.canon, hex, r->sha256hex, d.canon);
+	} else {
+		j->line = xasprintf("%s error %s", d.canon, c->err);
+	}
+	j->status = rc;
+	dmu_conn_close(c);
+	dmu_cert_free(&cert);
+}
+
+static void *
+worker(void *arg)
+{
+	struct dmu_conn *c = dmu_xcalloc(1, sizeof(*c));
+	size_t i;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&mu);
+		i = next++;
+		pthread_mutex_unlock(&mu);
+		if (i >= njobs)
+			break;
+		check(&jobs[i], c);
+		pthread_mutex_lock(&mu);
+		jobs[i].done = 1;
+		pthread_cond_broadcast(&cv);
+		pthread_mutex_unlock(&mu);
+	}
+	free(c);
+	return NULL;
+}
+
+static void
+add_job(char *arg)
+{
+	static size_t cap;
+
+	if (njobs == cap) {
+		cap = cap ? cap * 2 : 64;
+		jobs = dmu_xreallocarray(jobs, cap, sizeof(*jobs));
+	}
+	memset(&jobs[njobs], 0, sizeof(*jobs));
+	jobs[njobs++].arg = arg;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *opt_f = NULL;
+	pthread_t *th;
+	char *line = NULL, *dev, *path;
+	size_t cap = 0, i;
+	long long v, nthreads = 1;
+	long n;
+	int c, rc, status = 0;
+
+	dmu_setprogname(argv[0]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((c = getopt(argc, argv, "f:j:t:V")) != -1) {
+		switch (c) {
+		case 'f':
+			opt_f = optarg;
+			break;
+		case 'j':
+			if (dmu_parse_long(optarg, 1, 256, &nthreads) != 0)
+				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
+				    "(1 to 256)", optarg);
+			break;
+		case 't':
+			if (dmu_parse_long(optarg, 1, 3600, &v) != 0)
+				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
+				    "(1 to 3600 seconds)", optarg);
+			timeout_ms = (int)v * 1000;
+			break;
+		case 'V':
+			printf("dmu-pin-check %s\n", DMU_VERSION);
+			return dmu_fshut() ? DMU_EFAIL : 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	for (c = 0; c < argc; c++)
+		add_job(dmu_xstrdup(argv[c]));
+	if (argc == 0) {
+		/* One device per line; more fields (dmu-certdb list) ignored. */
+		while ((n = dmu_getline(&line, &cap, 4096, stdin)) != -1) {
+			if (n == -2 || (dev = strtok(line, " \t")) == NULL ||
+			    dev[0] == '#')
+				continue;
+			add_job(dmu_xstrdup(dev));
+		}
+		free(line);
+	}
+	path = dmu_db_path(opt_f);
+	rc = dmu_db_open(&db, path, 0);
+	if (db.warning[0] != '\0')
+		dmu_warn("%s", db.warning);
+	if (rc != DMU_OK)
+		dmu_die(rc, "%s", db.err);
+	if ((size_t)nthreads > njobs)
+		nthreads = njobs > 0 ? (long long)njobs : 1;
+	th = dmu_xcalloc((size_t)nthreads, sizeof(*th));
+	for (i = 0; i < (size_t)nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
+			dmu_die(DMU_EFAIL, "cannot start a thread");
+	/* Results in input order, each as soon as it and those before are in. */
+	for (i = 0; i < njobs; i++) {
+		pthread_mutex_lock(&mu);
+		while (!jobs[i].done)
+			pthread_cond_wait(&cv, &mu);
+		pthread_mutex_unlock(&mu);
+		if (jobs[i].talk != NULL)
+			dmu_warn("%s", jobs[i].talk);
+		printf("%s\n", jobs[i].line);
+		status = dmu_worse(status, jobs[i].status);
+		free(jobs[i].line);
+		free(jobs[i].talk);
+		free(jobs[i].arg);
+	}
+	for (i = 0; i < (size_t)nthreads; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	free(jobs);
+	dmu_db_close(&db);
+	free(path);
+	if (dmu_fshut() != 0)
+		status = dmu_worse(status, DMU_EFAIL);
+	return status;
+}
