@@ -541,65 +541,27 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 	return 0;
 }
 
+static int
+fill_db(void *ctx, FILE *f)
+{
+	struct dmu_db *db = ctx;
+	size_t i;
+
+	fprintf(f, "%s\n", DMU_DB_HEADER);
+	for (i = 0; i < db->n; i++)
+		if (dmu_rec_write(f, &db->rec[i]) != 0)
+			return -1;
+	return 0;
+}
+
 /* see dmu.h */
 int
 dmu_db_commit(struct dmu_db *db)
 {
-	char *tmp = NULL, *dir = NULL, *slash;
-	size_t n, i;
-	FILE *f = NULL;
-	int fd = -1, dfd, rc = DMU_EFAIL;
+	int rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
 
-	n = strlen(db->path) + sizeof(".tmp.XXXXXX");
-	tmp = dmu_xmalloc(n);
-	snprintf(tmp, n, "%s.tmp.XXXXXX", db->path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		snprintf(db->err, sizeof(db->err), "cannot create a temporary "
-		    "file beside %.200s: %s", db->path, strerror(errno));
-		free(tmp);
-		return DMU_EFAIL;
-	}
-	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL)
-		goto ioerr;
-	fd = -1;
-	fprintf(f, "%s\n", DMU_DB_HEADER);
-	for (i = 0; i < db->n; i++)
-		dmu_rec_write(f, &db->rec[i]);
-	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
-		goto ioerr;
-	if (fclose(f) != 0) {
-		f = NULL;
-		goto ioerr;
-	}
-	f = NULL;
-	if (rename(tmp, db->path) != 0)
-		goto ioerr;
-	/* The rename itself must reach the disk too. */
-	dir = dmu_xstrdup(db->path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		snprintf(dir, 2, ".");
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(dir);
-	free(tmp);
-	db->exists = 1;
-	return DMU_OK;
-ioerr:
-	snprintf(db->err, sizeof(db->err), "cannot write %.200s: %s",
-	    db->path, strerror(errno));
-	if (f != NULL)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
+	if (rc == DMU_OK)
+		db->exists = 1;
 	return rc;
 }
 

@@ -84,6 +84,29 @@ void dmu_utc_now(char *out);
 /* Milliseconds of a monotonic clock. */
 int64_t dmu_now_ms(void);
 
+/*
+ * Replaces the file at path atomically: fill(ctx, f) writes the new
+ * contents to a temporary file in the same directory, which is flushed,
+ * fsync'd, given mode, renamed over path, and the directory fsync'd.
+ * fill returns 0, or non-zero to abandon.  Returns DMU_OK or DMU_EFAIL with
+ * the reason in err; on failure path is untouched and no temporary file
+ * is left.
+ */
+int dmu_replace_file(const char *path, unsigned mode,
+    int (*fill)(void *, FILE *), void *ctx, char *err);
+
+/*
+ * Set by the signal handler that dmu_catch_signals() installs for SIGTERM
+ * and SIGINT; network waits return early once it is set.
+ */
+extern volatile int dmu_stop;
+
+/* Installs that handler (without SA_RESTART, so waits are interrupted). */
+void dmu_catch_signals(void);
+
+/* Sleeps ms milliseconds, or less when dmu_stop gets set. */
+void dmu_sleep_ms(long ms);
+
 /* codec.c */
 
 /* Writes 2n lower-case hex digits and a NUL to out. */
@@ -375,6 +398,41 @@ void dmu_rec_free(struct dmu_rec *r);
  */
 int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
 
+/* key.c */
+
+#define DMU_KEY_MAX	512	/* longest API key accepted */
+#define DMU_KEY_B64MAX	(DMU_B64_LEN(DMU_KEY_MAX) + 1)
+
+/*
+ * The API key in base64, kept masked with a random pad so that neither the
+ * key nor its base64 form stands in memory (or a core file) between
+ * requests.
+ */
+struct dmu_key {
+	unsigned char masked[DMU_KEY_B64MAX];
+	unsigned char pad[DMU_KEY_B64MAX];
+	size_t len;
+};
+
+/*
+ * Loads the API key from the first line of file (when not NULL), else of
+ * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k.  Plain copies are
+ * wiped.  A key file readable by group or others sets warning.  Returns
+ * DMU_OK, DMU_EUSAGE (no key given, or empty) or DMU_EFAIL (file
+ * unreadable), with the reason in err.
+ */
+int dmu_key_load(struct dmu_key *k, const char *file, char *warning,
+    char *err);
+
+/*
+ * Writes the base64 key and a NUL to b64 (DMU_KEY_B64MAX bytes); the
+ * caller wipes it as soon as the request is formatted.
+ */
+void dmu_key_reveal(const struct dmu_key *k, char *b64);
+
+/* Wipes k. */
+void dmu_key_wipe(struct dmu_key *k);
+
 /* http.c */
 
 #define DMU_HTTP_LINE_MAX	1024		/* status line, one header line */
@@ -455,5 +513,77 @@ int dmu_json_reports(const char *body, size_t len, const char *device,
  * Returns 0, or -1 when body has no such string.
  */
 int dmu_json_message(const char *body, size_t len, char *out, size_t outsz);
+
+/* follow.c */
+
+/* What dmu_follow_answer() asks the caller to do next. */
+enum {
+	DMU_FOLLOW_AGAIN,	/* ask /wait again now */
+	DMU_FOLLOW_SAVED,	/* reports were written: save the state */
+	DMU_FOLLOW_DONE,	/* the count is reached: save the state, exit 0 */
+	DMU_FOLLOW_RETRY,	/* back off f->delay_ms, reconnect, go on */
+	DMU_FOLLOW_FAIL		/* stop with exit status f->status */
+};
+
+/*
+ * The collector's state: which serial to ask after, what was written, and
+ * the back-off.  It does no I/O itself: the caller sends the requests and
+ * feeds the answers in, so that the logic can be tested on any sequence.
+ */
+struct dmu_follow {
+	const char *device;	/* canonical, for the output lines */
+	long long last;		/* highest serial written (lastSerial) */
+	char last_ts[64];	/* its timestamp, "" when unknown */
+	long long count;	/* reports written so far */
+	long long limit;	/* stop after this many (0: never) */
+	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
+	long backoff_ms;	/* the next back-off before jitter */
+	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
+	/* Writes one report; returns 0, or non-zero on a write error. */
+	int (*emit)(void *ctx, const struct dmu_report *r);
+	/* Receives a warning for stderr (restart, lost serials, ...). */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
+	char err[DMU_ERRLEN];	/* with DMU_FOLLOW_FAIL: why */
+};
+
+/* Sets up f to resume after serial last (0: everything pending). */
+void dmu_follow_init(struct dmu_follow *f, const char *device,
+    long long last, const char *last_ts);
+
+/*
+ * Feeds one answer to /wait (status, body).  Writes the new reports through
+ * emit (skipping serials already written), reports serial gaps and the
+ * device's restart message through warn, and says what to do next.
+ * retry_after is the answer's Retry-After in seconds, or -1.
+ */
+int dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
+    size_t len, long retry_after);
+
+/*
+ * Feeds the answer to GET /reports/LAST after a reconnection: when the
+ * device holds a report with that serial but another timestamp, it
+ * restarted unnoticed, so f starts again from serial 0 (with a warning).
+ */
+void dmu_follow_continuity(struct dmu_follow *f, int status,
+    const char *body, size_t len);
+
+/*
+ * A network failure or time-out: sets f->delay_ms for the caller to wait
+ * (about 1 s at first, doubling up to 60 s, with jitter) and returns
+ * DMU_FOLLOW_RETRY.
+ */
+int dmu_follow_neterr(struct dmu_follow *f, long retry_after);
+
+/*
+ * Reads a state file: "SERIAL TIMESTAMP".  A missing file gives serial 0.
+ * Returns DMU_OK, DMU_EFAIL or DMU_EDATA with the reason in err.
+ */
+int dmu_state_read(const char *path, long long *serial, char *ts,
+    size_t tssz, char *err);
+
+/* Replaces the state file atomically.  Returns DMU_OK or DMU_EFAIL. */
+int dmu_state_write(const char *path, long long serial, const char *ts,
+    char *err);
 
 #endif

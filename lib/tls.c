@@ -79,9 +79,13 @@ waitfd(struct dmu_conn *c, short ev)
 
 	do
 		r = poll(&pfd, 1, wait_ms(c));
-	while (r < 0 && errno == EINTR);
+	while (r < 0 && errno == EINTR && !dmu_stop);
 	if (r == 0) {
 		snprintf(c->err, sizeof(c->err), "timed out");
+		return -1;
+	}
+	if (r < 0 && dmu_stop) {
+		snprintf(c->err, sizeof(c->err), "interrupted");
 		return -1;
 	}
 	if (r < 0) {

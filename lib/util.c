@@ -1,10 +1,14 @@
 /* util.c - diagnostics, allocation wrappers, small helpers. */
+#include <sys/stat.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dmu.h"
 
@@ -242,4 +246,102 @@ dmu_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* see dmu.h */
+int
+dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
+    void *ctx, char *err)
+{
+	char *tmp, *dir, *slash;
+	size_t n;
+	FILE *f = NULL;
+	int fd, dfd;
+
+	n = strlen(path) + sizeof(".tmp.XXXXXX");
+	tmp = dmu_xmalloc(n);
+	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		snprintf(err, DMU_ERRLEN, "cannot create a temporary file "
+		    "beside %.200s: %s", path, strerror(errno));
+		free(tmp);
+		return DMU_EFAIL;
+	}
+	if (fchmod(fd, (mode_t)mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		goto ioerr;
+	}
+	if (fill(ctx, f) != 0) {
+		errno = EIO;
+		goto ioerr;
+	}
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+		goto ioerr;
+	if (fclose(f) != 0) {
+		f = NULL;
+		goto ioerr;
+	}
+	f = NULL;
+	if (rename(tmp, path) != 0)
+		goto ioerr;
+	/* The rename itself must reach the disk too. */
+	dir = dmu_xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, 2, ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	free(tmp);
+	return DMU_OK;
+ioerr:
+	snprintf(err, DMU_ERRLEN, "cannot write %.200s: %s", path,
+	    strerror(errno));
+	if (f != NULL)
+		fclose(f);
+	unlink(tmp);
+	free(tmp);
+	return DMU_EFAIL;
+}
+
+volatile int dmu_stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	dmu_stop = 1;
+}
+
+/* see dmu.h */
+void
+dmu_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* see dmu.h */
+void
+dmu_sleep_ms(long ms)
+{
+	int64_t end = dmu_now_ms() + ms;
+	struct timespec ts;
+	int64_t left;
+
+	while (!dmu_stop && (left = end - dmu_now_ms()) > 0) {
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000;
+		nanosleep(&ts, NULL);
+	}
 }

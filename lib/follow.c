@@ -1,0 +1,241 @@
+/*
+ * follow.c - the collector's logic, apart from its I/O: what to do with
+ * each answer of the long poll, so that no report is lost or written twice.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmu.h"
+
+#define BACKOFF_FIRST	1000	/* ms */
+#define BACKOFF_MAX	60000	/* ms */
+#define RETRY_AFTER_MAX	3600	/* s; a device asking for more is capped */
+
+/* see dmu.h */
+void
+dmu_follow_init(struct dmu_follow *f, const char *device, long long last,
+    const char *last_ts)
+{
+	memset(f, 0, sizeof(*f));
+	f->device = device;
+	f->last = last;
+	snprintf(f->last_ts, sizeof(f->last_ts), "%s", last_ts ? last_ts : "");
+	f->backoff_ms = BACKOFF_FIRST;
+}
+
+static void
+warnf(struct dmu_follow *f, const char *fmt, ...)
+{
+	char msg[DMU_ERRLEN];
+	va_list ap;
+	int n;
+
+	if (f->warn == NULL)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s: ", f->device);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	f->warn(f->ctx, msg);
+}
+
+/* see dmu.h */
+int
+dmu_follow_neterr(struct dmu_follow *f, long retry_after)
+{
+	long d = f->backoff_ms;
+
+	/* Jitter of +-25 %, so that a fleet does not reconnect in step. */
+	d = d - d / 4 + (long)(random() % (d / 2 + 1));
+	if (retry_after >= 0) {
+		if (retry_after > RETRY_AFTER_MAX)
+			retry_after = RETRY_AFTER_MAX;
+		if (retry_after * 1000 > d)
+			d = retry_after * 1000;
+	}
+	f->delay_ms = d;
+	f->backoff_ms = f->backoff_ms * 2 > BACKOFF_MAX ? BACKOFF_MAX :
+	    f->backoff_ms * 2;
+	return DMU_FOLLOW_RETRY;
+}
+
+struct batch {
+	struct dmu_follow *f;
+	int werr;
+};
+
+static int
+take(void *ctx, const struct dmu_report *r)
+{
+	struct batch *b = ctx;
+	struct dmu_follow *f = b->f;
+
+	if (r->serial <= f->last)
+		return 0;	/* written already: the device sent it again */
+	if (f->last > 0 && r->serial > f->last + 1)
+		warnf(f, "serials %lld to %lld were lost before they "
+		    "could be read (device buffer overflow?)", f->last + 1,
+		    r->serial - 1);
+	if (f->emit(f->ctx, r) != 0) {
+		b->werr = 1;
+		return 1;
+	}
+	f->last = r->serial;
+	snprintf(f->last_ts, sizeof(f->last_ts), "%s", r->timestamp);
+	f->count++;
+	return f->limit > 0 && f->count >= f->limit ? 2 : 0;
+}
+
+static int
+fail(struct dmu_follow *f, int status, const char *why)
+{
+	f->status = status;
+	snprintf(f->err, sizeof(f->err), "%s", why);
+	return DMU_FOLLOW_FAIL;
+}
+
+/* see dmu.h */
+int
+dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
+    size_t len, long retry_after)
+{
+	struct batch b = { f, 0 };
+	char msg[DMU_ERRLEN], why[DMU_ERRLEN];
+	long long before = f->count;
+	int rc;
+
+	if (status == 200) {
+		rc = dmu_json_reports(body, len, f->device, take, &b, why);
+		if (b.werr)
+			return fail(f, DMU_EFAIL, "write error on stdout");
+		if (rc != 0 && rc != 2)
+			return fail(f, DMU_EDATA, why);
+		f->backoff_ms = BACKOFF_FIRST;
+		if (rc == 2)
+			return DMU_FOLLOW_DONE;
+		return f->count > before ? DMU_FOLLOW_SAVED : DMU_FOLLOW_AGAIN;
+	}
+	if (status == 204) {
+		f->backoff_ms = BACKOFF_FIRST;
+		return DMU_FOLLOW_AGAIN;
+	}
+	if (dmu_json_message(body, len, msg, sizeof(msg)) != 0)
+		msg[0] = '\0';
+	if (status == 400 && strstr(msg, "is greater than current max serial")
+	    != NULL) {
+		warnf(f, "the device restarted and lost its buffer; "
+		    "reading again from its first report (last written: "
+		    "serial %lld)", f->last);
+		f->last = 0;
+		f->last_ts[0] = '\0';
+		return DMU_FOLLOW_AGAIN;
+	}
+	if (status >= 500)
+		return dmu_follow_neterr(f, retry_after);
+	snprintf(why, sizeof(why), "HTTP %d%s%.200s", status, msg[0] ? ": " :
+	    "", msg);
+	return fail(f, DMU_EHTTP, why);
+}
+
+struct seen {
+	long long serial;
+	char ts[64];
+	int n;
+};
+
+static int
+see(void *ctx, const struct dmu_report *r)
+{
+	struct seen *s = ctx;
+
+	s->serial = r->serial;
+	memcpy(s->ts, r->timestamp, sizeof(s->ts));
+	s->n++;
+	return 0;
+}
+
+/* see dmu.h */
+void
+dmu_follow_continuity(struct dmu_follow *f, int status, const char *body,
+    size_t len)
+{
+	struct seen s = { 0, "", 0 };
+	char why[DMU_ERRLEN];
+
+	if (status != 200 || f->last == 0 || f->last_ts[0] == '\0')
+		return;
+	if (dmu_json_reports(body, len, f->device, see, &s, why) != 0 ||
+	    s.n != 1 || s.serial != f->last)
+		return;
+	if (strcmp(s.ts, f->last_ts) != 0) {
+		warnf(f, "the device restarted: its serial %lld now has "
+		    "timestamp %s, not %s; reading again from its first "
+		    "report", f->last, s.ts, f->last_ts);
+		f->last = 0;
+		f->last_ts[0] = '\0';
+	}
+}
+
+/* see dmu.h */
+int
+dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
+    char *err)
+{
+	char line[128], *sp;
+	FILE *f;
+
+	*serial = 0;
+	ts[0] = '\0';
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return DMU_OK;
+		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	if ((sp = strchr(line, ' ')) != NULL)
+		*sp++ = '\0';
+	if (sp == NULL || dmu_parse_long(line, 0, 1LL << 53, serial) != 0 ||
+	    strlen(sp) >= tssz || strchr(sp, ' ') != NULL) {
+		snprintf(err, DMU_ERRLEN, "%.200s:1: expected 'SERIAL "
+		    "TIMESTAMP'", path);
+		*serial = 0;
+		return DMU_EDATA;
+	}
+	if (strcmp(sp, "-") != 0)
+		memcpy(ts, sp, strlen(sp) + 1);
+	return DMU_OK;
+}
+
+struct state {
+	long long serial;
+	const char *ts;
+};
+
+static int
+fill_state(void *ctx, FILE *f)
+{
+	const struct state *st = ctx;
+
+	/* A timestamp that the format cannot hold is not kept. */
+	fprintf(f, "%lld %s\n", st->serial, st->ts[0] != '\0' &&
+	    strcspn(st->ts, " \t\r\n") == strlen(st->ts) ? st->ts : "-");
+	return ferror(f) ? -1 : 0;
+}
+
+/* see dmu.h */
+int
+dmu_state_write(const char *path, long long serial, const char *ts,
+    char *err)
+{
+	struct state st = { serial, ts };
+
+	return dmu_replace_file(path, 0644, fill_state, &st, err);
+}
