@@ -490,7 +490,7 @@ long dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
 
 struct dmu_report {
 	long long serial;	/* 0 .. 2^53 */
-	char timestamp[64];	/* as received (unescaped ASCII); "" if absent */
+	char timestamp[64];	/* as received, escapes kept, cut at 63; or "" */
 	const char *line;	/* compact JSON, "device" first, NUL-ended */
 	size_t len;
 };
