@@ -62,7 +62,8 @@ canon(struct dmu_device *d, const char *arg)
  * is known with another certificate and replace is not set.
  */
 static int
-add_one(struct dmu_db *db, const struct dmu_rec *r, int replace, int *changed)
+add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
+    int replace, int *changed)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device);
 
@@ -71,8 +72,8 @@ add_one(struct dmu_db *db, const struct dmu_rec *r, int replace, int *changed)
 	if (old != NULL && !replace) {
 		dmu_warn("%s: refused: the database pins another certificate "
 		    "(%s) than the one offered (%s); to replace it after "
-		    "checking the device, use: dmu-certdb add -r",
-		    r->device, old->sha256hex, r->sha256hex);
+		    "checking the device, use: dmu-certdb %s -r",
+		    r->device, old->sha256hex, r->sha256hex, cmd);
 		return DMU_EMISMATCH;
 	}
 	if (old != NULL)
@@ -114,8 +115,8 @@ cmd_add(int argc, char **argv)
 			continue;
 		}
 		if (r.device != NULL)
-			status = dmu_worse(status, add_one(&db, &r, replace,
-			    &changed));
+			status = dmu_worse(status, add_one(&db, &r, "add",
+			    replace, &changed));
 		dmu_rec_free(&r);
 	}
 	free(line);
@@ -162,7 +163,7 @@ cmd_import(int argc, char **argv)
 	free(der);
 	dmu_rec_make(&r, d.canon, &cert);
 	open_rw(&db);
-	status = add_one(&db, &r, replace, &changed);
+	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
 		commit(&db);
 	dmu_db_close(&db);
@@ -321,6 +322,8 @@ main(int argc, char **argv)
 		usage();
 	dbpath = dmu_db_path(opt_f);
 	cmd = argv[0];
+	/* getopt names the program, not the command, in its messages. */
+	argv[0] = (char *)dmu_progname;
 	optind = 1;
 	if (strcmp(cmd, "add") == 0)
 		rc = cmd_add(argc, argv);

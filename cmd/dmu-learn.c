@@ -184,19 +184,17 @@ main(int argc, char **argv)
 				status = dmu_worse(status, DMU_EDATA);
 				continue;
 			}
+			line[strcspn(line, "#")] = '\0';	/* a comment */
 			dev = strtok(line, " \t");
-			if (dev == NULL || dev[0] == '#')
+			if (dev == NULL)
 				continue;
 			fpr = strtok(NULL, " \t");
-			if ((extra = strtok(NULL, " \t")) != NULL &&
-			    extra[0] != '#') {
+			if ((extra = strtok(NULL, " \t")) != NULL) {
 				dmu_warn("stdin:%ld: expected DEVICE "
 				    "[FINGERPRINT]", lineno);
 				status = dmu_worse(status, DMU_EDATA);
 				continue;
 			}
-			if (fpr != NULL && fpr[0] == '#')
-				fpr = NULL;
 			status = dmu_worse(status, learn(dev, fpr));
 		}
 		free(line);

@@ -174,8 +174,16 @@ main(int argc, char **argv)
 		add_job(dmu_xstrdup(argv[c]));
 	if (argc == 0) {
 		/* One device per line; more fields (dmu-certdb list) ignored. */
+		long lineno = 0;
+
 		while ((n = dmu_getline(&line, &cap, 4096, stdin)) != -1) {
-			if (n == -2 || (dev = strtok(line, " \t")) == NULL ||
+			lineno++;
+			if (n == -2) {
+				dmu_warn("stdin:%ld: line too long", lineno);
+				status = DMU_EDATA;
+				continue;
+			}
+			if ((dev = strtok(line, " \t")) == NULL ||
 			    dev[0] == '#')
 				continue;
 			add_job(dmu_xstrdup(dev));

@@ -235,16 +235,22 @@ static void
 check_mode(const char *path, char *warning)
 {
 	struct stat st;
+	int link;
 
 	warning[0] = '\0';
 	if (lstat(path, &st) != 0)
 		return;
-	if (S_ISLNK(st.st_mode))
+	link = S_ISLNK(st.st_mode);
+	/* What counts is the file that the link leads to. */
+	if (link && stat(path, &st) != 0)
+		st.st_mode = 0;
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		snprintf(warning, DMU_ERRLEN, "warning: %.160s %sis writable "
+		    "by group or others", path, link ? "is a symbolic link "
+		    "and its target " : "");
+	else if (link)
 		snprintf(warning, DMU_ERRLEN, "warning: %.200s is a symbolic "
 		    "link", path);
-	else if (st.st_mode & (S_IWGRP | S_IWOTH))
-		snprintf(warning, DMU_ERRLEN, "warning: %.200s is writable by "
-		    "group or others", path);
 }
 
 /*

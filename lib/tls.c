@@ -104,10 +104,13 @@ explain(struct dmu_conn *c, int e)
 	if (c->err[0] != '\0' && e == BR_ERR_IO)
 		return;		/* the socket error is said already */
 	switch (e) {
-	case BR_ERR_UNSUPPORTED_VERSION:
 	case BR_ERR_RECV_FATAL_ALERT + 70:	/* protocol_version */
 		m = "the device does not speak TLS 1.2 (dmu supports TLS "
 		    "1.2 only; BearSSL has no TLS 1.3)";
+		break;
+	case BR_ERR_UNSUPPORTED_VERSION:
+		m = "the device answered with another TLS version than 1.2, "
+		    "or not with TLS at all (dmu supports TLS 1.2 only)";
 		break;
 	case BR_ERR_RECV_FATAL_ALERT + 40:	/* handshake_failure */
 	case BR_ERR_RECV_FATAL_ALERT + 71:	/* insufficient_security */
