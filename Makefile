@@ -44,7 +44,6 @@ lib/libdmu.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
 cmd/dmu-learn.o cmd/dmu-pin-check.o cmd/dmu-get.o cmd/dmu-certdb.o: lib/dmu.h
-test/dmu-sim.o: lib/dmu.h
 
 cmd/dmu-learn: cmd/dmu-learn.o lib/libdmu.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-learn.o lib/libdmu.a $(BEARSSL_LIBS)
@@ -54,8 +53,8 @@ cmd/dmu-get: cmd/dmu-get.o lib/libdmu.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-get.o lib/libdmu.a $(BEARSSL_LIBS)
 cmd/dmu-certdb: cmd/dmu-certdb.o lib/libdmu.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-certdb.o lib/libdmu.a $(BEARSSL_LIBS)
-test/dmu-sim: test/dmu-sim.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ test/dmu-sim.o lib/libdmu.a $(BEARSSL_LIBS) $(THREAD_LIBS)
+test/dmu-sim: test/dmu-sim.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ test/dmu-sim.o $(BEARSSL_LIBS) $(THREAD_LIBS)
 
 check: all $(TESTPROGS)
 	test/run
