@@ -1,0 +1,352 @@
+#!/usr/bin/env bats
+# dmu-learn: capture a device's certificate, authorize it, print a record.
+
+load helper
+
+# on_pty ANSWER COMMAND: runs COMMAND (a shell string) on a pseudo-terminal
+# that is its controlling terminal, types ANSWER, and leaves the program's
+# stdout in out, its stderr in err and what the terminal showed in tty.
+# Returns the program's exit status.
+on_pty() {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	printf '%s\n' "$1" |
+	    script -qec "$2 >out 2>err" /dev/null >tty
+}
+
+@test "learn -y: prints one record that dmu-certdb add accepts" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp "^$dev $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [A-Za-z0-9+/]+=*$"
+	[[ $stderr == *"$dev"*"$(fpr_hex a)"* ]]
+	# The certificate field is the DER of the device's certificate.
+	read -r _ _ _ b64 <<<"$output"
+	assert_equal "$(base64 -d <<<"$b64" | sha256sum | cut -c1-64)" "$(fpr_hex a)"
+	rec=$output
+	run --separate-stderr dmu-certdb add <<<"$rec"
+	assert_success
+	run --separate-stderr dmu-certdb get "$dev" </dev/null
+	assert_output "$rec"
+	run --separate-stderr dmu-certdb check </dev/null
+	assert_success
+}
+
+@test "learn -y: the normal pipeline dmu-learn | dmu-certdb add | dmu-pin-check" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run bash -c "dmu-learn -y -t $T https://$dev/ </dev/null | dmu-certdb add"
+	assert_success
+	run --separate-stderr dmu-pin-check -t "$T" "$dev" </dev/null
+	assert_success
+	assert_output "$dev ok $(fpr_hex a)"
+}
+
+@test "learn -F: accepts every spelling of the right fingerprint" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	hex=$(fpr_hex a)
+	colon=$(fpr_colon a)
+	for f in "$colon" "${colon,,}" "$hex" "${hex^^}" \
+	    "$(fpr_b64 a)" "$(fpr_b64 a nopad)"; do
+		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
+		assert_success
+		assert_output --regexp "^$dev $hex [0-9TZ:-]+ [A-Za-z0-9+/=]+$"
+		[[ $stderr == *"fingerprint matches"* ]] || fail "-F $f: '$stderr'"
+	done
+}
+
+@test "learn -F: a wrong fingerprint is 4 and prints nothing" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	for f in "$(fpr_colon b)" "$(fpr_hex b)" "$(fpr_b64 b nopad)"; do
+		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
+		assert_failure 4
+		assert_output ''
+		[[ $stderr == *mismatch* ]]
+		[[ $stderr == *"$(fpr_hex a)"* ]]
+		[[ $stderr == *"$(fpr_hex b)"* ]]
+	done
+	assert_no_http a
+}
+
+@test "learn -F: a malformed fingerprint is a usage error (2), no connection" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	hex=$(fpr_hex a)
+	for f in "xyz" "${hex:1}" "${hex}00" "SHA256:!!!" "${hex:0:62}:z"; do
+		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
+		assert_failure 2
+		assert_output ''
+		[[ $stderr == *fingerprint* ]]
+	done
+	run grep -c '^conn ' a.log
+	assert_output 0
+}
+
+@test "learn: without a terminal and without -y or -F it refuses (1)" {
+	command -v setsid >/dev/null || skip "setsid is not installed"
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run --separate-stderr setsid -w dmu-learn -t "$T" "$dev" </dev/null
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"no terminal"* ]]
+	assert_no_http a
+}
+
+@test "learn: typed yes on the terminal prints the record (0)" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run on_pty yes "dmu-learn -t $T $dev"
+	assert_success
+	run cat out
+	assert_output --regexp "^$dev $(fpr_hex a) [0-9TZ:-]+ [A-Za-z0-9+/=]+$"
+	# The terminal showed what a person must compare.
+	run cat tty
+	assert_output --partial "$(fpr_colon a)"
+	assert_output --partial "$(spki_pin a)"
+	assert_output --partial "CN=DMU801"
+	assert_output --partial "EC P-256"
+	assert_output --partial "Type yes"
+	assert_no_http a
+}
+
+@test "learn: typed no on the terminal is 1 and prints nothing" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run on_pty no "dmu-learn -t $T $dev"
+	assert_failure 1
+	[ ! -s out ] || fail "stdout: $(cat out)"
+	run cat err
+	assert_output --partial "not authorized"
+	# Only the word yes will do.
+	run on_pty y "dmu-learn -t $T $dev"
+	assert_failure 1
+	[ ! -s out ]
+	run on_pty YES "dmu-learn -t $T $dev"
+	assert_failure 1
+	[ ! -s out ]
+}
+
+@test "learn: a manifest without fingerprints asks on the terminal for each device" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	pa=$SIM_PORT
+	start_sim b
+	pb=$SIM_PORT
+	printf '127.0.0.1:%s\n127.0.0.1:%s\n' "$pa" "$pb" >manifest
+	run on_pty $'yes\nno' "dmu-learn -t $T <manifest"
+	assert_failure 1
+	run cat out
+	assert_equal "${#lines[@]}" 1
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$pa $(fpr_hex a) "
+	run cat err
+	assert_output --partial "127.0.0.1:$pb: not authorized"
+	run grep -c 'Type yes' tty
+	assert_output 2
+}
+
+@test "learn: a manifest on stdin, comments and blank lines skipped" {
+	mkcert a ec
+	mkcert r rsa
+	start_sim a
+	pa=$SIM_PORT
+	start_sim r
+	pr=$SIM_PORT
+	run --separate-stderr dmu-learn -t "$T" <<EOF
+# commissioning manifest for site 1
+
+127.0.0.1:$pa $(fpr_colon a)
+	# an indented comment
+   https://127.0.0.1:$pr/  $(fpr_b64 r)   # the RSA one
+
+EOF
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$pa $(fpr_hex a) "
+	assert_line -n 1 --regexp "^127\.0\.0\.1:$pr $(fpr_hex r) "
+	dmu-certdb add <<<"$output"
+	run --separate-stderr dmu-certdb check </dev/null
+	assert_success
+}
+
+@test "learn: a manifest without fingerprints needs -y; a wrong one is 4, the rest learned" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	pa=$SIM_PORT
+	start_sim b
+	pb=$SIM_PORT
+	run --separate-stderr dmu-learn -y -t "$T" <<EOF
+127.0.0.1:$pa
+127.0.0.1:$pb $(fpr_hex a)
+127.0.0.1:$pb	# a comment, no fingerprint
+EOF
+	assert_failure 4
+	assert_equal "${#lines[@]}" 2
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$pa $(fpr_hex a) "
+	assert_line -n 1 --regexp "^127\.0\.0\.1:$pb $(fpr_hex b) "
+	[[ $stderr == *"127.0.0.1:$pb"*mismatch* ]]
+}
+
+@test "learn: a manifest line with extra fields is 7" {
+	mkcert a ec
+	start_sim a
+	run --separate-stderr dmu-learn -y -t "$T" <<<"127.0.0.1:$SIM_PORT $(fpr_hex a) extra"
+	assert_failure 7
+	assert_output ''
+	[[ $stderr == *"stdin:1:"* ]]
+}
+
+@test "learn: says on stderr when the database holds another certificate" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$dev" <b.pem
+	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
+	assert_success
+	assert_output --regexp "^$dev $(fpr_hex a) "
+	[[ $stderr == *ANOTHER* ]]
+	[[ $stderr == *"$(fpr_hex a)"* ]]
+	[[ $stderr == *"$(fpr_hex b)"* ]]
+	# And the database keeps refusing it.
+	run --separate-stderr dmu-certdb add <<<"$output"
+	assert_failure 4
+}
+
+@test "learn: says when the certificate is already in the database" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$dev" <a.pem
+	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
+	assert_success
+	[[ $stderr == *"already"* ]]
+	[[ $stderr != *ANOTHER* ]]
+}
+
+@test "learn: RSA and EC devices" {
+	mkcert r rsa
+	mkcert e ec
+	start_sim r
+	pr=$SIM_PORT
+	start_sim e
+	pe=$SIM_PORT
+	run --separate-stderr dmu-learn -y -t "$T" 127.0.0.1:$pr 127.0.0.1:$pe </dev/null
+	assert_success
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$pr $(fpr_hex r) "
+	assert_line -n 1 --regexp "^127\.0\.0\.1:$pe $(fpr_hex e) "
+	dmu-certdb add <<<"$output"
+	run --separate-stderr dmu-certdb show 127.0.0.1:$pr </dev/null
+	assert_line --regexp '^key: +RSA 2048$'
+	run --separate-stderr dmu-certdb show 127.0.0.1:$pe </dev/null
+	assert_line --regexp '^key: +EC P-256$'
+}
+
+@test "learn: no HTTP request and no application data is sent" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
+	assert_success
+	run --separate-stderr dmu-learn -F "$(fpr_hex a)" -t "$T" "$dev" </dev/null
+	assert_success
+	assert_no_http a
+	run grep -c '^handshake [0-9]* ok' a.log
+	assert_output 2
+	run sim_ctl "$SIM_CTL" stats
+	assert_output --partial 'requests=0'
+}
+
+@test "learn: an unreachable device is 5" {
+	port=$(free_port)
+	run --separate-stderr dmu-learn -y -t "$T" 127.0.0.1:$port </dev/null
+	assert_failure 5
+	assert_output ''
+	[[ $stderr == *"127.0.0.1:$port"*"connect"* ]]
+}
+
+@test "learn: a silent device is 5 within the time-out" {
+	mkcert a ec
+	start_sim a -S silent
+	t0=$(now_ms)
+	run --separate-stderr dmu-learn -y -t 1 127.0.0.1:$SIM_PORT </dev/null
+	t1=$(now_ms)
+	assert_failure 5
+	assert_output ''
+	[[ $stderr == *"timed out"* ]]
+	[ $((t1 - t0)) -lt 2500 ] || fail "took $((t1 - t0)) ms with -t 1"
+}
+
+@test "learn: a TLS 1.0-only device is 5 and the message says TLS 1.2" {
+	mkcert a rsa
+	start_sim a -V tls10
+	run --separate-stderr dmu-learn -y -t "$T" 127.0.0.1:$SIM_PORT </dev/null
+	assert_failure 5
+	assert_output ''
+	[[ $stderr == *"TLS 1.2"* ]]
+}
+
+@test "learn: usage errors are 2" {
+	for args in "-t 0 127.0.0.1:1" "-t x 127.0.0.1:1" "-F" \
+	    "-F $(printf %064d 0)" "-F $(printf %064d 0) 127.0.0.1:1 127.0.0.1:2" \
+	    "-Z 127.0.0.1:1" "127.0.0.1:99999" "[::1" "https://"; do
+		run --separate-stderr dmu-learn $args </dev/null
+		assert_failure 2
+		assert_output ''
+		[ -n "$stderr" ] || fail "'$args': no message"
+	done
+}
+
+@test "learn: IPv6 loopback device" {
+	have_ipv6 || skip "::1 is not available"
+	mkcert a ec
+	start_sim a -6
+	run --separate-stderr dmu-learn -y -t "$T" "[::1]:$SIM_PORT" </dev/null
+	assert_success
+	assert_output --regexp "^\[::1\]:$SIM_PORT $(fpr_hex a) "
+}
+
+@test "learn: a write error on stdout is 1" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	mkcert a ec
+	start_sim a
+	run --separate-stderr to_full dmu-learn -y -t "$T" 127.0.0.1:$SIM_PORT </dev/null
+	assert_failure 1
+	[[ $stderr == *"write error"* ]]
+}
+
+@test "learn: a device with a chain: the end-entity certificate is learned" {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout ca.key -out ca.pem -subj /CN=Site-CA -days 3650 2>/dev/null
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout leaf.key -out leaf.csr -subj /CN=DMU801 2>/dev/null
+	openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -out leaf.pem -days 3650 2>/dev/null
+	cat leaf.pem ca.pem >chain.pem
+	cp leaf.key chain.key
+	start_sim chain
+	dev=127.0.0.1:$SIM_PORT
+	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
+	assert_success
+	assert_output --regexp "^$dev $(fpr_hex leaf) "
+	dmu-certdb add <<<"$output"
+	run --separate-stderr dmu-certdb show "$dev" </dev/null
+	assert_line --regexp '^issuer: +CN=Site-CA$'
+	run --separate-stderr dmu-pin-check -t "$T" "$dev" </dev/null
+	assert_success
+	assert_output "$dev ok $(fpr_hex leaf)"
+}
