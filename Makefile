@@ -59,6 +59,14 @@ test/dmu-sim: test/dmu-sim.o
 check: all $(TESTPROGS)
 	test/run
 
+# The suite again, against ASan+UBSan builds and under valgrind.
+VALGRIND_TESTS = test/10-certdb.bats test/20-learn.bats test/40-get.bats \
+	test/50-follow.bats
+check-asan: all $(TESTPROGS)
+	test/check-variant asan
+check-valgrind: all $(TESTPROGS)
+	test/check-variant valgrind $(VALGRIND_TESTS)
+
 demo: all $(TESTPROGS)
 	test/demo
 
@@ -77,5 +85,6 @@ uninstall:
 
 clean:
 	rm -f $(PROGS) $(TESTPROGS) cmd/*.o lib/*.o test/*.o lib/libdmu.a
+	rm -rf build
 
-.PHONY: all check demo install uninstall clean
+.PHONY: all check check-asan check-valgrind demo install uninstall clean

@@ -190,8 +190,8 @@ cmd_list(int argc, char **argv)
 
 		if (r->device == NULL)
 			continue;
-		if (dmu_rec_cert(r, &cert, err) != 0) {
-			dmu_warn("%s: %s", r->device, err);
+		if (dmu_db_cert(db.path, r, &cert, err) != 0) {
+			dmu_warn("%s", err);
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
@@ -227,13 +227,13 @@ cmd_each(const char *cmd, int argc, char **argv)
 				break;
 			continue;
 		}
-		if (strcmp(cmd, "get") == 0) {
-			dmu_rec_write(stdout, &r);
-		} else if (dmu_rec_cert(&r, &cert, err) != 0) {
-			dmu_warn("%s: %s", r.device, err);
+		if (dmu_db_cert(dbpath, &r, &cert, err) != 0) {
+			dmu_warn("%s", err);
 			status = dmu_worse(status, DMU_EDATA);
 		} else {
-			if (strcmp(cmd, "show") == 0) {
+			if (strcmp(cmd, "get") == 0) {
+				dmu_rec_write(stdout, &r);
+			} else if (strcmp(cmd, "show") == 0) {
 				dmu_cert_show(stdout, r.device, &cert,
 				    r.learned);
 			} else if (strcmp(cmd, "pem") == 0) {

@@ -320,8 +320,8 @@ load_pin(const char *opt_f)
 		    "add", err, dev.canon);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", err);
-	if (dmu_rec_cert(&rec, &pinned, err) != 0)
-		dmu_die(DMU_EDATA, "%s: %s: %s", path, dev.canon, err);
+	if (dmu_db_cert(path, &rec, &pinned, err) != 0)
+		dmu_die(DMU_EDATA, "%s", err);
 	dmu_rec_free(&rec);
 	free(path);
 }

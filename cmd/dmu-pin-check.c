@@ -71,8 +71,9 @@ check(struct job *j, struct dmu_conn *c)
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
-	if (dmu_rec_cert(r, &cert, err) != 0) {
-		j->line = xasprintf("%s error database: %s", d.canon, err);
+	if (dmu_db_cert(db.path, r, &cert, err) != 0) {
+		j->line = xasprintf("%s error database: bad record", d.canon);
+		j->talk = xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
 	}

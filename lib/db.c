@@ -167,6 +167,20 @@ dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err)
 
 /* see dmu.h */
 int
+dmu_db_cert(const char *path, const struct dmu_rec *r, struct dmu_cert *c,
+    char *err)
+{
+	char why[DMU_ERRLEN];
+	int rc;
+
+	if ((rc = dmu_rec_cert(r, c, why)) != 0)
+		snprintf(err, DMU_ERRLEN, "%.100s:%ld: %.140s", path, r->lineno,
+		    why);
+	return rc;
+}
+
+/* see dmu.h */
+int
 dmu_rec_write(FILE *f, const struct dmu_rec *r)
 {
 	if (r->device == NULL)
@@ -293,6 +307,7 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 		} else if (dmu_rec_parse(line, &r, verify, why) != 0) {
 			rc = fn(ctx, lineno, NULL, why);
 		} else {
+			r.lineno = lineno;
 			rc = fn(ctx, lineno, &r, NULL);
 		}
 	}

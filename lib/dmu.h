@@ -308,6 +308,7 @@ struct dmu_rec {
 	char learned[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
 	char *certb64;			/* base64 DER, one line */
 	char *mem;			/* owns device, certb64 or the comment */
+	long lineno;			/* where it stands in the file, or 0 */
 };
 
 struct dmu_db {
@@ -391,6 +392,13 @@ void dmu_rec_make(struct dmu_rec *r, const char *device,
 
 /* Frees what r owns. */
 void dmu_rec_free(struct dmu_rec *r);
+
+/*
+ * As dmu_rec_cert() for a record read from the database at path; the
+ * reason in err names "PATH:LINE:".
+ */
+int dmu_db_cert(const char *path, const struct dmu_rec *r,
+    struct dmu_cert *c, char *err);
 
 /*
  * Decodes the certificate of a record into c and checks its fingerprint.
