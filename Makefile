@@ -15,8 +15,8 @@ CC = cc
 AR = ar
 CFLAGS = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDFLAGS = -pie -Wl,-z,relro,-z,now
-WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
-	-Wmissing-prototypes -Wno-unused-parameter
+WARN = -Wall -Wextra -Wshadow -Wconversion -Wpointer-arith \
+	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BEARSSL_CFLAGS =
 BEARSSL_LIBS = -l:libbearssl.a
 THREAD_LIBS = -pthread

@@ -237,7 +237,7 @@ follow(const char *statefile, long long limit, long wait_s)
 			if ((rc = connect_dev()) != DMU_OK) {
 				dmu_follow_neterr(&f, -1);
 				dmu_warn("%s: %s; trying again in %.1f s",
-				    dev.canon, conn->err, f.delay_ms / 1000.0);
+				    dev.canon, conn->err, (double)f.delay_ms / 1000);
 				dmu_sleep_ms(f.delay_ms);
 				check = 1;
 				continue;
@@ -267,7 +267,7 @@ follow(const char *statefile, long long limit, long wait_s)
 		if (rc != DMU_OK) {
 			dmu_follow_neterr(&f, -1);
 			dmu_warn("%s: %s; trying again in %.1f s", dev.canon,
-			    err, f.delay_ms / 1000.0);
+			    err, (double)f.delay_ms / 1000);
 			dmu_sleep_ms(f.delay_ms);
 			check = 1;
 			continue;
@@ -277,7 +277,7 @@ follow(const char *statefile, long long limit, long wait_s)
 		    r.retry_after);
 		if (act == DMU_FOLLOW_RETRY)
 			dmu_warn("%s: HTTP %d; trying again in %.1f s",
-			    dev.canon, r.status, f.delay_ms / 1000.0);
+			    dev.canon, r.status, (double)f.delay_ms / 1000);
 		dmu_resp_free(&r);
 		switch (act) {
 		case DMU_FOLLOW_AGAIN:

@@ -78,8 +78,8 @@ long
 dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n)
 {
 	unsigned char *o = out;
-	size_t i, len = 0;
-	int v[4], pad, k;
+	size_t i, k, len = 0;
+	int v[4], pad;
 
 	if (n % 4 != 0)
 		return -1;
