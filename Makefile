@@ -10,10 +10,11 @@ PREFIX = /usr/local
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 SHAREDIR = $(PREFIX)/share/dmu
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 
 CC = cc
 AR = ar
-CFLAGS = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS = -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDFLAGS = -pie -Wl,-z,relro,-z,now
 WARN = -Wall -Wextra -Wshadow -Wconversion -Wpointer-arith \
 	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
@@ -70,21 +71,146 @@ check-valgrind: all $(TESTPROGS)
 demo: all $(TESTPROGS)
 	test/demo
 
+JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
+		$(DESTDIR)$(BASHCOMPDIR)
 	cp -f $(PROGS) $(DESTDIR)$(BINDIR)/
+	cd $(DESTDIR)$(BINDIR) && chmod 755 dmu-learn dmu-pin-check dmu-get dmu-certdb
 	cp -f $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	cp -f $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	cp -f $(JQ) $(DESTDIR)$(SHAREDIR)/jq/
+	sed 's#/usr/bin/dmu-get#$(BINDIR)/dmu-get#' \
+		share/systemd/dmu-follow@.service \
+		> $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; \
+	done
 
 uninstall:
 	cd $(DESTDIR)$(BINDIR) && rm -f dmu-learn dmu-pin-check dmu-get dmu-certdb
 	cd $(DESTDIR)$(MANDIR)/man1 && rm -f dmu-learn.1 dmu-pin-check.1 dmu-get.1 dmu-certdb.1
 	rm -f $(DESTDIR)$(MANDIR)/man5/dmu-certdb.5 $(DESTDIR)$(MANDIR)/man7/dmu.7
+	cd $(DESTDIR)$(SHAREDIR) && rm -f jq/content.jq jq/csv.jq \
+		jq/values-csv.jq systemd/dmu-follow@.service
+	-rmdir $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
+		$(DESTDIR)$(SHAREDIR)
+	cd $(DESTDIR)$(BASHCOMPDIR) && rm -f dmu-learn dmu-pin-check dmu-get dmu-certdb
 
 clean:
 	rm -f $(PROGS) $(TESTPROGS) cmd/*.o lib/*.o test/*.o lib/libdmu.a
+	rm -rf $(FUZZ_BINS) $(REPLAY_BINS) test/fuzz/san test/fuzz/fz test/fuzz/work
 	rm -rf build
 
 .PHONY: all check check-asan check-valgrind demo install uninstall clean
+
+# Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
+# test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,
+# clang) and runs each for FUZZ_TIME seconds on a scratch copy of its corpus
+# in test/fuzz/work/ (crashes land there too; the committed corpus does not
+# grow).  "make fuzz-replay" builds them with $(CC) and ASan+UBSan, without
+# libFuzzer (test/fuzz/replay.c), over the library compiled anew for it,
+# and replays every committed corpus.
+FUZZ_CC = clang
+FUZZ_TIME = 60
+FUZZ_FLAGS =
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
+FUZZ_NAMES = http json db device fpr cert follow
+FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
+	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
+	lib/follow.c
+FUZZ_BINS = test/fuzz/fuzz-http test/fuzz/fuzz-json test/fuzz/fuzz-db \
+	test/fuzz/fuzz-device test/fuzz/fuzz-fpr test/fuzz/fuzz-cert \
+	test/fuzz/fuzz-follow
+REPLAY_BINS = test/fuzz/replay-http test/fuzz/replay-json \
+	test/fuzz/replay-db test/fuzz/replay-device test/fuzz/replay-fpr \
+	test/fuzz/replay-cert test/fuzz/replay-follow
+FUZZ_CC_ALL = $(FUZZ_CFLAGS) $(FUZZ_SAN) $(CPPFLAGS) $(DMU_CFLAGS)
+
+# The library again, instrumented: test/fuzz/fz for libFuzzer, test/fuzz/san
+# for the replay.
+test/fuzz/fz/libdmu.a: $(FUZZ_LIBSRC) lib/dmu.h
+	rm -rf test/fuzz/fz && mkdir test/fuzz/fz
+	for s in $(FUZZ_LIBSRC); do \
+		$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer-no-link -c \
+		    -o test/fuzz/fz/$$(basename $$s .c).o $$s || exit 1; \
+	done
+	$(AR) rcs $@ test/fuzz/fz/*.o
+test/fuzz/san/libdmu.a: $(FUZZ_LIBSRC) lib/dmu.h
+	rm -rf test/fuzz/san && mkdir test/fuzz/san
+	for s in $(FUZZ_LIBSRC); do \
+		$(CC) $(FUZZ_CC_ALL) -c -o test/fuzz/san/$$(basename $$s .c).o \
+		    $$s || exit 1; \
+	done
+	$(AR) rcs $@ test/fuzz/san/*.o
+
+$(FUZZ_BINS): test/fuzz/fuzz.h test/fuzz/fz/libdmu.a
+$(REPLAY_BINS): test/fuzz/fuzz.h test/fuzz/replay.c test/fuzz/san/libdmu.a
+
+test/fuzz/fuzz-http: test/fuzz/http.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/http.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-json: test/fuzz/json.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/json.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-db: test/fuzz/db.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/db.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-device: test/fuzz/device.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/device.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-fpr: test/fuzz/fpr.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/fpr.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-cert: test/fuzz/cert.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/cert.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-follow: test/fuzz/follow.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/follow.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+
+test/fuzz/replay-http: test/fuzz/http.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/http.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-json: test/fuzz/json.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/json.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-db: test/fuzz/db.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/db.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-device: test/fuzz/device.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/device.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-fpr: test/fuzz/fpr.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/fpr.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-cert: test/fuzz/cert.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/cert.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-follow: test/fuzz/follow.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/follow.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@pass=0; fail=0; \
+	for n in $(FUZZ_NAMES); do \
+		w=test/fuzz/work/$$n; d=; \
+		test -f test/fuzz/$$n.dict && d=-dict=test/fuzz/$$n.dict; \
+		rm -rf $$w && mkdir -p $$w && cp test/fuzz/corpus/$$n/* $$w/; \
+		echo "== fuzz $$n: $(FUZZ_TIME) s"; \
+		if test/fuzz/fuzz-$$n -max_total_time=$(FUZZ_TIME) \
+		    -print_final_stats=1 -artifact_prefix=$$w- $$d \
+		    $(FUZZ_FLAGS) $$w; then \
+			pass=$$((pass + 1)); \
+		else \
+			fail=$$((fail + 1)); echo "fuzz $$n: FAILED ($$w-*)"; \
+		fi; \
+	done; \
+	echo "$$pass passed, $$fail failed"; \
+	test $$fail -eq 0
+
+fuzz-replay: $(REPLAY_BINS)
+	@pass=0; fail=0; \
+	for n in $(FUZZ_NAMES); do \
+		printf '%s: ' "replay $$n"; \
+		if test/fuzz/replay-$$n test/fuzz/corpus/$$n; then \
+			pass=$$((pass + 1)); \
+		else \
+			fail=$$((fail + 1)); echo "replay $$n: FAILED"; \
+		fi; \
+	done; \
+	echo "$$pass passed, $$fail failed"; \
+	test $$fail -eq 0
+
+.PHONY: fuzz fuzz-replay

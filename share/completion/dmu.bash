@@ -1,0 +1,145 @@
+# bash completion for dmu-learn, dmu-pin-check, dmu-get and dmu-certdb.
+# Device names come from the certificate database (-f FILE, $DMU_CERTDB,
+# or the default path), read without running any program that connects.
+
+# bash splits words at ':', which devices (host:port) contain, so the
+# words are taken from the line itself: _dmu_w gets them, the last one being
+# the word under the cursor (empty after a space).
+_dmu_words() {
+	local line=${COMP_LINE:0:COMP_POINT}
+	read -ra _dmu_w <<<"$line"
+	[[ $line == *[[:space:]] || -z $line ]] && _dmu_w+=("")
+	cur=${_dmu_w[${#_dmu_w[@]} - 1]}
+	prev=${_dmu_w[${#_dmu_w[@]} - 2]-}
+}
+
+_dmu_db() {
+	local i
+	for ((i = 1; i < ${#_dmu_w[@]} - 1; i++)); do
+		if [[ ${_dmu_w[i]} == -f ]]; then
+			printf '%s\n' "${_dmu_w[i + 1]}"
+			return
+		fi
+	done
+	if [[ -n ${DMU_CERTDB-} ]]; then
+		printf '%s\n' "$DMU_CERTDB"
+	elif [[ ${XDG_CONFIG_HOME-} == /* ]]; then
+		printf '%s\n' "$XDG_CONFIG_HOME/dmu/certdb"
+	else
+		printf '%s\n' "$HOME/.config/dmu/certdb"
+	fi
+}
+
+_dmu_devices() {
+	local db
+	db=$(_dmu_db)
+	[[ -r $db ]] || return
+	# Records are "DEVICE SHA256 LEARNED CERT"; comments start with '#'.
+	awk 'NR > 1 && $0 !~ /^#/ && NF == 4 { print $1 }' "$db" 2>/dev/null
+}
+
+# Sets COMPREPLY to the words of $1 that start with the current word,
+# less what bash already holds before the last ':' of it.
+_dmu_reply() {
+	COMPREPLY=($(compgen -W "$1" -- "$cur"))
+	if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
+		local pre=${cur%"${cur##*:}"}
+		COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+	fi
+}
+
+# Prints the operands (non-option words) before the cursor, skipping the
+# arguments of options that take one ($1: those options' letters).
+_dmu_operands() {
+	local i w takes=$1
+	for ((i = 1; i < ${#_dmu_w[@]} - 1; i++)); do
+		w=${_dmu_w[i]}
+		if [[ $w == -* ]]; then
+			[[ $w == -? && $takes == *${w:1:1}* ]] && ((i++))
+			continue
+		fi
+		printf '%s\n' "$w"
+	done
+}
+
+_dmu_learn() {
+	local cur prev _dmu_w
+	_dmu_words
+	case $prev in
+	-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-F|-t) return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		_dmu_reply "-F -V -f -t -y"
+	else
+		_dmu_reply "$(_dmu_devices)"
+	fi
+}
+
+_dmu_pin_check() {
+	local cur prev _dmu_w
+	_dmu_words
+	case $prev in
+	-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-j|-t) return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		_dmu_reply "-V -f -j -t"
+	else
+		_dmu_reply "$(_dmu_devices)"
+	fi
+}
+
+_dmu_get() {
+	local cur prev n _dmu_w
+	_dmu_words
+	case $prev in
+	-f|-k|-s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-a|-l|-n|-t|-w) return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		_dmu_reply "-V -a -d -f -k -l -n -r -s -t -w"
+		return
+	fi
+	n=$(_dmu_operands afklnstw | wc -l)
+	case $n in
+	0) _dmu_reply "$(_dmu_devices)" ;;
+	1) _dmu_reply "latest oldest list wait follow" ;;
+	esac
+}
+
+_dmu_certdb() {
+	local cur prev ops cmd _dmu_w
+	_dmu_words
+	if [[ $prev == -f ]]; then
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+	fi
+	ops=($(_dmu_operands f))
+	cmd=${ops[0]-}
+	if [[ -z $cmd ]]; then
+		if [[ $cur == -* ]]; then
+			_dmu_reply "-V -f"
+		else
+			_dmu_reply "add check get import list pem pin remove show"
+		fi
+		return
+	fi
+	case $cmd in
+	add) [[ $cur == -* ]] && _dmu_reply "-r" ;;
+	import)
+		if [[ $cur == -* ]]; then
+			_dmu_reply "-r"
+		elif ((${#ops[@]} == 1)); then
+			_dmu_reply "$(_dmu_devices)"
+		fi
+		;;
+	get|remove) _dmu_reply "$(_dmu_devices)" ;;
+	pem|pin|show) ((${#ops[@]} == 1)) && _dmu_reply "$(_dmu_devices)" ;;
+	esac
+}
+
+complete -F _dmu_learn dmu-learn
+complete -F _dmu_pin_check dmu-pin-check
+complete -F _dmu_get dmu-get
+complete -F _dmu_certdb dmu-certdb
