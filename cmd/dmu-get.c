@@ -104,6 +104,12 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 		return DMU_ENET;
 	}
 	rc = dmu_http_read(&src, r, err);
+	/* The connection knows why reading failed: time-out, cut, ... */
+	if (rc == DMU_ENET && conn->err[0] != '\0') {
+		size_t used = strlen(err);
+
+		snprintf(err + used, DMU_ERRLEN - used, ": %s", conn->err);
+	}
 	if (rc != DMU_OK || !r->keepalive)
 		disconnect();
 	return rc;
@@ -209,6 +215,16 @@ fetch(const char *target, long extra_ms)
 	return rc;
 }
 
+/* A network failure in follow: say so, wait, and let the loop go on. */
+static void
+back_off(struct dmu_follow *f, const char *why)
+{
+	dmu_follow_neterr(f, -1);
+	dmu_warn("%s: %s; trying again in %.1f s", dev.canon, why,
+	    (double)f->delay_ms / 1000);
+	dmu_sleep_ms(f->delay_ms);
+}
+
 /* The collector: long polls on one kept-alive connection, forever. */
 static int
 follow(const char *statefile, long long limit, long wait_s)
@@ -235,10 +251,7 @@ follow(const char *statefile, long long limit, long wait_s)
 	while (!dmu_stop) {
 		if (!connected) {
 			if ((rc = connect_dev()) != DMU_OK) {
-				dmu_follow_neterr(&f, -1);
-				dmu_warn("%s: %s; trying again in %.1f s",
-				    dev.canon, conn->err, (double)f.delay_ms / 1000);
-				dmu_sleep_ms(f.delay_ms);
+				back_off(&f, conn->err);
 				check = 1;
 				continue;
 			}
@@ -246,8 +259,10 @@ follow(const char *statefile, long long limit, long wait_s)
 			if (check && f.last > 0) {
 				snprintf(target, sizeof(target),
 				    "%s/reports/%lld", base, f.last);
-				if (request(target, 0, &r, err) != DMU_OK)
+				if (request(target, 0, &r, err) != DMU_OK) {
+					back_off(&f, err);
 					continue;
+				}
 				dmu_follow_continuity(&f, r.status, r.body,
 				    r.len);
 				dmu_resp_free(&r);
@@ -265,10 +280,7 @@ follow(const char *statefile, long long limit, long wait_s)
 			dmu_die(DMU_EDATA, "%s: malformed answer: %s",
 			    dev.canon, err);
 		if (rc != DMU_OK) {
-			dmu_follow_neterr(&f, -1);
-			dmu_warn("%s: %s; trying again in %.1f s", dev.canon,
-			    err, (double)f.delay_ms / 1000);
-			dmu_sleep_ms(f.delay_ms);
+			back_off(&f, err);
 			check = 1;
 			continue;
 		}

@@ -288,8 +288,9 @@ void dmu_conn_deadline(struct dmu_conn *c, long ms);
 int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
 
 /*
- * Reads up to len bytes.  Returns the number read, 0 at end of stream, or
- * -1 with a reason in c->err (time-out, reset, TLS error).
+ * Reads up to len bytes.  Returns the number read, 0 at the end of the
+ * stream (the device's close_notify), or -1 with a reason in c->err
+ * (time-out, reset, TLS error, a TCP close without close_notify).
  */
 long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
 

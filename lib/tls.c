@@ -316,9 +316,13 @@ dmu_conn_read(struct dmu_conn *c, void *buf, size_t len)
 	if (r == 1)
 		return 0;
 	if (r < 0) {
-		/* A plain TCP close ends a close-delimited body. */
+		/*
+		 * A TCP close without close_notify could be a cut made by
+		 * anyone on the path: an error, never a clean end of stream.
+		 */
 		if (c->peer_closed)
-			return 0;
+			snprintf(c->err, sizeof(c->err), "connection closed "
+			    "without TLS close_notify");
 		return -1;
 	}
 	src = br_ssl_engine_recvapp_buf(eng, &k);
