@@ -1,4 +1,5 @@
 /* dmu-get - read reports from a pinned device: one, a list, or follow. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,6 +96,8 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 		snprintf(err, DMU_ERRLEN, "request too long");
 		return DMU_EUSAGE;
 	}
+	/* A long poll may be silent for its whole time: wait that long. */
+	conn->timeout_ms = timeout_ms + (int)extra_ms;
 	dmu_conn_deadline(conn, timeout_ms + extra_ms);
 	rc = dmu_conn_write(conn, req, (size_t)n);
 	dmu_wipe(req, sizeof(req));
@@ -115,14 +118,16 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 	return rc;
 }
 
+/* Remembers a report's serial; with print set, writes it as a line. */
 static int
-print_report(void *ctx, const struct dmu_report *r)
+take_report(const struct dmu_report *r, int print)
 {
-	(void)ctx;
-	fwrite(r->line, 1, r->len, stdout);
-	putchar('\n');
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return 1;
+	if (print) {
+		fwrite(r->line, 1, r->len, stdout);
+		putchar('\n');
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return 1;
+	}
 	if (nwritten == capwritten) {
 		capwritten = capwritten ? capwritten * 2 : 64;
 		written = dmu_xreallocarray(written, capwritten,
@@ -130,6 +135,20 @@ print_report(void *ctx, const struct dmu_report *r)
 	}
 	written[nwritten++] = r->serial;
 	return 0;
+}
+
+static int
+print_report(void *ctx, const struct dmu_report *r)
+{
+	(void)ctx;
+	return take_report(r, 1);
+}
+
+static int
+note_report(void *ctx, const struct dmu_report *r)
+{
+	(void)ctx;
+	return take_report(r, 0);
 }
 
 static void
@@ -201,14 +220,16 @@ fetch(const char *target, long extra_ms)
 		rc = DMU_OK;
 	} else if (r.status != 200) {
 		rc = http_error(&r);
-	} else if (opt_r) {
-		fwrite(r.body, 1, r.len, stdout);
-		rc = DMU_OK;
 	} else if ((rc = dmu_json_reports(r.body, r.len, dev.canon,
-	    print_report, NULL, err)) != 0) {
+	    opt_r ? note_report : print_report, NULL, err)) != 0) {
+		/* -r too prints only an answer that parses. */
 		if (rc == DMU_EDATA)
 			dmu_warn("%s: malformed answer: %s", dev.canon, err);
 		else
+			rc = DMU_EFAIL;
+	} else if (opt_r) {
+		if (fwrite(r.body, 1, r.len, stdout) != r.len ||
+		    fflush(stdout) != 0)
 			rc = DMU_EFAIL;
 	}
 	dmu_resp_free(&r);
@@ -256,7 +277,7 @@ follow(const char *statefile, long long limit, long wait_s)
 				continue;
 			}
 			/* Did the device restart while we were away? */
-			if (check && f.last > 0) {
+			if (check && f.last > 0 && f.last_ts[0] != '\0') {
 				snprintf(target, sizeof(target),
 				    "%s/reports/%lld", base, f.last);
 				if (request(target, 0, &r, err) != DMU_OK) {
@@ -296,7 +317,13 @@ follow(const char *statefile, long long limit, long wait_s)
 			break;
 		case DMU_FOLLOW_SAVED:
 		case DMU_FOLLOW_DONE:
-			/* Only what is on stdout moves the state on. */
+			/*
+			 * Only what is on stdout moves the state on; when
+			 * stdout is a file, it must be on the disk first.
+			 */
+			if (statefile != NULL && fsync(STDOUT_FILENO) != 0 &&
+			    errno != EINVAL && errno != EROFS)
+				dmu_die(DMU_EFAIL, "stdout:");
 			if (statefile != NULL && dmu_state_write(statefile,
 			    f.last, f.last_ts, err) != DMU_OK)
 				dmu_die(DMU_EFAIL, "%s", err);
@@ -430,8 +457,15 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, "
 		    "a serial, list, wait or follow)", res);
 	}
-	if (opt_s != NULL && strcmp(res, "follow") != 0)
-		dmu_die(DMU_EUSAGE, "-s goes with follow");
+	if (strcmp(res, "follow") != 0 && (opt_s != NULL || count > 0))
+		dmu_die(DMU_EUSAGE, "-s and -n go with follow");
+	if (strcmp(res, "follow") == 0 && opt_r)
+		dmu_die(DMU_EUSAGE, "-r does not go with follow");
+	if (strcmp(res, "wait") != 0 && last > 0)
+		dmu_die(DMU_EUSAGE, "-l goes with wait");
+	if (strcmp(res, "wait") != 0 && strcmp(res, "follow") != 0 &&
+	    wait_s > 0)
+		dmu_die(DMU_EUSAGE, "-w goes with wait and follow");
 	/* No key, no connection: a usage error before anything else. */
 	if ((rc = dmu_key_load(&key, opt_k, warning, err)) != DMU_OK)
 		dmu_die(rc, "%s", err);

@@ -100,6 +100,10 @@ dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 		goto bad;
 	}
 	if (strcmp(d.canon, f[0]) != 0) {
+		/* Shown with no control character: no terminal escapes. */
+		for (p = f[0]; *p != '\0'; p++)
+			if (*p < 0x20 || *p >= 0x7f)
+				*p = '?';
 		snprintf(err, DMU_ERRLEN, "device '%.80s' is not in canonical "
 		    "form (%.80s)", f[0], d.canon);
 		goto bad;
@@ -366,6 +370,37 @@ mkparents(const char *path)
 	return rc;
 }
 
+/*
+ * The file that path names after its symbolic links, also when that file
+ * does not exist yet (a dangling link): newly allocated.
+ */
+static char *
+follow_links(const char *path)
+{
+	char *p = dmu_xstrdup(path), *q, *slash, buf[PATH_MAX];
+	ssize_t n;
+	size_t dl;
+	int hops;
+
+	for (hops = 0; hops < 16; hops++) {
+		if ((n = readlink(p, buf, sizeof(buf) - 1)) < 0)
+			break;
+		buf[n] = '\0';
+		if (buf[0] == '/' || (slash = strrchr(p, '/')) == NULL) {
+			q = dmu_xstrdup(buf);
+		} else {
+			/* Relative to the directory of the link. */
+			dl = (size_t)(slash - p) + 1;
+			q = dmu_xmalloc(dl + (size_t)n + 1);
+			memcpy(q, p, dl);
+			memcpy(q + dl, buf, (size_t)n + 1);
+		}
+		free(p);
+		p = q;
+	}
+	return p;
+}
+
 /* see dmu.h */
 int
 dmu_db_open(struct dmu_db *db, const char *path, int lock)
@@ -378,7 +413,7 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
-	db->path = real != NULL ? real : dmu_xstrdup(path);
+	db->path = real != NULL ? real : follow_links(path);
 	if (lock) {
 		if (mkparents(db->path) != 0) {
 			snprintf(db->err, sizeof(db->err), "cannot create the "

@@ -10,7 +10,14 @@
 static int
 seterr(char *err, const char *s, const char *why)
 {
-	snprintf(err, DMU_ERRLEN, "invalid device '%.80s': %s", s, why);
+	char safe[81];
+	size_t i;
+
+	/* The text is shown with no control character: no terminal escapes. */
+	for (i = 0; i < 80 && s[i] != '\0'; i++)
+		safe[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	safe[i] = '\0';
+	snprintf(err, DMU_ERRLEN, "invalid device '%s': %s", safe, why);
 	return -1;
 }
 

@@ -101,7 +101,7 @@ int dmu_replace_file(const char *path, unsigned mode,
  */
 extern volatile int dmu_stop;
 
-/* Installs that handler (without SA_RESTART, so waits are interrupted). */
+/* Installs that handler; network waits and sleeps end early on it. */
 void dmu_catch_signals(void);
 
 /* Sleeps ms milliseconds, or less when dmu_stop gets set. */

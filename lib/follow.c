@@ -29,16 +29,16 @@ dmu_follow_init(struct dmu_follow *f, const char *device, long long last,
 static void
 warnf(struct dmu_follow *f, const char *fmt, ...)
 {
-	char msg[DMU_ERRLEN];
+	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
 	va_list ap;
-	int n;
 
 	if (f->warn == NULL)
 		return;
-	n = snprintf(msg, sizeof(msg), "%s: ", f->device);
+	/* A device name can be longer than DMU_ERRLEN: no offset by it. */
 	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s: %s", f->device, text);
 	f->warn(f->ctx, msg);
 }
 
@@ -133,7 +133,8 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		f->last_ts[0] = '\0';
 		return DMU_FOLLOW_AGAIN;
 	}
-	if (status >= 500)
+	/* Server trouble, or too many requests: wait and ask again. */
+	if (status >= 500 || status == 429)
 		return dmu_follow_neterr(f, retry_after);
 	snprintf(why, sizeof(why), "HTTP %d%s%.200s", status, msg[0] ? ": " :
 	    "", msg);

@@ -2,8 +2,10 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dmu.h"
 
@@ -27,12 +29,11 @@ mask(struct dmu_key *k, const char *b64)
 int
 dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 {
-	char key[DMU_KEY_MAX + 2], b64[DMU_KEY_B64MAX];
+	char key[DMU_KEY_MAX + 2], b64[DMU_KEY_B64MAX], *env;
 	struct stat st;
-	const char *env;
-	size_t n;
-	FILE *f;
-	int rc = DMU_OK;
+	size_t n, got = 0;
+	ssize_t nr;
+	int fd, rc = DMU_OK;
 
 	warning[0] = '\0';
 	key[0] = '\0';
@@ -40,20 +41,37 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 	    *env != '\0')
 		file = env;
 	if (file != NULL) {
-		if ((f = fopen(file, "r")) == NULL) {
+		/* Plain read(2): no stdio buffer keeps a copy of the key. */
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
 			snprintf(err, DMU_ERRLEN, "cannot read key file "
 			    "%.200s: %s", file, strerror(errno));
 			return DMU_EFAIL;
 		}
-		if (fstat(fileno(f), &st) == 0 &&
-		    (st.st_mode & (S_IRWXG | S_IRWXO)))
+		if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
 			snprintf(warning, DMU_ERRLEN, "warning: key file "
 			    "%.200s is readable by group or others", file);
-		if (fgets(key, sizeof(key), f) == NULL)
-			key[0] = '\0';
-		fclose(f);
+		while (got < sizeof(key) - 1 && (nr = read(fd, key + got,
+		    sizeof(key) - 1 - got)) != 0) {
+			if (nr < 0 && errno == EINTR)
+				continue;
+			if (nr < 0) {
+				snprintf(err, DMU_ERRLEN, "cannot read key "
+				    "file %.200s: %s", file, strerror(errno));
+				close(fd);
+				dmu_wipe(key, sizeof(key));
+				return DMU_EFAIL;
+			}
+			got += (size_t)nr;
+			if (memchr(key, '\n', got) != NULL)
+				break;
+		}
+		close(fd);
+		key[got] = '\0';
 	} else if ((env = getenv("DMU_API_KEY")) != NULL) {
 		snprintf(key, sizeof(key), "%s", env);
+		/* Gone from our environment (and /proc/PID/environ) too. */
+		dmu_wipe(env, strlen(env));
+		unsetenv("DMU_API_KEY");
 	} else {
 		snprintf(err, DMU_ERRLEN, "no API key: give -k FILE, or set "
 		    "DMU_API_KEY_FILE or DMU_API_KEY");

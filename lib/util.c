@@ -271,8 +271,11 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 		close(fd);
 		goto ioerr;
 	}
+	errno = 0;
 	if (fill(ctx, f) != 0) {
-		errno = EIO;
+		/* Keep the reason of the write that failed (ENOSPC, ...). */
+		if (errno == 0)
+			errno = EIO;
 		goto ioerr;
 	}
 	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
@@ -326,6 +329,12 @@ dmu_catch_signals(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/*
+	 * Writes to stdout restart, so a line is never cut by the signal;
+	 * poll() and nanosleep() return early all the same (Linux never
+	 * restarts them), which is what lets a long poll end at once.
+	 */
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
