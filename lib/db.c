@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -249,6 +250,26 @@ db_append(struct dmu_db *db, struct dmu_rec *r)
 }
 
 /* Notes a symlinked database or one that others may write. */
+/* Whether others may rename a file over path: its directory is o+w, not +t. */
+static int
+dir_open_to_all(const char *path)
+{
+	char *dir = dmu_xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat st;
+	int others;
+
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, 2, ".");
+	others = stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) &&
+	    !(st.st_mode & S_ISVTX);
+	free(dir);
+	return others;
+}
+
 static void
 check_mode(const char *path, char *warning)
 {
@@ -269,6 +290,9 @@ check_mode(const char *path, char *warning)
 	else if (link)
 		snprintf(warning, DMU_ERRLEN, "warning: %.200s is a symbolic "
 		    "link", path);
+	else if (dir_open_to_all(path))
+		snprintf(warning, DMU_ERRLEN, "warning: the directory of "
+		    "%.160s is writable by others", path);
 }
 
 /*
@@ -401,6 +425,47 @@ follow_links(const char *path)
 	return p;
 }
 
+/*
+ * Removes temporary files that a writer killed before its rename left
+ * beside path.  Only the lock holder calls it, so none is in use.
+ */
+static void
+remove_stale(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *dir, *p;
+	struct dirent *e;
+	size_t bl, dl;
+	DIR *d;
+
+	base = base != NULL ? base + 1 : path;
+	bl = strlen(base);
+	dl = (size_t)(base - path);
+	dir = dmu_xmalloc(dl + 2);
+	if (dl == 0)
+		snprintf(dir, 2, ".");
+	else {
+		memcpy(dir, path, dl);
+		dir[dl] = '\0';
+	}
+	if ((d = opendir(dir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			/* NAME.tmp.XXXXXX, as dmu_replace_file() makes them. */
+			if (strncmp(e->d_name, base, bl) != 0 ||
+			    strncmp(e->d_name + bl, ".tmp.", 5) != 0 ||
+			    strlen(e->d_name + bl + 5) != 6)
+				continue;
+			p = dmu_xmalloc(dl + strlen(e->d_name) + 1);
+			memcpy(p, path, dl);
+			strcpy(p + dl, e->d_name);
+			unlink(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	free(dir);
+}
+
 /* see dmu.h */
 int
 dmu_db_open(struct dmu_db *db, const char *path, int lock)
@@ -432,6 +497,7 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 			return DMU_EFAIL;
 		}
 		free(lockpath);
+		remove_stale(db->path);
 	}
 	return db_scan(db->path, 0, open_line, db, &db->exists, db->err);
 }

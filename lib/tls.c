@@ -115,7 +115,9 @@ explain(struct dmu_conn *c, int e)
 	case BR_ERR_RECV_FATAL_ALERT + 40:	/* handshake_failure */
 	case BR_ERR_RECV_FATAL_ALERT + 71:	/* insufficient_security */
 	case BR_ERR_BAD_CIPHER_SUITE:
-		m = "no common cipher suite: dmu needs TLS 1.2 with ECDHE";
+		m = "no common cipher suite or key type: dmu needs TLS 1.2 "
+		    "with ECDHE, and an RSA or ECDSA (P-256/384/521) device "
+		    "key";
 		break;
 	case BR_ERR_IO:
 		m = "connection closed by the device";
