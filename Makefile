@@ -71,6 +71,11 @@ check-valgrind: all $(TESTPROGS)
 demo: all $(TESTPROGS)
 	test/demo
 
+# dmu against curl on loopback, the database at growing sizes and the
+# size of the programs: a table of medians (not part of check; minutes).
+bench: all $(TESTPROGS)
+	test/bench
+
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
 
 install: all
@@ -106,7 +111,7 @@ clean:
 	rm -rf $(FUZZ_BINS) $(REPLAY_BINS) test/fuzz/san test/fuzz/fz test/fuzz/work
 	rm -rf build
 
-.PHONY: all check check-asan check-valgrind demo install uninstall clean
+.PHONY: all check check-asan check-valgrind demo bench install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
 # test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,
