@@ -241,6 +241,42 @@ rec_copy(struct dmu_rec *dst, const struct dmu_rec *src)
 	memcpy(dst->learned, src->learned, sizeof(dst->learned));
 }
 
+/*
+ * The index: open addressing with linear probing, at most half full, so
+ * that finding a device costs the same in a database of any size.
+ */
+
+/* The slot that holds device, or the empty one where it belongs. */
+static size_t
+slot_of(const struct dmu_db *db, const char *device)
+{
+	const unsigned char *p = (const unsigned char *)device;
+	size_t h = 2166136261u, i;	/* FNV-1a */
+
+	while (*p != '\0')
+		h = (h ^ *p++) * 16777619u;
+	for (h &= db->nslot - 1; (i = db->slot[h]) != 0;
+	    h = (h + 1) & (db->nslot - 1))
+		if (strcmp(db->rec[i - 1].device, device) == 0)
+			break;
+	return h;
+}
+
+/* Indexes the records anew, with room for twice as many. */
+static void
+index_rebuild(struct dmu_db *db)
+{
+	size_t i;
+
+	free(db->slot);
+	for (db->nslot = 64; db->nslot < 4 * db->n; db->nslot *= 2)
+		;
+	db->slot = dmu_xcalloc(db->nslot, sizeof(*db->slot));
+	for (i = 0; i < db->n; i++)
+		if (db->rec[i].device != NULL)
+			db->slot[slot_of(db, db->rec[i].device)] = i + 1;
+}
+
 static void
 db_append(struct dmu_db *db, struct dmu_rec *r)
 {
@@ -249,6 +285,10 @@ db_append(struct dmu_db *db, struct dmu_rec *r)
 		db->rec = dmu_xreallocarray(db->rec, db->cap, sizeof(*db->rec));
 	}
 	db->rec[db->n++] = *r;
+	if (2 * db->n > db->nslot)
+		index_rebuild(db);
+	else if (r->device != NULL)
+		db->slot[slot_of(db, r->device)] = db->n;
 }
 
 /* Notes a symlinked database or one that others may write. */
@@ -618,8 +658,7 @@ dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
 struct check_ctx {
 	void (*report)(void *, long, const char *);
 	void *ctx;
-	char **seen;
-	size_t n, cap;
+	struct dmu_db seen;	/* the devices so far, names only */
 	int bad;
 };
 
@@ -627,8 +666,8 @@ static int
 check_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
 {
 	struct check_ctx *k = ctx;
+	struct dmu_rec name;
 	char msg[DMU_ERRLEN];
-	size_t i;
 
 	if (r == NULL) {
 		k->report(k->ctx, lineno, why);
@@ -636,21 +675,15 @@ check_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
 		return 0;
 	}
 	if (r->device != NULL) {
-		for (i = 0; i < k->n; i++)
-			if (strcmp(k->seen[i], r->device) == 0)
-				break;
-		if (i < k->n) {
+		if (dmu_db_find(&k->seen, r->device) != NULL) {
 			snprintf(msg, sizeof(msg), "device %s appears twice",
 			    r->device);
 			k->report(k->ctx, lineno, msg);
 			k->bad = 1;
 		} else {
-			if (k->n == k->cap) {
-				k->cap = k->cap ? k->cap * 2 : 64;
-				k->seen = dmu_xreallocarray(k->seen, k->cap,
-				    sizeof(*k->seen));
-			}
-			k->seen[k->n++] = dmu_xstrdup(r->device);
+			memset(&name, 0, sizeof(name));
+			name.device = name.mem = dmu_xstrdup(r->device);
+			db_append(&k->seen, &name);
 		}
 	}
 	dmu_rec_free(r);
@@ -662,14 +695,15 @@ int
 dmu_db_check(const char *path, void (*report)(void *, long, const char *),
     void *ctx, char *err)
 {
-	struct check_ctx k = { report, ctx, NULL, 0, 0, 0 };
+	struct check_ctx k;
 	int exists, rc;
-	size_t i;
 
+	memset(&k, 0, sizeof(k));
+	k.report = report;
+	k.ctx = ctx;
+	k.seen.lockfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
-	for (i = 0; i < k.n; i++)
-		free(k.seen[i]);
-	free(k.seen);
+	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
 		snprintf(err, DMU_ERRLEN, "%.200s: no such file", path);
 		return DMU_EFAIL;
@@ -683,11 +717,9 @@ dmu_db_find(struct dmu_db *db, const char *device)
 {
 	size_t i;
 
-	for (i = 0; i < db->n; i++)
-		if (db->rec[i].device != NULL &&
-		    strcmp(db->rec[i].device, device) == 0)
-			return &db->rec[i];
-	return NULL;
+	if (db->nslot == 0 || (i = db->slot[slot_of(db, device)]) == 0)
+		return NULL;
+	return &db->rec[i - 1];
 }
 
 /* see dmu.h */
@@ -717,6 +749,7 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
 	db->n--;
+	index_rebuild(db);	/* the records after it moved */
 	return 0;
 }
 
@@ -753,6 +786,7 @@ dmu_db_close(struct dmu_db *db)
 	for (i = 0; i < db->n; i++)
 		dmu_rec_free(&db->rec[i]);
 	free(db->rec);
+	free(db->slot);
 	free(db->path);
 	if (db->lockfd >= 0)
 		close(db->lockfd);

@@ -316,6 +316,8 @@ struct dmu_db {
 	char *path;			/* the file really written */
 	struct dmu_rec *rec;		/* lines in file order */
 	size_t n, cap;
+	size_t *slot;			/* index by device: 1 + position, 0 */
+	size_t nslot;			/* slots, a power of two, or 0 */
 	int lockfd;			/* -1 when not locked */
 	int exists;			/* the file was there */
 	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
