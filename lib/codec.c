@@ -66,11 +66,13 @@ dmu_b64_encode(char *out, const void *in, size_t n)
 static int
 b64val(int c)
 {
-	const char *p;
-
-	if (c == '\0' || (p = strchr(b64, c)) == NULL)
-		return -1;
-	return (int)(p - b64);
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 /* see dmu.h */
