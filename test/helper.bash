@@ -13,6 +13,9 @@ DMU_TEST_DIR=$(cd "$BATS_TEST_DIRNAME" && pwd)
 DMU_REPO=$(cd "$DMU_TEST_DIR/.." && pwd)
 export DMU_BIN=${DMU_BIN:-$DMU_REPO/cmd}
 export DMU_SIM=${DMU_SIM:-$DMU_TEST_DIR/dmu-sim}
+# Upper time limits stretch for sanitizer and valgrind runs (DMU_VARIANT).
+SLOW=1
+[ -n "${DMU_VARIANT-}" ] && SLOW=5
 
 # Short time-out for every program that connects (seconds).
 T=2
