@@ -21,9 +21,14 @@ WARN = -Wall -Wextra -Wshadow -Wconversion -Wpointer-arith \
 BEARSSL_CFLAGS =
 BEARSSL_LIBS = -l:libbearssl.a
 THREAD_LIBS = -pthread
+# Debug information names the build directory; this maps it to "." so that
+# builds of the same tree in different directories are identical, with -g
+# too.  Empty it for a compiler without -ffile-prefix-map (before GCC 8
+# and Clang 10).
+PREFIX_MAP = "-ffile-prefix-map=$$(pwd)=."
 
 DMU_CFLAGS = $(WARN) -Ilib $(BEARSSL_CFLAGS) -DDMU_VERSION=\"$(VERSION)\" \
-	-D_DEFAULT_SOURCE
+	-D_DEFAULT_SOURCE $(PREFIX_MAP)
 
 PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
@@ -47,13 +52,13 @@ lib/libdmu.a: $(LIBOBJ)
 cmd/dmu-learn.o cmd/dmu-pin-check.o cmd/dmu-get.o cmd/dmu-certdb.o: lib/dmu.h
 
 cmd/dmu-learn: cmd/dmu-learn.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-learn.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-learn.o lib/libdmu.a $(BEARSSL_LIBS)
 cmd/dmu-pin-check: cmd/dmu-pin-check.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-pin-check.o lib/libdmu.a $(BEARSSL_LIBS) $(THREAD_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-pin-check.o lib/libdmu.a $(BEARSSL_LIBS) $(THREAD_LIBS)
 cmd/dmu-get: cmd/dmu-get.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-get.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-get.o lib/libdmu.a $(BEARSSL_LIBS)
 cmd/dmu-certdb: cmd/dmu-certdb.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ cmd/dmu-certdb.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-certdb.o lib/libdmu.a $(BEARSSL_LIBS)
 test/dmu-sim: test/dmu-sim.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ test/dmu-sim.o $(BEARSSL_LIBS) $(THREAD_LIBS)
 
@@ -77,34 +82,53 @@ bench: all $(TESTPROGS)
 	test/bench
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
+EXAMPLES = share/examples/collect-all share/examples/fleet-check
 
+# Nothing here needs root, the network or a clock: DESTDIR is a staging
+# directory for packagers, and every mode is set, whatever the umask.
+# uninstall removes the files install made, and the directories under
+# SHAREDIR; shared directories such as BINDIR or MANDIR/man1 stay.
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
-		$(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(BASHCOMPDIR)
 	cp -f $(PROGS) $(DESTDIR)$(BINDIR)/
 	cd $(DESTDIR)$(BINDIR) && chmod 755 dmu-learn dmu-pin-check dmu-get dmu-certdb
 	cp -f $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	cd $(DESTDIR)$(MANDIR)/man1 && chmod 644 dmu-learn.1 dmu-pin-check.1 \
+		dmu-get.1 dmu-certdb.1
 	cp -f $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	chmod 644 $(DESTDIR)$(MANDIR)/man5/dmu-certdb.5 $(DESTDIR)$(MANDIR)/man7/dmu.7
 	cp -f $(JQ) $(DESTDIR)$(SHAREDIR)/jq/
+	cd $(DESTDIR)$(SHAREDIR)/jq && chmod 644 content.jq csv.jq values-csv.jq
 	sed 's#/usr/bin/dmu-get#$(BINDIR)/dmu-get#' \
 		share/systemd/dmu-follow@.service \
 		> $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
+	chmod 644 $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
+	cp -f $(EXAMPLES) $(DESTDIR)$(SHAREDIR)/examples/
+	cd $(DESTDIR)$(SHAREDIR)/examples && chmod 755 collect-all fleet-check
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
-		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; \
+		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+		chmod 644 $(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
 	done
 
 uninstall:
-	cd $(DESTDIR)$(BINDIR) && rm -f dmu-learn dmu-pin-check dmu-get dmu-certdb
-	cd $(DESTDIR)$(MANDIR)/man1 && rm -f dmu-learn.1 dmu-pin-check.1 dmu-get.1 dmu-certdb.1
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
+			$(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
+	done
 	rm -f $(DESTDIR)$(MANDIR)/man5/dmu-certdb.5 $(DESTDIR)$(MANDIR)/man7/dmu.7
-	cd $(DESTDIR)$(SHAREDIR) && rm -f jq/content.jq jq/csv.jq \
-		jq/values-csv.jq systemd/dmu-follow@.service
-	-rmdir $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
-		$(DESTDIR)$(SHAREDIR)
-	cd $(DESTDIR)$(BASHCOMPDIR) && rm -f dmu-learn dmu-pin-check dmu-get dmu-certdb
+	rm -f $(DESTDIR)$(SHAREDIR)/jq/content.jq $(DESTDIR)$(SHAREDIR)/jq/csv.jq \
+		$(DESTDIR)$(SHAREDIR)/jq/values-csv.jq \
+		$(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service \
+		$(DESTDIR)$(SHAREDIR)/examples/collect-all \
+		$(DESTDIR)$(SHAREDIR)/examples/fleet-check
+	-for d in $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
+		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR); do \
+		if [ -d $$d ]; then rmdir $$d; fi; \
+	done
 
 clean:
 	rm -f $(PROGS) $(TESTPROGS) cmd/*.o lib/*.o test/*.o lib/libdmu.a

@@ -17,7 +17,10 @@ _dmu_db() {
 	local i
 	for ((i = 1; i < ${#_dmu_w[@]} - 1; i++)); do
 		if [[ ${_dmu_w[i]} == -f ]]; then
-			printf '%s\n' "${_dmu_w[i + 1]}"
+			# As typed: a leading ~ is the shell's to expand.
+			local f=${_dmu_w[i + 1]}
+			[[ $f == "~/"* ]] && f=$HOME/${f#"~/"}
+			printf '%s\n' "$f"
 			return
 		fi
 	done
