@@ -122,12 +122,10 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 static int
 take_report(const struct dmu_report *r, int print)
 {
-	if (print) {
-		fwrite(r->line, 1, r->len, stdout);
-		putchar('\n');
-		if (fflush(stdout) != 0 || ferror(stdout))
-			return 1;
-	}
+	/* One line, one write: collectors may share a pipe. */
+	if (print && (fflush(stdout) != 0 ||
+	    dmu_write_line(STDOUT_FILENO, r->line, r->len) != 0))
+		return 1;
 	if (nwritten == capwritten) {
 		capwritten = capwritten ? capwritten * 2 : 64;
 		written = dmu_xreallocarray(written, capwritten,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <bearssl.h>
 
 /* Exit status of every program; library functions return the same codes. */
@@ -78,6 +79,14 @@ long dmu_getline(char **buf, size_t *cap, size_t max, FILE *f);
 /* Returns s with leading and trailing white space cut off (in place). */
 char *dmu_trim(char *s);
 
+/*
+ * Writes the n bytes at s and a newline to fd in one writev(2) when the
+ * kernel takes it whole (so that lines from several writers to one pipe
+ * do not mix, up to PIPE_BUF), going on after a partial write.  Returns 0,
+ * or -1 with errno set.
+ */
+int dmu_write_line(int fd, const char *s, size_t n);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void dmu_utc_now(char *out);
 
@@ -101,8 +110,18 @@ int dmu_replace_file(const char *path, unsigned mode,
  */
 extern volatile int dmu_stop;
 
-/* Installs that handler; network waits and sleeps end early on it. */
+/*
+ * Installs that handler and blocks the two signals everywhere but inside
+ * dmu_poll(), so that one arriving between a check of dmu_stop and a wait
+ * still ends the wait.
+ */
 void dmu_catch_signals(void);
+
+/*
+ * poll(2) that returns -1 with errno EINTR at once when dmu_stop is or gets
+ * set, and goes on after other interruptions.  nfds may be 0 (a sleep).
+ */
+int dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 /* Sleeps ms milliseconds, or less when dmu_stop gets set. */
 void dmu_sleep_ms(long ms);

@@ -25,9 +25,9 @@ connect_wait(int fd, const struct addrinfo *ai, int timeout_ms)
 		return 0;
 	if (errno != EINPROGRESS)
 		return errno;
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
+	r = dmu_poll(&pfd, 1, timeout_ms);
+	if (r < 0 && errno == EINTR)
+		return EINTR;
 	if (r == 0)
 		return ETIMEDOUT;
 	if (r < 0)

@@ -77,9 +77,7 @@ waitfd(struct dmu_conn *c, short ev)
 	struct pollfd pfd = { c->fd, ev, 0 };
 	int r;
 
-	do
-		r = poll(&pfd, 1, wait_ms(c));
-	while (r < 0 && errno == EINTR && !dmu_stop);
+	r = dmu_poll(&pfd, 1, wait_ms(c));
 	if (r == 0) {
 		snprintf(c->err, sizeof(c->err), "timed out");
 		return -1;

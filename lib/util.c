@@ -1,8 +1,11 @@
 /* util.c - diagnostics, allocation wrappers, small helpers. */
+#define _GNU_SOURCE	/* ppoll(), in POSIX only since 2024 */
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -314,6 +317,8 @@ ioerr:
 }
 
 volatile int dmu_stop;
+static sigset_t waitmask;	/* the mask inside dmu_poll() */
+static int masked;		/* dmu_catch_signals() was called */
 
 static void
 on_signal(int sig)
@@ -327,31 +332,82 @@ void
 dmu_catch_signals(void)
 {
 	struct sigaction sa;
+	sigset_t block;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	/*
-	 * Writes to stdout restart, so a line is never cut by the signal;
-	 * poll() and nanosleep() return early all the same (Linux never
-	 * restarts them), which is what lets a long poll end at once.
-	 */
-	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/*
+	 * Outside the waits the signals stay pending: no line is ever cut,
+	 * and ppoll() takes them atomically with the wait.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	masked = 1;
+}
+
+/* see dmu.h */
+int
+dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+	int64_t end = dmu_now_ms() + timeout_ms, left;
+	struct timespec ts;
+	int r;
+
+	for (;;) {
+		if (dmu_stop) {
+			errno = EINTR;
+			return -1;
+		}
+		left = end - dmu_now_ms();
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000;
+		r = ppoll(fds, nfds, &ts, masked ? &waitmask : NULL);
+		if (r >= 0 || errno != EINTR)
+			return r;
+	}
 }
 
 /* see dmu.h */
 void
 dmu_sleep_ms(long ms)
 {
-	int64_t end = dmu_now_ms() + ms;
-	struct timespec ts;
-	int64_t left;
+	dmu_poll(NULL, 0, (int)ms);
+}
 
-	while (!dmu_stop && (left = end - dmu_now_ms()) > 0) {
-		ts.tv_sec = (time_t)(left / 1000);
-		ts.tv_nsec = (long)(left % 1000) * 1000000;
-		nanosleep(&ts, NULL);
+/* see dmu.h */
+int
+dmu_write_line(int fd, const char *s, size_t n)
+{
+	struct iovec iov[2];
+	ssize_t k;
+	int i = 0;
+
+	iov[0].iov_base = (void *)(uintptr_t)s;
+	iov[0].iov_len = n;
+	iov[1].iov_base = (void *)(uintptr_t)"\n";
+	iov[1].iov_len = 1;
+	while (i < 2) {
+		if ((k = writev(fd, iov + i, 2 - i)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		/* A partial write: skip what went out and go on. */
+		for (; i < 2 && (size_t)k >= iov[i].iov_len; i++)
+			k -= (ssize_t)iov[i].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + k;
+			iov[i].iov_len -= (size_t)k;
+		}
 	}
+	return 0;
 }

@@ -296,30 +296,30 @@ print(n)' >count || fail "a line is not whole: $(cat err)"
 	assert_equal "$(cat count)" 96
 }
 
-@test "fleet: dmu-get writes each report line, up to 4096 bytes, with one write(2)" {
+@test "fleet: dmu-get writes each report line, newline included, with one writev(2)" {
 	command -v strace >/dev/null || skip "strace is not installed"
 	# Lines of 3990 and of 4096 bytes, newline included, to a pipe.
 	for size in 3894 4003; do
 		long_device "f$size" "$size"
-		strace -f -s 5000 -o trace -e trace=write \
+		strace -f -s 5000 -o trace -e trace=write,writev \
 		    dmu-get -t "$T" "$DEV" list </dev/null | cat >out
 		assert_equal "$(wc -l <out)" 3
 		max=$(awk '{ if (length($0) + 1 > m) m = length($0) + 1 } END { print m }' out)
 		[ "$max" -le 4096 ] && [ "$max" -gt 3900 ] || fail "lines of $max bytes"
-		run grep -c 'write(1,' trace
+		# Each call is one whole line: the report, then its newline.
+		run grep -c 'writev(1, \[{iov_base="{.*}", iov_len=[0-9]*}, {iov_base="\\n", iov_len=1}\], 2) = [0-9]*$' trace
 		assert_output 3
-		# Each write is one whole line: it ends with the newline.
-		run grep -c 'write(1, "{.*}\\n", [0-9]*) = [0-9]*$' trace
+		run grep -c 'write(1,\|writev(1,' trace
 		assert_output 3
 	done
 	assert_equal "$max" 4096
 	# And to a file, the simulator's short lines.
 	sim_up a -n 5
-	strace -f -s 5000 -o trace -e trace=write \
+	strace -f -s 5000 -o trace -e trace=write,writev \
 	    dmu-get -t "$T" "$DEV" list </dev/null >out
-	run grep -c 'write(1, "{.*}\\n", [0-9]*) = [0-9]*$' trace
+	run grep -c 'writev(1, \[{iov_base="{.*}", iov_len=[0-9]*}, {iov_base="\\n", iov_len=1}\], 2) = [0-9]*$' trace
 	assert_output 5
-	run grep -c 'write(1,' trace
+	run grep -c 'write(1,\|writev(1,' trace
 	assert_output 5
 }
 
