@@ -39,10 +39,17 @@ setup(struct dmu_conn *c)
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
 	    sizeof(suites[0]));
-	br_ssl_client_set_default_rsapub(sc);
-	br_ssl_engine_set_default_rsavrfy(eng);
-	br_ssl_engine_set_default_ecdsa(eng);
-	br_ssl_engine_set_default_ec(eng);
+	/*
+	 * One implementation per primitive where BearSSL's defaults link
+	 * several and pick at run time: the constant-time portable ones
+	 * (i31, ct64, ctmul) work on every CPU and keep the programs small.
+	 * AES-GCM, which carries the reports, keeps the choice: AES-NI and
+	 * PCLMUL make follow twice as fast.  No suite uses RSA key
+	 * exchange: no rsapub.
+	 */
+	br_ssl_engine_set_rsavrfy(eng, br_rsa_i31_pkcs1_vrfy);
+	br_ssl_engine_set_ec(eng, &br_ec_all_m31);
+	br_ssl_engine_set_ecdsa(eng, br_ecdsa_i31_vrfy_asn1);
 	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
 	br_ssl_engine_set_hash(eng, br_sha224_ID, &br_sha224_vtable);
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -51,8 +58,14 @@ setup(struct dmu_conn *c)
 	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
 	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
 	br_ssl_engine_set_default_aes_gcm(eng);
-	br_ssl_engine_set_default_chapol(eng);
-	br_ssl_engine_set_default_aes_cbc(eng);
+	br_ssl_engine_set_chapol(eng, &br_sslrec_in_chapol_vtable,
+	    &br_sslrec_out_chapol_vtable);
+	br_ssl_engine_set_chacha20(eng, br_chacha20_ct_run);
+	br_ssl_engine_set_poly1305(eng, br_poly1305_ctmul_run);
+	br_ssl_engine_set_cbc(eng, &br_sslrec_in_cbc_vtable,
+	    &br_sslrec_out_cbc_vtable);
+	br_ssl_engine_set_aes_cbc(eng, &br_aes_ct64_cbcenc_vtable,
+	    &br_aes_ct64_cbcdec_vtable);
 	br_ssl_engine_set_x509(eng, &c->pin.vtable);
 	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof(c->iobuf), 1);
 }
