@@ -14,13 +14,21 @@ BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 
 CC = cc
 AR = ar
-CFLAGS = -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS = -Os -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDFLAGS = -pie -Wl,-z,relro,-z,now
 WARN = -Wall -Wextra -Wshadow -Wconversion -Wpointer-arith \
 	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BEARSSL_CFLAGS =
 BEARSSL_LIBS = -l:libbearssl.a
 THREAD_LIBS = -pthread
+# Size: a section per function and object, so that the linker keeps only
+# what a program calls; no unwind tables (C that never unwinds), and
+# build/noeh.ld drops BearSSL's; relative relocations packed (binutils
+# 2.38, glibc 2.36).  Empty them for a toolchain without these options.
+SIZE_CFLAGS = -ffunction-sections -fdata-sections \
+	-fno-asynchronous-unwind-tables
+SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-z,pack-relative-relocs \
+	-Wl,-T,build/noeh.ld
 # Debug information names the build directory; this maps it to "." so that
 # builds of the same tree in different directories are identical, with -g
 # too.  Empty it for a compiler without -ffile-prefix-map (before GCC 8
@@ -42,7 +50,7 @@ MAN7 = man/dmu.7
 all: $(PROGS)
 
 .c.o:
-	$(CC) $(CFLAGS) $(CPPFLAGS) $(DMU_CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(DMU_CFLAGS) $(SIZE_CFLAGS) -c -o $@ $<
 
 $(LIBOBJ): lib/dmu.h
 lib/libdmu.a: $(LIBOBJ)
@@ -52,15 +60,23 @@ lib/libdmu.a: $(LIBOBJ)
 cmd/dmu-learn.o cmd/dmu-pin-check.o cmd/dmu-get.o cmd/dmu-certdb.o: lib/dmu.h
 
 cmd/dmu-learn: cmd/dmu-learn.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-learn.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) $(SIZE_LDFLAGS) -o $@ cmd/dmu-learn.o lib/libdmu.a $(BEARSSL_LIBS)
 cmd/dmu-pin-check: cmd/dmu-pin-check.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-pin-check.o lib/libdmu.a $(BEARSSL_LIBS) $(THREAD_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) $(SIZE_LDFLAGS) -o $@ cmd/dmu-pin-check.o lib/libdmu.a $(BEARSSL_LIBS) $(THREAD_LIBS)
 cmd/dmu-get: cmd/dmu-get.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-get.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) $(SIZE_LDFLAGS) -o $@ cmd/dmu-get.o lib/libdmu.a $(BEARSSL_LIBS)
 cmd/dmu-certdb: cmd/dmu-certdb.o lib/libdmu.a
-	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) -o $@ cmd/dmu-certdb.o lib/libdmu.a $(BEARSSL_LIBS)
+	$(CC) $(CFLAGS) $(PREFIX_MAP) $(LDFLAGS) $(SIZE_LDFLAGS) -o $@ cmd/dmu-certdb.o lib/libdmu.a $(BEARSSL_LIBS)
 test/dmu-sim: test/dmu-sim.o
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ test/dmu-sim.o $(BEARSSL_LIBS) $(THREAD_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SIZE_LDFLAGS) -o $@ test/dmu-sim.o $(BEARSSL_LIBS) $(THREAD_LIBS)
+
+# A linker script that discards the .eh_frame sections of libbearssl.a:
+# 10 KiB of every program, for unwinding that C never does.
+$(PROGS) $(TESTPROGS): build/noeh.ld
+build/noeh.ld:
+	mkdir -p build
+	printf '%s\n' 'SECTIONS { /DISCARD/ : { *libbearssl.a:*(.eh_frame) } }' \
+		'INSERT AFTER .text;' > $@
 
 check: all $(TESTPROGS)
 	test/run

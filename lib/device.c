@@ -113,7 +113,8 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 			inet_ntop(AF_INET, a4, d->host, sizeof(d->host));
 			d->is_ip = 1;
 		} else if (valid_name(host)) {
-			snprintf(d->host, sizeof(d->host), "%s", host);
+			/* At most DMU_HOST_MAX bytes: checked above. */
+			memcpy(d->host, host, strlen(host) + 1);
 		} else
 			return seterr(err, s, "not a host name or address");
 	}
