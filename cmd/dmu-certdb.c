@@ -310,8 +310,7 @@ main(int argc, char **argv)
 			opt_f = optarg;
 			break;
 		case 'V':
-			printf("dmu-certdb %s\n", DMU_VERSION);
-			return dmu_fshut() ? DMU_EFAIL : 0;
+			return dmu_print_version();
 		default:
 			usage();
 		}

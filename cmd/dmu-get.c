@@ -369,7 +369,7 @@ main(int argc, char **argv)
 	const char *opt_f = NULL, *opt_k = NULL, *opt_s = NULL, *res;
 	const char *app = getenv("DMU_APP");
 	char err[DMU_ERRLEN], warning[DMU_ERRLEN], target[256];
-	long long v, serial = 0, last = 0, count = 0, wait_s = -1;
+	long long serial = 0, last = 0, count = 0, wait_s = -1;
 	int c, rc;
 
 	dmu_setprogname(argv[0]);
@@ -405,14 +405,10 @@ main(int argc, char **argv)
 			opt_s = optarg;
 			break;
 		case 't':
-			if (dmu_parse_long(optarg, 1, 3600, &v) != 0)
-				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
-				    "(1 to 3600 seconds)", optarg);
-			timeout_ms = (int)v * 1000;
+			timeout_ms = dmu_opt_timeout(optarg);
 			break;
 		case 'V':
-			printf("dmu-get %s\n", DMU_VERSION);
-			return dmu_fshut() ? DMU_EFAIL : 0;
+			return dmu_print_version();
 		case 'w':
 			if (dmu_parse_long(optarg, 1, 75, &wait_s) != 0)
 				dmu_die(DMU_EUSAGE, "invalid wait '%s' (1 to "

@@ -136,7 +136,6 @@ main(int argc, char **argv)
 	const char *opt_f = NULL, *opt_F = NULL;
 	char *line = NULL, *dev, *fpr, *extra;
 	size_t cap = 0;
-	long long v;
 	long n;
 	int c, i, status = 0;
 
@@ -151,14 +150,10 @@ main(int argc, char **argv)
 			opt_f = optarg;
 			break;
 		case 't':
-			if (dmu_parse_long(optarg, 1, 3600, &v) != 0)
-				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
-				    "(1 to 3600 seconds)", optarg);
-			timeout_ms = (int)v * 1000;
+			timeout_ms = dmu_opt_timeout(optarg);
 			break;
 		case 'V':
-			printf("dmu-learn %s\n", DMU_VERSION);
-			return dmu_fshut() ? DMU_EFAIL : 0;
+			return dmu_print_version();
 		case 'y':
 			opt_y = 1;
 			break;

@@ -140,7 +140,7 @@ main(int argc, char **argv)
 	pthread_t *th;
 	char *line = NULL, *dev, *path;
 	size_t cap = 0, i;
-	long long v, nthreads = 1;
+	long long nthreads = 1;
 	long n;
 	int c, rc, status = 0;
 
@@ -157,14 +157,10 @@ main(int argc, char **argv)
 				    "(1 to 256)", optarg);
 			break;
 		case 't':
-			if (dmu_parse_long(optarg, 1, 3600, &v) != 0)
-				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
-				    "(1 to 3600 seconds)", optarg);
-			timeout_ms = (int)v * 1000;
+			timeout_ms = dmu_opt_timeout(optarg);
 			break;
 		case 'V':
-			printf("dmu-pin-check %s\n", DMU_VERSION);
-			return dmu_fshut() ? DMU_EFAIL : 0;
+			return dmu_print_version();
 		default:
 			usage();
 		}

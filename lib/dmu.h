@@ -44,6 +44,25 @@ void dmu_warn(const char *fmt, ...);
 /* As dmu_warn(), then exits with status code. */
 void dmu_die(int code, const char *fmt, ...);
 
+/*
+ * Formats a reason into err (DMU_ERRLEN bytes) when err is not NULL: the
+ * one way library functions say why they failed.
+ */
+void dmu_seterr(char *err, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/*
+ * Parses the argument of -t (1 to 3600 seconds) and returns milliseconds;
+ * exits 2 with a message when it is not such a number.
+ */
+int dmu_opt_timeout(const char *arg);
+
+/* Prints "PROGNAME VERSION" (-V) and returns the exit status. */
+int dmu_print_version(void);
+
 /* Allocation wrappers: they never return NULL; on failure they exit 1. */
 void *dmu_xmalloc(size_t n);
 void *dmu_xcalloc(size_t n, size_t size);

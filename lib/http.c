@@ -39,22 +39,6 @@ struct head {
 	long retry_after;
 };
 
-#if defined(__GNUC__) || defined(__clang__)
-static void seterr(char *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-#endif
-
-static void
-seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, DMU_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 /* Copies at most 32 bytes of s to out (33 bytes), unprintables as '?'. */
 static void
@@ -184,7 +168,7 @@ read_line(struct dmu_src *s, char *line, size_t *lenp, size_t *budget,
 		if (c < 0)
 			goto cut;
 		if (*budget == 0) {
-			seterr(err, "%s too large", what);
+			dmu_seterr(err, "%s too large", what);
 			return DMU_EDATA;
 		}
 		(*budget)--;
@@ -194,22 +178,22 @@ read_line(struct dmu_src *s, char *line, size_t *lenp, size_t *budget,
 			if ((c = src_getc(s)) < 0)
 				goto cut;
 			if (c != '\n') {
-				seterr(err, "bare CR in %s", what);
+				dmu_seterr(err, "bare CR in %s", what);
 				return DMU_EDATA;
 			}
 			if (*budget == 0) {
-				seterr(err, "%s too large", what);
+				dmu_seterr(err, "%s too large", what);
 				return DMU_EDATA;
 			}
 			(*budget)--;
 			break;
 		}
 		if (c == '\0') {
-			seterr(err, "NUL byte in %s", what);
+			dmu_seterr(err, "NUL byte in %s", what);
 			return DMU_EDATA;
 		}
 		if (n == DMU_HTTP_LINE_MAX) {
-			seterr(err, "%s line too long", what);
+			dmu_seterr(err, "%s line too long", what);
 			return DMU_EDATA;
 		}
 		line[n++] = (char)c;
@@ -219,9 +203,9 @@ read_line(struct dmu_src *s, char *line, size_t *lenp, size_t *budget,
 	return DMU_OK;
 cut:
 	if (c == SRC_EOF)
-		seterr(err, "connection closed in %s", what);
+		dmu_seterr(err, "connection closed in %s", what);
 	else
-		seterr(err, "read error in %s", what);
+		dmu_seterr(err, "read error in %s", what);
 	return DMU_ENET;
 }
 
@@ -237,18 +221,18 @@ split_field(char *line, char **name, char **value, const char *what,
 
 	if (is_ows((unsigned char)line[0])) {
 		/* obs-fold: RFC 9112 lets us reject it, and we do */
-		seterr(err, "continuation line in %s", what);
+		dmu_seterr(err, "continuation line in %s", what);
 		return DMU_EDATA;
 	}
 	if ((colon = strchr(line, ':')) == NULL) {
-		seterr(err, "%s line without a colon", what);
+		dmu_seterr(err, "%s line without a colon", what);
 		return DMU_EDATA;
 	}
 	for (p = line; p < colon; p++)
 		if (!is_tchar((unsigned char)*p))
 			break;
 	if (colon == line || p < colon) {
-		seterr(err, "malformed field name in %s", what);
+		dmu_seterr(err, "malformed field name in %s", what);
 		return DMU_EDATA;
 	}
 	*colon = '\0';
@@ -311,11 +295,11 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 
 	if (ascii_caseeq(name, "content-length")) {
 		if (parse_digits(value, DMU_HTTP_BODY_MAX, &n) != 0) {
-			seterr(err, "malformed content-length");
+			dmu_seterr(err, "malformed content-length");
 			return DMU_EDATA;
 		}
 		if (h->have_cl && h->cl != n) {
-			seterr(err, "conflicting content-length fields");
+			dmu_seterr(err, "conflicting content-length fields");
 			return DMU_EDATA;
 		}
 		h->have_cl = 1;
@@ -323,7 +307,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 	} else if (ascii_caseeq(name, "transfer-encoding")) {
 		/* a second field would apply chunked twice or add a coding */
 		if (h->chunked || !ascii_caseeq(value, "chunked")) {
-			seterr(err, "unsupported transfer coding");
+			dmu_seterr(err, "unsupported transfer coding");
 			return DMU_EDATA;
 		}
 		h->chunked = 1;
@@ -347,7 +331,7 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 
 	if (n >= 12 && memcmp(line, "HTTP/", 5) == 0 &&
 	    line[5] >= '0' && line[5] <= '9' && line[5] != '1') {
-		seterr(err, "unsupported HTTP version");
+		dmu_seterr(err, "unsupported HTTP version");
 		return DMU_EDATA;
 	}
 	if (n < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
@@ -366,7 +350,7 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 	return DMU_OK;
 bad:
 	sanitize(safe, line);
-	seterr(err, "malformed status line \"%s\"", safe);
+	dmu_seterr(err, "malformed status line \"%s\"", safe);
 	return DMU_EDATA;
 }
 
@@ -418,7 +402,7 @@ body_reserve(struct body *b, size_t need, size_t limit, char *err)
 	if (cap > limit)
 		cap = limit;
 	if ((p = realloc(b->p, cap)) == NULL) {
-		seterr(err, "out of memory");
+		dmu_seterr(err, "out of memory");
 		return DMU_EFAIL;
 	}
 	b->p = p;
@@ -461,13 +445,13 @@ read_sized(struct dmu_src *s, struct body *b, size_t cl, char *err)
 	int rc;
 
 	if (cl > DMU_HTTP_BODY_MAX) {
-		seterr(err, "body too large");
+		dmu_seterr(err, "body too large");
 		return DMU_EDATA;
 	}
 	/* growing up to cl + 1 only: the NUL fits without another copy */
 	rc = read_data(s, b, cl, cl + 1, err);
 	if (rc == SRC_EOF || rc == SRC_ERR) {
-		seterr(err, "%s after %zu of %zu body bytes",
+		dmu_seterr(err, "%s after %zu of %zu body bytes",
 		    rc == SRC_EOF ? "connection closed" : "read error",
 		    b->len, cl);
 		return DMU_ENET;
@@ -496,7 +480,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 			size = size * 16 + (size_t)d;
 			/* checked per digit, so size cannot overflow */
 			if (size > DMU_HTTP_BODY_MAX - b->len) {
-				seterr(err, "body too large");
+				dmu_seterr(err, "body too large");
 				return DMU_EDATA;
 			}
 		}
@@ -519,7 +503,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 			goto cut;
 		}
 		if (c != '\n') {
-			seterr(err, "missing line end after chunk data");
+			dmu_seterr(err, "missing line end after chunk data");
 			return DMU_EDATA;
 		}
 	}
@@ -535,10 +519,10 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 			return rc;
 	}
 badsize:
-	seterr(err, "malformed chunk size");
+	dmu_seterr(err, "malformed chunk size");
 	return DMU_EDATA;
 cut:
-	seterr(err, "%s inside a chunk after %zu body bytes",
+	dmu_seterr(err, "%s inside a chunk after %zu body bytes",
 	    rc == SRC_EOF ? "connection closed" : "read error", b->len);
 	return DMU_ENET;
 }
@@ -554,12 +538,12 @@ read_to_eof(struct dmu_src *s, struct body *b, char *err)
 		if ((rc = src_fill(s)) == 0)
 			return DMU_OK;
 		if (rc < 0) {
-			seterr(err, "read error after %zu body bytes", b->len);
+			dmu_seterr(err, "read error after %zu body bytes", b->len);
 			return DMU_ENET;
 		}
 		k = s->len - s->off;
 		if (k > DMU_HTTP_BODY_MAX - b->len) {
-			seterr(err, "body too large");
+			dmu_seterr(err, "body too large");
 			return DMU_EDATA;
 		}
 		if ((rc = body_reserve(b, b->len + k + 1,
@@ -591,7 +575,7 @@ dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
 
 	/* said apart: a kept-alive connection the device closed meanwhile */
 	if ((rc = src_fill(s)) <= 0) {
-		seterr(err, rc == 0 ? "connection closed before the answer" :
+		dmu_seterr(err, rc == 0 ? "connection closed before the answer" :
 		    "read error before the answer");
 		return DMU_ENET;
 	}
@@ -602,7 +586,7 @@ dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
 			break;
 		if (h.status == 101) {
 			/* we asked for no upgrade: what follows is not HTTP */
-			seterr(err, "unexpected 101 switching protocols");
+			dmu_seterr(err, "unexpected 101 switching protocols");
 			rc = DMU_EDATA;
 			goto fail;
 		}

@@ -50,27 +50,11 @@ struct walk {
 	char *err;
 };
 
-#if defined(__GNUC__) || defined(__clang__)
-static void seterr(char *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-#endif
-
-static void
-seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, DMU_ERRLEN, fmt, ap);
-	va_end(ap);
-}
 
 static int
 syntax(struct jp *jp, const char *what)
 {
-	seterr(jp->err, "malformed JSON at byte %zu: %s", jp->pos, what);
+	dmu_seterr(jp->err, "malformed JSON at byte %zu: %s", jp->pos, what);
 	return -1;
 }
 
@@ -530,18 +514,18 @@ parse_serial(const unsigned char *s, size_t beg, size_t end,
 	size_t i;
 
 	if (beg >= end) {
-		seterr(err, "report without an integer serial");
+		dmu_seterr(err, "report without an integer serial");
 		return -1;
 	}
 	for (i = beg; i < end; i++)
 		if (!is_digit(s[i])) {
-			seterr(err, "report without an integer serial");
+			dmu_seterr(err, "report without an integer serial");
 			return -1;
 		}
 	for (i = beg; i < end; i++) {
 		v = v * 10 + (s[i] - '0');
 		if (v > SERIAL_MAX) {
-			seterr(err, "report serial out of range");
+			dmu_seterr(err, "report serial out of range");
 			return -1;
 		}
 	}
@@ -642,7 +626,7 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 	int have_serial = 0, have_ts = 0;
 
 	if (beg >= end || jp.s[beg] != '{') {
-		seterr(w->err, "report is not an object");
+		dmu_seterr(w->err, "report is not an object");
 		return DMU_EDATA;
 	}
 	if (end - beg > w->maxspan)
@@ -656,7 +640,7 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 	while (obj_next(&jp, &m)) {
 		if (is_key(&m, "serial")) {
 			if (have_serial) {
-				seterr(w->err, "duplicate serial in a report");
+				dmu_seterr(w->err, "duplicate serial in a report");
 				return DMU_EDATA;
 			}
 			have_serial = 1;
@@ -666,13 +650,13 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 		} else if (is_key(&m, "timestamp")) {
 			/* two would leave the state file guessing */
 			if (have_ts) {
-				seterr(w->err,
+				dmu_seterr(w->err,
 				    "duplicate timestamp in a report");
 				return DMU_EDATA;
 			}
 			have_ts = 1;
 			if (jp.s[m.vbeg] != '"') {
-				seterr(w->err,
+				dmu_seterr(w->err,
 				    "report timestamp is not a string");
 				return DMU_EDATA;
 			}
@@ -689,7 +673,7 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 		}
 	}
 	if (!have_serial) {
-		seterr(w->err, "report without an integer serial");
+		dmu_seterr(w->err, "report without an integer serial");
 		return DMU_EDATA;
 	}
 	if (!w->emit)
@@ -727,16 +711,16 @@ walk_reports(struct walk *w, struct jp *body)
 			return one_report(w, &jp, top,
 			    skip_value(jp.s, jp.len, top));
 		if (nreports > 1) {
-			seterr(w->err, "duplicate reports member");
+			dmu_seterr(w->err, "duplicate reports member");
 			return DMU_EDATA;
 		}
 		if (jp.s[rbeg] != '[') {
-			seterr(w->err, "reports member is not an array");
+			dmu_seterr(w->err, "reports member is not an array");
 			return DMU_EDATA;
 		}
 		jp.pos = rbeg;
 	} else if (jp.s[jp.pos] != '[') {
-		seterr(w->err, "body is neither a report nor a list");
+		dmu_seterr(w->err, "body is neither a report nor a list");
 		return DMU_EDATA;
 	}
 	jp.pos++;
@@ -759,7 +743,7 @@ dmu_json_reports(const char *body, size_t len, const char *device,
 	if (err != NULL)
 		err[0] = '\0';
 	if (body == NULL) {
-		seterr(err, "no body");
+		dmu_seterr(err, "no body");
 		return DMU_EDATA;
 	}
 	jp.s = (const unsigned char *)body;
@@ -779,12 +763,12 @@ dmu_json_reports(const char *body, size_t len, const char *device,
 	devlen = strlen(w.device);
 	if (devlen > (SIZE_MAX - 64) / 6 ||
 	    w.maxspan > SIZE_MAX - 64 - 6 * devlen) {
-		seterr(err, "report too large");
+		dmu_seterr(err, "report too large");
 		return DMU_EDATA;
 	}
 	need = w.maxspan + 6 * devlen + 64;
 	if ((w.out = malloc(need)) == NULL) {
-		seterr(err, "out of memory");
+		dmu_seterr(err, "out of memory");
 		return DMU_EFAIL;
 	}
 	w.emit = 1;

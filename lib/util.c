@@ -67,6 +67,42 @@ dmu_die(int code, const char *fmt, ...)
 }
 
 /* see dmu.h */
+void
+dmu_seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, DMU_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+/* see dmu.h */
+int
+dmu_opt_timeout(const char *arg)
+{
+	long long v;
+
+	if (dmu_parse_long(arg, 1, 3600, &v) != 0)
+		dmu_die(DMU_EUSAGE, "invalid time-out '%s' (1 to 3600 seconds)",
+		    arg);
+	return (int)v * 1000;
+}
+
+/* see dmu.h */
+int
+dmu_print_version(void)
+{
+#ifndef DMU_VERSION
+#define DMU_VERSION "0"
+#endif
+	printf("%s %s\n", dmu_progname, DMU_VERSION);
+	return dmu_fshut() != 0 ? DMU_EFAIL : DMU_OK;
+}
+
+/* see dmu.h */
 void *
 dmu_xmalloc(size_t n)
 {
