@@ -81,6 +81,37 @@ build/noeh.ld:
 check: all $(TESTPROGS)
 	test/run
 
+# Fully static programs for embedded images in build/static: musl libc
+# and Debian's libbearssl.a, whose _FORTIFY_SOURCE checks musl lacks and
+# lib/compat/fortify.c provides.  musl-gcc looks in musl's directories
+# only: BearSSL's headers and archive are named.
+MUSL_CC = musl-gcc
+STATIC_CFLAGS = -Os -fstack-protector-strong
+STATIC_LDFLAGS = -static -Wl,-z,relro,-z,now
+STATIC_BEARSSL_CFLAGS = -isystem /usr/include/bearssl
+STATIC_BEARSSL_LIBS = `$(CC) -print-file-name=libbearssl.a`
+STATIC_CC = $(MUSL_CC) $(STATIC_CFLAGS) $(DMU_CFLAGS) \
+	$(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS)
+static: build/noeh.ld
+	rm -rf build/static
+	mkdir -p build/static/obj
+	for f in lib/*.c; do \
+		$(STATIC_CC) -c -o build/static/obj/`basename $$f .c`.o $$f || \
+		    exit 1; \
+	done
+	$(AR) rcs build/static/libdmu.a build/static/obj/*.o
+	$(STATIC_CC) -c -o build/static/fortify.o lib/compat/fortify.c
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		$(STATIC_CC) $(STATIC_LDFLAGS) $(SIZE_LDFLAGS) \
+		    -o build/static/$$p cmd/$$p.c build/static/libdmu.a \
+		    build/static/fortify.o $(STATIC_BEARSSL_LIBS) \
+		    $(THREAD_LIBS) || exit 1; \
+	done
+
+# The suite against the static programs.
+check-static: static $(TESTPROGS)
+	DMU_BIN=build/static test/run
+
 # The suite again, against ASan+UBSan builds and under valgrind.
 VALGRIND_TESTS = test/10-certdb.bats test/20-learn.bats test/40-get.bats \
 	test/50-follow.bats
@@ -151,7 +182,8 @@ clean:
 	rm -rf $(FUZZ_BINS) $(REPLAY_BINS) test/fuzz/san test/fuzz/fz test/fuzz/work
 	rm -rf build
 
-.PHONY: all check check-asan check-valgrind demo bench install uninstall clean
+.PHONY: all check check-asan check-valgrind check-static demo bench static \
+	install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
 # test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,
