@@ -526,14 +526,22 @@ generate(long count)
 static void
 json_str(struct buf *b, const char *s)
 {
+	size_t n;
+
 	buf_adds(b, "\"");
-	for (; *s; s++) {
+	for (;; s++) {
+		/* The characters that need no escape go in one piece. */
+		for (n = 0; s[n] != '\0' && s[n] != '"' && s[n] != '\\' &&
+		    (unsigned char)s[n] >= 0x20; n++)
+			;
+		buf_add(b, s, n);
+		s += n;
+		if (*s == '\0')
+			break;
 		if (*s == '"' || *s == '\\')
 			buf_printf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			buf_printf(b, "\\u%04x", (unsigned char)*s);
 		else
-			buf_add(b, s, 1);
+			buf_printf(b, "\\u%04x", (unsigned char)*s);
 	}
 	buf_adds(b, "\"");
 }
