@@ -30,6 +30,7 @@ static void
 warnf(struct dmu_follow *f, const char *fmt, ...)
 {
 	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
+	unsigned char *p;
 	va_list ap;
 
 	if (f->warn == NULL)
@@ -39,6 +40,10 @@ warnf(struct dmu_follow *f, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "%s: %s", f->device, text);
+	/* Timestamps come from the device: no control character reaches a terminal. */
+	for (p = (unsigned char *)msg; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	f->warn(f->ctx, msg);
 }
 
