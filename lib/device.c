@@ -49,8 +49,9 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 {
 	char buf[DMU_DEVICE_MAX + 32], *host, *port = NULL, *p;
 	unsigned char a6[16];
-	long long pv = 443;
+	long long pv = 443, v;
 	size_t n;
+	int v6;
 
 	memset(d, 0, sizeof(*d));
 	if (strncasecmp(s, "https://", 8) == 0)
@@ -118,12 +119,22 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 		} else
 			return seterr(err, s, "not a host name or address");
 	}
-	snprintf(d->port, sizeof(d->port), "%lld", pv);
-	if (strchr(d->host, ':') != NULL)
-		snprintf(d->canon, sizeof(d->canon), "[%s]:%s", d->host,
-		    d->port);
-	else
-		snprintf(d->canon, sizeof(d->canon), "%s:%s", d->host,
-		    d->port);
+	/* By hand, not snprintf: every line of a database comes here. */
+	for (n = 1, v = pv; v >= 10; v /= 10)
+		n++;
+	d->port[n] = '\0';
+	for (v = pv; n > 0; v /= 10)
+		d->port[--n] = (char)('0' + v % 10);
+	n = strlen(d->host);
+	v6 = memchr(d->host, ':', n) != NULL;
+	p = d->canon;
+	if (v6)
+		*p++ = '[';
+	memcpy(p, d->host, n);
+	p += n;
+	if (v6)
+		*p++ = ']';
+	*p++ = ':';
+	memcpy(p, d->port, strlen(d->port) + 1);
 	return 0;
 }
