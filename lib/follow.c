@@ -44,6 +44,10 @@ warnf(struct dmu_follow *f, const char *fmt, ...)
 	for (p = (unsigned char *)msg; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			*p++ = '?';	/* C1 controls, U+0080..U+009F, too */
+			*p = '?';
+		}
 	f->warn(f->ctx, msg);
 }
 
