@@ -264,7 +264,8 @@ fuzz: $(FUZZ_BINS)
 	for n in $(FUZZ_NAMES); do \
 		w=test/fuzz/work/$$n; d=; \
 		test -f test/fuzz/$$n.dict && d=-dict=test/fuzz/$$n.dict; \
-		rm -rf $$w && mkdir -p $$w && cp test/fuzz/corpus/$$n/* $$w/; \
+		rm -rf $$w && mkdir -p $$w && \
+		    { cp test/fuzz/corpus/$$n/* $$w/ 2>/dev/null || :; }; \
 		echo "== fuzz $$n: $(FUZZ_TIME) s"; \
 		if test/fuzz/fuzz-$$n -max_total_time=$(FUZZ_TIME) \
 		    -print_final_stats=1 -artifact_prefix=$$w- $$d \

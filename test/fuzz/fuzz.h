@@ -1,0 +1,105 @@
+/*
+ * fuzz.h - what the fuzz harnesses share: the libFuzzer entry point, a
+ * check that aborts with a message (so that libFuzzer and test/fuzz/replay
+ * both see a crash), and tests of the strings the library hands back.
+ */
+#ifndef DMU_FUZZ_H
+#define DMU_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmu.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__,	\
+		    __LINE__, #cond);					\
+		fprintf(stderr, __VA_ARGS__);				\
+		fputc('\n', stderr);					\
+		abort();						\
+	}								\
+} while (0)
+
+/* s is NUL-terminated within n bytes. */
+static inline int
+fz_terminated(const char *s, size_t n)
+{
+	return memchr(s, '\0', n) != NULL;
+}
+
+/* s holds printable ASCII only (what a terminal may get raw). */
+static inline int
+fz_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* An error message: set, terminated in DMU_ERRLEN, printable. */
+static inline int
+fz_errmsg(const char *err)
+{
+	return fz_terminated(err, DMU_ERRLEN) && err[0] != '\0' &&
+	    fz_printable(err);
+}
+
+/* s is well-formed UTF-8 (RFC 3629) without C0, DEL or C1 controls. */
+static inline int
+fz_utf8_clean(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned long cp;
+	size_t n, i;
+
+	while (*s != '\0') {
+		if (*s < 0x80) {
+			if (*s < 0x20 || *s == 0x7f)
+				return 0;
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf)
+			n = 2, cp = *s & 0x1f;
+		else if (*s >= 0xe0 && *s <= 0xef)
+			n = 3, cp = *s & 0x0f;
+		else if (*s >= 0xf0 && *s <= 0xf4)
+			n = 4, cp = *s & 0x07;
+		else
+			return 0;
+		for (i = 1; i < n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (cp >= 0x80 && cp < 0xa0))
+			return 0;
+		s += n;
+	}
+	return 1;
+}
+
+/* A NUL-terminated copy of the input, cut at its first NUL byte. */
+static inline char *
+fz_strdup(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+
+	if (s == NULL)
+		abort();
+	if (size > 0)
+		memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
+}
+
+#endif
