@@ -58,6 +58,14 @@ connect_dev(void)
 	int rc;
 
 	rc = dmu_conn_open(conn, &dev, &pinned, timeout_ms);
+	if (rc == DMU_EMISMATCH && conn->why == DMU_WHY_KEYPROOF) {
+		dmu_hex(phex, pinned.sha256, 32);
+		dmu_warn("%s: CERTIFICATE MISMATCH: the device presented the "
+		    "pinned certificate %s but could not prove it holds its "
+		    "private key; nothing was sent (an impostor replaying the "
+		    "public certificate, or a broken device)", dev.canon, phex);
+		exit(DMU_EMISMATCH);
+	}
 	if (rc == DMU_EMISMATCH) {
 		dmu_hex(hex, conn->pin.presented, 32);
 		dmu_hex(phex, pinned.sha256, 32);

@@ -90,6 +90,14 @@ learn(const char *arg, const char *fpr)
 	}
 	c = dmu_xcalloc(1, sizeof(*c));
 	rc = dmu_conn_open(c, &d, NULL, timeout_ms);
+	if (rc == DMU_EMISMATCH) {
+		dmu_hex(hex, c->pin.presented, 32);
+		dmu_warn("%s: the device presented certificate %s but could "
+		    "not prove it holds its private key: an impostor replaying "
+		    "a public certificate (or a broken device); not learned",
+		    d.canon, hex);
+		goto done;
+	}
 	if (rc != DMU_OK) {
 		dmu_warn("%s: %s", d.canon, c->err);
 		goto done;

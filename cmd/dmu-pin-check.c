@@ -47,18 +47,50 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
-/* Checks one device; fills j (its line, its talk, its status). */
+/* The line and the talk of a mismatch, by its class. */
+static void
+mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
+    const char *pinned)
+{
+	char hex[65];
+
+	dmu_hex(hex, c->pin.presented, 32);
+	if (c->why == DMU_WHY_KEYPROOF) {
+		j->line = xasprintf("%s mismatch key-proof-failed %s", dev,
+		    pinned);
+		j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device "
+		    "presented the pinned certificate %s but could not prove "
+		    "it holds its private key; nothing was sent. This is an "
+		    "impostor replaying the public certificate (or a broken "
+		    "device), never a network failure.", dev, pinned);
+		return;
+	}
+	j->line = xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
+	    pinned);
+	j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
+	    "%s, but %s is pinned; nothing was sent. This may be a man in the "
+	    "middle. Only if the device itself was replaced, re-learn it: "
+	    "dmu-learn %s | dmu-certdb add -r", dev, hex, pinned, dev);
+}
+
+/*
+ * Checks one device; fills j (its line, its talk, its status).  Lines are
+ * "DEVICE ok SHA256", "DEVICE mismatch ...", "DEVICE unknown" or "DEVICE
+ * error CLASS MESSAGE"; a device that does not parse is shown escaped, so
+ * no argument can forge a line.
+ */
 static void
 check(struct job *j, struct dmu_conn *c)
 {
 	struct dmu_device d;
 	struct dmu_cert cert;
 	struct dmu_rec *r;
-	char err[DMU_ERRLEN], hex[65];
+	char err[DMU_ERRLEN], esc[4 * DMU_DEVICE_MAX];
 	int rc;
 
 	if (dmu_device_parse(&d, j->arg, err) != 0) {
-		j->line = xasprintf("%s error invalid device", j->arg);
+		j->line = xasprintf("%s error invalid device",
+		    dmu_escape(esc, sizeof(esc), j->arg));
 		j->talk = xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
@@ -72,26 +104,21 @@ check(struct job *j, struct dmu_conn *c)
 		return;
 	}
 	if (dmu_db_cert(db.path, r, &cert, err) != 0) {
-		j->line = xasprintf("%s error database: bad record", d.canon);
+		j->line = xasprintf("%s error database bad record", d.canon);
 		j->talk = xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
 	}
 	rc = dmu_conn_open(c, &d, &cert, timeout_ms);
-	if (rc == DMU_OK) {
+	if (rc == DMU_OK)
 		j->line = xasprintf("%s ok %s", d.canon, r->sha256hex);
-	} else if (rc == DMU_EMISMATCH) {
-		dmu_hex(hex, c->pin.presented, 32);
-		j->line = xasprintf("%s mismatch presented=%s expected=%s",
-		    d.canon, hex, r->sha256hex);
-		j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device "
-		    "presented %s, but %s is pinned; nothing was sent. This "
-		    "may be a man in the middle. Only if the device itself "
-		    "was replaced, re-learn it: dmu-learn %s | dmu-certdb "
-		    "add -r", d.canon, hex, r->sha256hex, d.canon);
-	} else {
-		j->line = xasprintf("%s error %s", d.canon, c->err);
-	}
+	else if (rc == DMU_EMISMATCH)
+		mismatch(j, c, d.canon, r->sha256hex);
+	else if (rc == DMU_ENET)
+		j->line = xasprintf("%s error %s %s", d.canon,
+		    dmu_why_word(c->why), c->err);
+	else
+		j->line = xasprintf("%s error data %s", d.canon, c->err);
 	j->status = rc;
 	dmu_conn_close(c);
 	dmu_cert_free(&cert);

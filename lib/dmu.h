@@ -95,6 +95,14 @@ int dmu_parse_long(const char *s, long long min, long long max,
  */
 long dmu_getline(char **buf, size_t *cap, size_t max, FILE *f);
 
+/*
+ * Copies s into out (outsz bytes, at least 5) with every byte outside
+ * '!'..'~' and the backslash written as a backslash and three octal
+ * digits, so that the copy is one field of one line whatever s holds; cut
+ * short at a whole escape when it does not fit.  Returns out.
+ */
+char *dmu_escape(char *out, size_t outsz, const char *s);
+
 /* Returns s with leading and trailing white space cut off (in place). */
 char *dmu_trim(char *s);
 
@@ -284,6 +292,28 @@ void dmu_pin_free(struct dmu_pin *p);
 
 /* net.c and tls.c */
 
+/*
+ * The class of a failed dmu_conn_open(), beyond its return code: monitoring
+ * must tell a device that may answer later from one that never will, and a
+ * foreign certificate from the pinned one replayed without its key.
+ */
+enum {
+	DMU_WHY_NONE,		/* no failure, or one of another return code */
+	DMU_WHY_UNREACHABLE,	/* DMU_ENET: no connection, time-out, cut */
+	DMU_WHY_INCOMPATIBLE,	/* DMU_ENET: TLS version, suite, curve, key */
+	DMU_WHY_CERT,		/* DMU_EMISMATCH: another certificate */
+	DMU_WHY_KEYPROOF	/* DMU_EMISMATCH: the pinned one, not its key */
+};
+
+/*
+ * The word for a class in dmu-pin-check lines and messages:
+ * "unreachable", "incompatible", "certificate", "key-proof-failed", or ""
+ * for DMU_WHY_NONE.
+ */
+const char *dmu_why_word(int why);
+
+#define DMU_ADDR_MAX	64	/* "[v6addr]:port" and a NUL */
+
 struct dmu_conn {
 	int fd;
 	br_ssl_client_context sc;
@@ -293,25 +323,33 @@ struct dmu_conn {
 	int64_t deadline;		/* dmu_now_ms() limit; 0: none */
 	int peer_closed;		/* the device closed the TCP stream */
 	int broken;			/* I/O failed: send nothing more */
+	int why;			/* DMU_WHY_* of the last failed open */
+	char addr[DMU_ADDR_MAX];	/* the address connected to, or "" */
 	char err[DMU_ERRLEN];		/* why the last call failed */
 };
 
 /*
  * Opens a TCP connection to d (every address of the name in turn), with
- * TCP_NODELAY set and the socket non-blocking.  Returns the descriptor, or
- * -1 with a reason in err.
+ * TCP_NODELAY set and the socket non-blocking.  Returns the descriptor and
+ * writes the address connected to into addr (DMU_ADDR_MAX bytes, may be
+ * NULL), or returns -1 with a reason in err.
  */
-int dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *err);
+int dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *addr,
+    char *err);
 
 /*
  * Connects to d and completes the TLS 1.2 handshake.  With pinned set, the
  * handshake can only complete with that certificate's key and only when the
  * server presents exactly that certificate; with pinned NULL the
  * certificate is captured (c->pin.captured).  No application data is sent.
- * Returns DMU_OK, DMU_EMISMATCH (c->pin.presented holds what was seen),
- * DMU_EDATA (captured certificate unusable) or DMU_ENET; the reason is in
- * c->err.  After a failure the connection is closed, but dmu_conn_close()
- * is still to be called.
+ * Returns DMU_OK; DMU_EMISMATCH when another certificate was presented
+ * (c->why DMU_WHY_CERT) or the pinned one without proof of its key
+ * (DMU_WHY_KEYPROOF), c->pin.presented holding what was seen; DMU_EDATA
+ * (captured certificate unusable); or DMU_ENET, c->why saying
+ * DMU_WHY_UNREACHABLE or DMU_WHY_INCOMPATIBLE.  The reason is in c->err,
+ * and c->addr names the address when a TCP connection was made.  After a
+ * failure the connection is closed, but dmu_conn_close() is still to be
+ * called.
  */
 int dmu_conn_open(struct dmu_conn *c, const struct dmu_device *d,
     const struct dmu_cert *pinned, int timeout_ms);

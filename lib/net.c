@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -37,23 +38,52 @@ connect_wait(int fd, const struct addrinfo *ai, int timeout_ms)
 	return e;
 }
 
+/* Writes "a.b.c.d:port" or "[v6]:port" of ai into out (DMU_ADDR_MAX). */
+static void
+format_addr(char *out, const struct addrinfo *ai)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const void *a;
+	unsigned port;
+
+	if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ai->ai_addr;
+
+		a = &s6->sin6_addr;
+		port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ai->ai_addr;
+
+		a = &s4->sin_addr;
+		port = ntohs(s4->sin_port);
+	}
+	if (inet_ntop(ai->ai_family, a, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "?");
+	snprintf(out, DMU_ADDR_MAX, ai->ai_family == AF_INET6 ? "[%s]:%u" :
+	    "%s:%u", ip, port);
+}
+
 /* see dmu.h */
 int
-dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *err)
+dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *addr,
+    char *err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, e = 0, one = 1, r;
+	int64_t end = dmu_now_ms() + timeout_ms, left;
+	int fd = -1, e = 0, one = 1, r, n = 0;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | (d->is_ip ? AI_NUMERICHOST : 0);
 	if ((r = getaddrinfo(d->host, d->port, &hints, &res)) != 0) {
-		snprintf(err, DMU_ERRLEN, "cannot resolve %.100s: %s", d->host,
-		    gai_strerror(r));
+		dmu_seterr(err, "cannot resolve %.100s: %s", d->host,
+		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -1;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	for (ai = res; ai != NULL && !dmu_stop; ai = ai->ai_next, n--) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
 		    SOCK_NONBLOCK, ai->ai_protocol);
 		if (fd < 0) {
@@ -62,14 +92,24 @@ dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *err)
 		}
 		/* Without it the handshake stalls on delayed ACKs. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if ((e = connect_wait(fd, ai, timeout_ms)) == 0)
+		/*
+		 * Each address left gets an equal share of the time left, so
+		 * that a black-holed first address cannot use up the time of
+		 * a good second one.
+		 */
+		left = end - dmu_now_ms();
+		if (left < 0)
+			left = 0;
+		if ((e = connect_wait(fd, ai, (int)(left / n))) == 0)
 			break;
 		close(fd);
 		fd = -1;
 	}
+	if (fd >= 0 && addr != NULL)
+		format_addr(addr, ai);
 	freeaddrinfo(res);
 	if (fd < 0)
-		snprintf(err, DMU_ERRLEN, "cannot connect: %s",
+		dmu_seterr(err, "cannot connect: %s", dmu_stop ? "interrupted" :
 		    e == ETIMEDOUT ? "timed out" : strerror(e));
 	return fd;
 }

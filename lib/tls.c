@@ -67,6 +67,11 @@ setup(struct dmu_conn *c)
 	br_ssl_engine_set_aes_cbc(eng, &br_aes_ct64_cbcenc_vtable,
 	    &br_aes_ct64_cbcdec_vtable);
 	br_ssl_engine_set_x509(eng, &c->pin.vtable);
+	/*
+	 * One handshake per connection: a server's HelloRequest is refused,
+	 * so nothing after the pinned handshake can change who is talking.
+	 */
+	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof(c->iobuf), 1);
 }
 
@@ -106,49 +111,71 @@ waitfd(struct dmu_conn *c, short ev)
 	return 0;
 }
 
-/* Why the engine closed, in words. */
+/* TLS alert names (RFC 5246, 7.2), for messages. */
+static const char *
+alert_name(int a)
+{
+	switch (a) {
+	case 10:	return "unexpected_message";
+	case 20:	return "bad_record_mac";
+	case 40:	return "handshake_failure";
+	case 42:	return "bad_certificate";
+	case 47:	return "illegal_parameter";
+	case 50:	return "decode_error";
+	case 51:	return "decrypt_error";
+	case 70:	return "protocol_version";
+	case 71:	return "insufficient_security";
+	case 80:	return "internal_error";
+	case 90:	return "user_canceled";
+	case 100:	return "no_renegotiation";
+	case 110:	return "unsupported_extension";
+	default:	return "unknown";
+	}
+}
+
+/*
+ * Why the engine closed, in words, and its class.  What a device could
+ * never get past with this build (no TLS 1.2, no common suite, curve or
+ * key type) is incompatible; anything else may work on another try.
+ */
 static void
 explain(struct dmu_conn *c, int e)
 {
-	const char *m;
+	int alert = e >= BR_ERR_RECV_FATAL_ALERT &&
+	    e < BR_ERR_SEND_FATAL_ALERT ? e - BR_ERR_RECV_FATAL_ALERT : -1;
 
-	if (c->err[0] != '\0' && e == BR_ERR_IO)
-		return;		/* the socket error is said already */
+	c->why = DMU_WHY_INCOMPATIBLE;
 	switch (e) {
 	case BR_ERR_RECV_FATAL_ALERT + 70:	/* protocol_version */
-		m = "the device does not speak TLS 1.2 (dmu supports TLS "
-		    "1.2 only; BearSSL has no TLS 1.3)";
-		break;
 	case BR_ERR_UNSUPPORTED_VERSION:
-		m = "the device answered with another TLS version than 1.2, "
-		    "or not with TLS at all (dmu supports TLS 1.2 only)";
-		break;
+	case BR_ERR_BAD_VERSION:
+		dmu_seterr(c->err, "the device does not speak TLS 1.2 (%s%s): "
+		    "dmu speaks TLS 1.2 only (BearSSL has no TLS 1.3) and will "
+		    "never reach it", alert >= 0 ? "alert " : "it answered with "
+		    "another version or not with TLS", alert >= 0 ?
+		    alert_name(alert) : "");
+		return;
 	case BR_ERR_RECV_FATAL_ALERT + 40:	/* handshake_failure */
 	case BR_ERR_RECV_FATAL_ALERT + 71:	/* insufficient_security */
 	case BR_ERR_BAD_CIPHER_SUITE:
-		m = "no common cipher suite or key type: dmu needs TLS 1.2 "
-		    "with ECDHE, and an RSA or ECDSA (P-256/384/521) device "
-		    "key";
-		break;
-	case BR_ERR_IO:
-		m = "connection closed by the device";
-		break;
-	case BR_ERR_BAD_SIGNATURE:
-		m = "the device does not hold the private key of its "
-		    "certificate";
-		break;
-	default:
-		if (e >= BR_ERR_RECV_FATAL_ALERT &&
-		    e < BR_ERR_SEND_FATAL_ALERT) {
-			snprintf(c->err, sizeof(c->err), "TLS alert %d from "
-			    "the device", e - BR_ERR_RECV_FATAL_ALERT);
-			return;
-		}
-		snprintf(c->err, sizeof(c->err), "TLS failure (BearSSL "
-		    "error %d)", e);
+	case BR_ERR_INVALID_ALGORITHM:
+		dmu_seterr(c->err, "no common TLS 1.2 cipher suite, curve or "
+		    "key type with the device (%s%s): dmu needs ECDHE and an "
+		    "RSA or ECDSA P-256/384/521 device key, and will never "
+		    "reach it", alert >= 0 ? "alert " : "", alert >= 0 ?
+		    alert_name(alert) : "it chose what dmu did not offer");
 		return;
 	}
-	snprintf(c->err, sizeof(c->err), "%s", m);
+	c->why = DMU_WHY_UNREACHABLE;
+	if (c->err[0] != '\0' && e == BR_ERR_IO)
+		return;		/* the socket error is said already */
+	if (e == BR_ERR_IO)
+		dmu_seterr(c->err, "connection closed by the device");
+	else if (alert >= 0)
+		dmu_seterr(c->err, "TLS alert %d (%s) from the device", alert,
+		    alert_name(alert));
+	else
+		dmu_seterr(c->err, "TLS failure (BearSSL error %d)", e);
 }
 
 /*
@@ -238,6 +265,21 @@ dmu_conn_deadline(struct dmu_conn *c, long ms)
 	c->deadline = ms > 0 ? dmu_now_ms() + ms : 0;
 }
 
+/*
+ * After the certificate passed our class, a failed signature or a key
+ * that does not fit the suite means the peer cannot use the certificate's
+ * private key: an impostor replaying the public certificate.
+ */
+static int
+key_proof_failed(struct dmu_conn *c)
+{
+	int e = br_ssl_engine_last_error(&c->sc.eng);
+
+	return c->pin.have_presented && !c->pin.mismatch &&
+	    c->pin.err[0] == '\0' &&
+	    (e == BR_ERR_BAD_SIGNATURE || e == BR_ERR_WRONG_KEY_USAGE);
+}
+
 /* see dmu.h */
 int
 dmu_conn_open(struct dmu_conn *c, const struct dmu_device *d,
@@ -250,36 +292,68 @@ dmu_conn_open(struct dmu_conn *c, const struct dmu_device *d,
 	c->fd = -1;
 	c->peer_closed = 0;
 	c->broken = 0;
+	c->why = DMU_WHY_NONE;
+	c->addr[0] = '\0';
 	c->err[0] = '\0';
 	c->timeout_ms = timeout_ms;
 	dmu_pin_init(&c->pin, pinned ? DMU_PIN_ASSERT : DMU_PIN_CAPTURE,
 	    pinned);
 	dmu_conn_deadline(c, timeout_ms);
-	if ((c->fd = dmu_tcp_connect(d, wait_ms(c), c->err)) < 0)
+	if ((c->fd = dmu_tcp_connect(d, wait_ms(c), c->addr, c->err)) < 0) {
+		c->why = DMU_WHY_UNREACHABLE;
 		return DMU_ENET;
+	}
 	setup(c);
 	/* SNI for names only; no session to resume: a fresh handshake. */
 	if (!br_ssl_client_reset(&c->sc, d->is_ip ? NULL : d->host, 0)) {
-		snprintf(c->err, sizeof(c->err), "TLS setup failed");
+		dmu_seterr(c->err, "TLS setup failed");
+		c->why = DMU_WHY_UNREACHABLE;
 		goto fail;
 	}
 	r = run_until(c, BR_SSL_SENDAPP | BR_SSL_RECVAPP);
 	c->deadline = 0;
 	if (r == 0)
 		return DMU_OK;
-	if (r == 1)
-		snprintf(c->err, sizeof(c->err), "connection closed during "
-		    "the handshake");
+	if (r == 1) {
+		dmu_seterr(c->err, "connection closed during the handshake");
+		c->why = DMU_WHY_UNREACHABLE;
+	}
 fail:
 	close(c->fd);
 	c->fd = -1;
-	if (c->pin.mismatch)
+	if (c->pin.mismatch) {
+		c->why = DMU_WHY_CERT;
+		dmu_seterr(c->err, "certificate mismatch");
 		return DMU_EMISMATCH;
+	}
+	if (key_proof_failed(c)) {
+		c->why = DMU_WHY_KEYPROOF;
+		dmu_seterr(c->err, "the device presented %s certificate but "
+		    "could not prove it holds its private key",
+		    pinned ? "the pinned" : "a");
+		return DMU_EMISMATCH;
+	}
 	if (c->pin.err[0] != '\0') {
-		snprintf(c->err, sizeof(c->err), "%s", c->pin.err);
+		dmu_seterr(c->err, "%s", c->pin.err);
+		c->why = DMU_WHY_NONE;
 		return DMU_EDATA;
 	}
+	if (c->why == DMU_WHY_NONE)
+		c->why = DMU_WHY_UNREACHABLE;	/* time-out, reset, ... */
 	return DMU_ENET;
+}
+
+/* see dmu.h */
+const char *
+dmu_why_word(int why)
+{
+	switch (why) {
+	case DMU_WHY_UNREACHABLE:	return "unreachable";
+	case DMU_WHY_INCOMPATIBLE:	return "incompatible";
+	case DMU_WHY_CERT:		return "certificate";
+	case DMU_WHY_KEYPROOF:		return "key-proof-failed";
+	default:			return "";
+	}
 }
 
 /* see dmu.h */

@@ -255,6 +255,31 @@ dmu_getline(char **buf, size_t *cap, size_t max, FILE *f)
 
 /* see dmu.h */
 char *
+dmu_escape(char *out, size_t outsz, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p > ' ' && *p < 0x7f && *p != '\\') {
+			if (n + 1 >= outsz)
+				break;
+			out[n++] = (char)*p;
+		} else {
+			if (n + 4 >= outsz)
+				break;
+			out[n++] = '\\';
+			out[n++] = (char)('0' + (*p >> 6));
+			out[n++] = (char)('0' + ((*p >> 3) & 7));
+			out[n++] = (char)('0' + (*p & 7));
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* see dmu.h */
+char *
 dmu_trim(char *s)
 {
 	size_t n;
