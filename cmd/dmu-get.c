@@ -6,6 +6,8 @@
 
 #include "dmu.h"
 
+#define REQ_MAX	1024		/* one request, headers and key included */
+
 static struct dmu_device dev;
 static struct dmu_cert pinned;
 static struct dmu_conn *conn;
@@ -16,8 +18,16 @@ static char base[128];
 static int timeout_ms = 10000;
 static int opt_d, opt_r;
 
-/* Serials written in the current batch, to delete with -d. */
-static long long *written;
+/*
+ * Reports written but not yet deleted on the device (-d).  A deletion that
+ * fails is tried again after the next answer, DELETE_TRIES times in all.
+ */
+#define DELETE_TRIES	10
+struct pending {
+	long long serial;
+	int tries;
+};
+static struct pending *written;
 static size_t nwritten, capwritten;
 
 static void
@@ -86,21 +96,22 @@ connect_dev(void)
 
 /*
  * Sends GET target on the connection and reads the answer into r, within
- * the time-out plus extra_ms.  Returns DMU_OK, DMU_ENET or DMU_EDATA, with
- * the reason in err.
+ * the time-out plus extra_ms.  Returns DMU_OK, DMU_ENET, DMU_EDATA, or
+ * DMU_EUSAGE when the request does not fit (fits_request() rules that
+ * out), with the reason in err.
  */
 static int
 request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 {
-	char req[1024], b64[DMU_KEY_B64MAX];
+	char req[REQ_MAX], b64[DMU_KEY_B64MAX];
 	long n;
 	int rc;
 
 	dmu_key_reveal(&key, b64);
 	n = dmu_http_get(req, sizeof(req), dev.canon, target, b64);
-	dmu_wipe(b64, sizeof(b64));
+	explicit_bzero(b64, sizeof(b64));
 	if (n < 0) {
-		dmu_wipe(req, sizeof(req));
+		explicit_bzero(req, sizeof(req));
 		snprintf(err, DMU_ERRLEN, "request too long");
 		return DMU_EUSAGE;
 	}
@@ -108,7 +119,7 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 	conn->timeout_ms = timeout_ms + (int)extra_ms;
 	dmu_conn_deadline(conn, timeout_ms + extra_ms);
 	rc = dmu_conn_write(conn, req, (size_t)n);
-	dmu_wipe(req, sizeof(req));
+	explicit_bzero(req, sizeof(req));
 	if (rc != 0) {
 		snprintf(err, DMU_ERRLEN, "%s", conn->err);
 		disconnect();
@@ -126,20 +137,27 @@ request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
 	return rc;
 }
 
-/* Remembers a report's serial; with print set, writes it as a line. */
+/*
+ * With print set, writes a report as a line; with -d, remembers its serial
+ * for deletion.  Returns 0, -1 when a stop signal kept the line from being
+ * written, or 1 on a write error.
+ */
 static int
 take_report(const struct dmu_report *r, int print)
 {
 	/* One line, one write: collectors may share a pipe. */
 	if (print && (fflush(stdout) != 0 ||
 	    dmu_write_line(STDOUT_FILENO, r->line, r->len) != 0))
-		return 1;
+		return errno == EINTR && dmu_stop ? -1 : 1;
+	if (!opt_d)
+		return 0;
 	if (nwritten == capwritten) {
 		capwritten = capwritten ? capwritten * 2 : 64;
 		written = dmu_xreallocarray(written, capwritten,
 		    sizeof(*written));
 	}
-	written[nwritten++] = r->serial;
+	written[nwritten].serial = r->serial;
+	written[nwritten++].tries = 0;
 	return 0;
 }
 
@@ -164,33 +182,58 @@ print_warning(void *ctx, const char *msg)
 	dmu_warn("%s", msg);
 }
 
-/* Deletes the reports written in this batch (-d), one by one. */
+/* Deletes one report; returns 0, or -1 with the reason in err. */
+static int
+delete_one(long long serial, char *err)
+{
+	struct dmu_resp r;
+	char target[256];
+	int ok;
+
+	if (!connected && connect_dev() != DMU_OK) {
+		dmu_seterr(err, "%s", conn->err);
+		return -1;
+	}
+	snprintf(target, sizeof(target), "%s/reports/%lld?delete=true", base,
+	    serial);
+	if (request(target, 0, &r, err) != DMU_OK)
+		return -1;
+	/* 404: it is gone already, which is what was asked. */
+	ok = r.status == 200 || r.status == 404;
+	if (!ok)
+		dmu_seterr(err, "HTTP %d", r.status);
+	dmu_resp_free(&r);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Deletes the reports written and not yet deleted (-d), one by one.  One
+ * that fails stays in the list for the next call, until DELETE_TRIES.
+ */
 static void
 delete_written(void)
 {
-	struct dmu_resp r;
-	char target[256], err[DMU_ERRLEN];
-	size_t i;
+	char err[DMU_ERRLEN];
+	size_t i, keep = 0;
 
-	for (i = 0; i < nwritten; i++) {
-		if (!connected && connect_dev() != DMU_OK) {
-			dmu_warn("%s: cannot delete serial %lld: %s",
-			    dev.canon, written[i], conn->err);
+	for (i = 0; i < nwritten && !dmu_stop; i++) {
+		if (delete_one(written[i].serial, err) == 0)
+			continue;
+		if (++written[i].tries >= DELETE_TRIES) {
+			dmu_warn("%s: cannot delete serial %lld: %s; giving up "
+			    "after %d tries (it stays on the device until its "
+			    "buffer overwrites it)", dev.canon,
+			    written[i].serial, err, DELETE_TRIES);
 			continue;
 		}
-		snprintf(target, sizeof(target), "%s/reports/%lld?delete=true",
-		    base, written[i]);
-		if (request(target, 0, &r, err) != DMU_OK) {
-			dmu_warn("%s: cannot delete serial %lld: %s",
-			    dev.canon, written[i], err);
-			continue;
-		}
-		if (r.status != 200 && r.status != 404)
-			dmu_warn("%s: cannot delete serial %lld: HTTP %d",
-			    dev.canon, written[i], r.status);
-		dmu_resp_free(&r);
+		dmu_warn("%s: cannot delete serial %lld: %s; trying again "
+		    "after the next answer", dev.canon, written[i].serial,
+		    err);
+		written[keep++] = written[i];
 	}
-	nwritten = 0;
+	for (; i < nwritten; i++)
+		written[keep++] = written[i];
+	nwritten = keep;
 }
 
 /* Says what an HTTP error answer means; returns DMU_EHTTP. */
@@ -306,12 +349,13 @@ follow(const char *statefile, long long limit, long wait_s)
 		if (rc == DMU_EDATA)
 			dmu_die(DMU_EDATA, "%s: malformed answer: %s",
 			    dev.canon, err);
+		if (rc == DMU_EUSAGE)	/* main() checked that it fits */
+			dmu_die(DMU_EUSAGE, "%s: %s", dev.canon, err);
 		if (rc != DMU_OK) {
 			back_off(&f, err);
 			check = 1;
 			continue;
 		}
-		nwritten = 0;
 		act = dmu_follow_answer(&f, r.status, r.body, r.len,
 		    r.retry_after);
 		if (act == DMU_FOLLOW_RETRY)
@@ -320,6 +364,9 @@ follow(const char *statefile, long long limit, long wait_s)
 		dmu_resp_free(&r);
 		switch (act) {
 		case DMU_FOLLOW_AGAIN:
+			/* Deletions that failed before are tried again. */
+			if (opt_d && nwritten > 0)
+				delete_written();
 			break;
 		case DMU_FOLLOW_SAVED:
 		case DMU_FOLLOW_DONE:
@@ -346,6 +393,29 @@ follow(const char *statefile, long long limit, long wait_s)
 		}
 	}
 	return DMU_OK;
+}
+
+/*
+ * Exits 2 unless the longest request this run can send fits the request
+ * buffer with this host and key: a usage error before any connection,
+ * never a request that fails again and again in follow.
+ */
+static void
+fits_request(void)
+{
+	char req[REQ_MAX], target[256], b64[DMU_KEY_B64MAX];
+	long n;
+
+	snprintf(target, sizeof(target), "%s/wait?lastSerial=%lld&timeout=75",
+	    base, 1LL << 53);
+	dmu_key_reveal(&key, b64);
+	n = dmu_http_get(req, sizeof(req), dev.canon, target, b64);
+	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(req, sizeof(req));
+	if (n < 0)
+		dmu_die(DMU_EUSAGE, "%s: the host name and the API key are "
+		    "too long together: a request would not fit in %d bytes",
+		    dev.canon, REQ_MAX);
 }
 
 /* Loads the pinned certificate of the device; exits when there is none. */
@@ -474,6 +544,7 @@ main(int argc, char **argv)
 	atexit(wipe_key);
 	if (warning[0] != '\0')
 		dmu_warn("%s", warning);
+	fits_request();
 	load_pin(opt_f);
 	conn = dmu_xcalloc(1, sizeof(*conn));
 	if (strcmp(res, "follow") == 0)

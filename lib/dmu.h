@@ -72,9 +72,6 @@ char *dmu_xstrdup(const char *s);
 /* Returns the more serious of two exit codes: 4 > 7 > 5 > 6 > 3 > 1 > 0. */
 int dmu_worse(int a, int b);
 
-/* Overwrites n bytes at p with zeros in a way the compiler keeps. */
-void dmu_wipe(void *p, size_t n);
-
 /*
  * Flushes and checks stdout; returns 0, or -1 after printing a diagnostic
  * when a write to stdout failed.  Call before exiting from every program.
@@ -109,8 +106,12 @@ char *dmu_trim(char *s);
 /*
  * Writes the n bytes at s and a newline to fd in one writev(2) when the
  * kernel takes it whole (so that lines from several writers to one pipe
- * do not mix, up to PIPE_BUF), going on after a partial write.  Returns 0,
- * or -1 with errno set.
+ * do not mix, up to PIPE_BUF), going on after a partial write.  Once
+ * dmu_catch_signals() was called it never blocks in write(2): it waits
+ * for room in dmu_poll(), so a stop signal ends the wait even when the
+ * reader has stalled; a line not begun is then dropped (-1, errno EINTR)
+ * and one begun gets a second to be finished.  Returns 0, or -1 with
+ * errno set.
  */
 int dmu_write_line(int fd, const char *s, size_t n);
 
@@ -146,9 +147,21 @@ void dmu_catch_signals(void);
 
 /*
  * poll(2) that returns -1 with errno EINTR at once when dmu_stop is or gets
- * set, and goes on after other interruptions.  nfds may be 0 (a sleep).
+ * set, and goes on after other interruptions.  nfds may be 0 (a sleep); a
+ * negative timeout_ms waits without a limit.
  */
 int dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
+
+/*
+ * Around a call that no signal can cut short (getaddrinfo(3)): with on
+ * set, a stop signal ends the process at once with status 0; with on
+ * clear, signals are held again.  Only for a caller with nothing to save
+ * at that moment.  Does nothing before dmu_catch_signals().
+ */
+void dmu_stop_exits(int on);
+
+/* Returns 1 once dmu_catch_signals() was called, else 0. */
+int dmu_signals_caught(void);
 
 /* Sleeps ms milliseconds, or less when dmu_stop gets set. */
 void dmu_sleep_ms(long ms);
@@ -491,33 +504,35 @@ int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
 #define DMU_KEY_B64MAX	(DMU_B64_LEN(DMU_KEY_MAX) + 1)
 
 /*
- * The API key in base64, kept masked with a random pad so that neither the
- * key nor its base64 form stands in memory (or a core file) between
- * requests.
+ * The API key in base64, alone in a page of its own that is left out of
+ * core dumps (MADV_DONTDUMP) and locked out of swap where the limit allows;
+ * while a key is loaded the process is not dumpable (PR_SET_DUMPABLE 0),
+ * which also keeps other users' debuggers from attaching (ptrace).
  */
 struct dmu_key {
-	unsigned char masked[DMU_KEY_B64MAX];
-	unsigned char pad[DMU_KEY_B64MAX];
-	size_t len;
+	void *page;		/* the mapping, NULL when no key is loaded */
+	size_t size;		/* of the mapping */
+	size_t len;		/* of the base64 key */
 };
 
 /*
  * Loads the API key from the first line of file (when not NULL), else of
  * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k.  Plain copies are
- * wiped.  A key file readable by group or others sets warning.  Returns
- * DMU_OK, DMU_EUSAGE (no key given, or empty) or DMU_EFAIL (file
- * unreadable), with the reason in err.
+ * wiped, and DMU_API_KEY is removed from the environment.  A key file
+ * readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
+ * (no key given, or empty, or too long) or DMU_EFAIL (file unreadable),
+ * with the reason in err; on failure nothing is loaded.
  */
 int dmu_key_load(struct dmu_key *k, const char *file, char *warning,
     char *err);
 
 /*
  * Writes the base64 key and a NUL to b64 (DMU_KEY_B64MAX bytes); the
- * caller wipes it as soon as the request is formatted.
+ * caller wipes it (explicit_bzero) as soon as the request is formatted.
  */
 void dmu_key_reveal(const struct dmu_key *k, char *b64);
 
-/* Wipes k. */
+/* Wipes and unmaps the key, and makes the process dumpable again. */
 void dmu_key_wipe(struct dmu_key *k);
 
 /* http.c */
@@ -626,7 +641,11 @@ struct dmu_follow {
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
-	/* Writes one report; returns 0, or non-zero on a write error. */
+	/*
+	 * Writes one report; returns 0, -1 when a stop signal kept it from
+	 * being written (the batch ends there, the state stays before it),
+	 * or 1 on a write error.
+	 */
 	int (*emit)(void *ctx, const struct dmu_report *r);
 	/* Receives a warning for stderr (restart, lost serials, ...). */
 	void (*warn)(void *ctx, const char *msg);

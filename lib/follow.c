@@ -71,6 +71,9 @@ dmu_follow_neterr(struct dmu_follow *f, long retry_after)
 	return DMU_FOLLOW_RETRY;
 }
 
+/* take() returns it when a stop signal kept a report from being written. */
+#define STOPPED	3
+
 struct batch {
 	struct dmu_follow *f;
 	int werr;
@@ -88,7 +91,12 @@ take(void *ctx, const struct dmu_report *r)
 		warnf(f, "serials %lld to %lld were lost before they "
 		    "could be read (device buffer overflow?)", f->last + 1,
 		    r->serial - 1);
-	if (f->emit(f->ctx, r) != 0) {
+	switch (f->emit(f->ctx, r)) {
+	case 0:
+		break;
+	case -1:
+		return STOPPED;	/* not written: the state stays before it */
+	default:
 		b->werr = 1;
 		return 1;
 	}
@@ -120,6 +128,9 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		rc = dmu_json_reports(body, len, f->device, take, &b, why);
 		if (b.werr)
 			return fail(f, DMU_EFAIL, "write error on stdout");
+		if (rc == STOPPED)
+			return f->count > before ? DMU_FOLLOW_SAVED :
+			    DMU_FOLLOW_AGAIN;
 		if (rc != 0 && rc != 2)
 			return fail(f, DMU_EDATA, why);
 		f->backoff_ms = BACKOFF_FIRST;

@@ -659,8 +659,6 @@ long
 dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
     const char *keyb64)
 {
-	volatile char *v;
-	size_t i;
 	int n;
 
 	if (buf == NULL || host == NULL || target == NULL ||
@@ -678,9 +676,8 @@ dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
 	    keyb64 != NULL ? keyb64 : "",
 	    keyb64 != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sz) {
-		/* a cut request may still hold part of the key */
-		for (v = buf, i = 0; i < sz; i++)
-			v[i] = 0;
+		/* A cut request may still hold part of the key. */
+		explicit_bzero(buf, sz);
 		return -1;
 	}
 	return n;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -168,16 +169,6 @@ int
 dmu_worse(int a, int b)
 {
 	return rank(a) >= rank(b) ? a : b;
-}
-
-/* see dmu.h */
-void
-dmu_wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-
-	while (n-- > 0)
-		*v++ = 0;
 }
 
 /* see dmu.h */
@@ -380,12 +371,15 @@ ioerr:
 volatile int dmu_stop;
 static sigset_t waitmask;	/* the mask inside dmu_poll() */
 static int masked;		/* dmu_catch_signals() was called */
+static volatile sig_atomic_t exit_at_once;	/* dmu_stop_exits(1) */
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	dmu_stop = 1;
+	if (exit_at_once)
+		_exit(0);
 }
 
 /* see dmu.h */
@@ -431,10 +425,38 @@ dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 			left = 0;
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000;
-		r = ppoll(fds, nfds, &ts, masked ? &waitmask : NULL);
+		r = ppoll(fds, nfds, timeout_ms < 0 ? NULL : &ts,
+		    masked ? &waitmask : NULL);
 		if (r >= 0 || errno != EINTR)
 			return r;
 	}
+}
+
+/* see dmu.h */
+void
+dmu_stop_exits(int on)
+{
+	sigset_t block;
+
+	if (!masked)
+		return;
+	if (on) {
+		exit_at_once = 1;
+		sigprocmask(SIG_SETMASK, &waitmask, NULL);
+		return;
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	exit_at_once = 0;
+}
+
+/* see dmu.h */
+int
+dmu_signals_caught(void)
+{
+	return masked;
 }
 
 /* see dmu.h */
@@ -444,24 +466,70 @@ dmu_sleep_ms(long ms)
 	dmu_poll(NULL, 0, (int)ms);
 }
 
+/*
+ * Waits until fd takes more output.  After dmu_stop is set, a line that
+ * has begun gets until grace (a dmu_now_ms() time) to be finished.
+ */
+static int
+wait_writable(int fd, int started, int64_t *grace)
+{
+	struct pollfd pfd = { fd, POLLOUT, 0 };
+	int64_t left;
+	int r;
+
+	if (!dmu_stop && dmu_poll(&pfd, 1, -1) >= 0)
+		return 0;
+	if (!started)
+		return -1;
+	if (*grace == 0)
+		*grace = dmu_now_ms() + 1000;
+	do {
+		if ((left = *grace - dmu_now_ms()) <= 0)
+			return -1;
+		r = poll(&pfd, 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : -1;
+}
+
 /* see dmu.h */
 int
 dmu_write_line(int fd, const char *s, size_t n)
 {
-	struct iovec iov[2];
+	struct iovec iov[2], part[2];
+	int64_t grace = 0;
+	size_t room, len;
 	ssize_t k;
-	int i = 0;
+	int i = 0, j, started = 0;
 
 	iov[0].iov_base = (void *)(uintptr_t)s;
 	iov[0].iov_len = n;
 	iov[1].iov_base = (void *)(uintptr_t)"\n";
 	iov[1].iov_len = 1;
 	while (i < 2) {
-		if ((k = writev(fd, iov + i, 2 - i)) < 0) {
+		/*
+		 * With the stop signals caught, a write must never block:
+		 * wait for room in a wait that a signal ends, then write at
+		 * most PIPE_BUF bytes, which a pipe with room takes at once
+		 * and whole.
+		 */
+		if (dmu_signals_caught() && wait_writable(fd, started,
+		    &grace) != 0) {
+			errno = EINTR;
+			return -1;
+		}
+		for (j = 0, room = PIPE_BUF; i + j < 2 && room > 0; j++) {
+			len = iov[i + j].iov_len < room ? iov[i + j].iov_len :
+			    room;
+			part[j].iov_base = iov[i + j].iov_base;
+			part[j].iov_len = len;
+			room -= len;
+		}
+		if ((k = writev(fd, part, j)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
+		started = 1;
 		/* A partial write: skip what went out and go on. */
 		for (; i < 2 && (size_t)k >= iov[i].iov_len; i++)
 			k -= (ssize_t)iov[i].iov_len;
