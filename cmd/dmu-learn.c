@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "dmu.h"
@@ -22,6 +23,7 @@ usage(void)
 static int
 ask(const char *device, const struct dmu_cert *c)
 {
+	struct termios tio;
 	FILE *tty;
 	char line[64];
 	int yes;
@@ -31,8 +33,19 @@ ask(const char *device, const struct dmu_cert *c)
 	fprintf(tty, "\nThe device presented this certificate:\n\n");
 	dmu_cert_show(tty, device, c, NULL);
 	fprintf(tty, "\nCompare the SHA-256 fingerprint with the one shown "
-	    "on the device.\nTrust this certificate for %s? Type yes to "
-	    "accept: ", device);
+	    "on the device.\n");
+	fflush(tty);
+	/*
+	 * Only an answer typed after the prompt appeared counts: what was
+	 * typed ahead (while this or an earlier device was contacted) is
+	 * thrown away just before the prompt is shown, as getpass(3) does.
+	 */
+	if (tcgetattr(fileno(tty), &tio) == 0)
+		tcsetattr(fileno(tty), TCSAFLUSH, &tio);
+	else
+		tcflush(fileno(tty), TCIFLUSH);
+	fprintf(tty, "Trust this certificate for %s? Type yes to accept: ",
+	    device);
 	fflush(tty);
 	yes = fgets(line, sizeof(line), tty) != NULL &&
 	    strcmp(dmu_trim(line), "yes") == 0;
