@@ -386,6 +386,24 @@ long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
 /* Sends close_notify when possible, closes the socket, frees the pin. */
 void dmu_conn_close(struct dmu_conn *c);
 
+/* Sets the time-out of each network wait that follows, in milliseconds. */
+void dmu_conn_timeout(struct dmu_conn *c, int ms);
+
+/* The DMU_WHY_* class of the last failed dmu_conn_open(). */
+int dmu_conn_why(const struct dmu_conn *c);
+
+/*
+ * The SHA-256 of the certificate the device presented in the last
+ * dmu_conn_open(), or NULL when it presented none.
+ */
+const uint8_t *dmu_conn_presented(const struct dmu_conn *c);
+
+/*
+ * The certificate captured by a dmu_conn_open() without a pin, or NULL;
+ * it belongs to c until dmu_conn_close().
+ */
+const struct dmu_cert *dmu_conn_captured(const struct dmu_conn *c);
+
 /* db.c */
 
 #define DMU_DB_HEADER	"# dmu-certdb 1"
@@ -691,5 +709,127 @@ int dmu_state_read(const char *path, long long *serial, char *ts,
 /* Replaces the state file atomically.  Returns DMU_OK or DMU_EFAIL. */
 int dmu_state_write(const char *path, long long serial, const char *ts,
     char *err);
+
+/* client.c */
+
+#define DMU_REQ_MAX	1024	/* one request, its headers and the key */
+#define DMU_BASE_MAX	128	/* "/api/application/APP/reports/v1" */
+
+/*
+ * Requests to one pinned device: a kept-alive connection that is opened
+ * when needed, the API key, and the base path of the reports API.  The
+ * device, the pinned certificate and the key belong to the caller and must
+ * outlive the client.
+ */
+struct dmu_client {
+	const struct dmu_device *dev;
+	const struct dmu_cert *pinned;
+	const struct dmu_key *key;
+	char base[DMU_BASE_MAX];	/* /api/application/APP/reports/v1 */
+	int timeout_ms;			/* connect and each wait */
+	struct dmu_conn *conn;		/* owned */
+	struct dmu_src src;		/* over conn, while connected */
+	int connected;
+	char err[DMU_ERRLEN];		/* why the last call failed */
+};
+
+/*
+ * Sets up cl for device dev and application app (NULL or "":
+ * https_server_1), without a key and a pin yet (dmu_client_key(), and
+ * cl->pinned set by the caller).  Returns DMU_OK, or DMU_EUSAGE with the
+ * reason in err when app is not a valid name.
+ */
+int dmu_client_init(struct dmu_client *cl, const struct dmu_device *dev,
+    const char *app, int timeout_ms, char *err);
+
+/*
+ * Gives cl its API key.  Returns DMU_OK, or DMU_EUSAGE with the reason in
+ * err when the longest request a run can send (a long poll with the
+ * highest serial) would not fit DMU_REQ_MAX with this host and key.
+ */
+int dmu_client_key(struct dmu_client *cl, const struct dmu_key *key,
+    char *err);
+
+/*
+ * Connects and completes the pinned handshake unless connected already.
+ * Returns what dmu_conn_open() returns, the reason in cl->err; after
+ * DMU_EMISMATCH, dmu_conn_why() and dmu_conn_presented() of cl->conn say
+ * what was seen.
+ */
+int dmu_client_connect(struct dmu_client *cl);
+
+/*
+ * Sends GET base+path (connecting first when needed) and reads the answer
+ * into r, allowing extra_ms beyond the time-out for a long poll.  Returns
+ * DMU_OK, or what dmu_client_connect() returns, or DMU_ENET, DMU_EDATA, or
+ * DMU_EUSAGE (the request does not fit), with the reason in cl->err.  The
+ * connection is closed after a failure or an answer that does not keep
+ * it alive.  Free r with dmu_resp_free() after DMU_OK.
+ */
+int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
+    struct dmu_resp *r);
+
+/*
+ * Deletes report serial on the device (GET /reports/N?delete=true); an
+ * answer 404 counts as done.  Returns DMU_OK, DMU_EHTTP for another
+ * status, or what dmu_client_get() returns, the reason in cl->err.
+ */
+int dmu_client_delete(struct dmu_client *cl, long long serial);
+
+/* Closes the connection (close_notify); the client can connect again. */
+void dmu_client_close(struct dmu_client *cl);
+
+/* Closes the connection and frees what cl owns. */
+void dmu_client_free(struct dmu_client *cl);
+
+/* collect.c */
+
+/* A report written and not yet deleted on the device (-d). */
+struct dmu_pending {
+	long long serial;
+	int tries;			/* deletions that failed */
+};
+
+/*
+ * The collector of dmu-get follow.  The caller fills in the first group
+ * and calls dmu_collect_run(); the rest is the collector's own.
+ */
+struct dmu_collect {
+	struct dmu_client *cl;
+	const char *statefile;		/* NULL: no state file */
+	long long limit;		/* stop after so many reports; 0: never */
+	long wait_s;			/* timeout of each long poll, 1..75 */
+	int delete;			/* delete what was written (-d) */
+	/*
+	 * Writes one report; returns 0, -1 when a stop signal kept it from
+	 * being written, or 1 on a write error.
+	 */
+	int (*emit)(void *ctx, const struct dmu_report *r);
+	/* Receives "DEVICE: message" warnings for stderr. */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
+
+	struct dmu_follow f;		/* what to make of each answer */
+	struct dmu_pending *pending;	/* deletions still to make */
+	size_t npending, cappending;
+	int check;			/* compare the last report first */
+	int done;			/* the run ends with its status */
+	char err[DMU_ERRLEN];		/* why the run ended, when it failed */
+};
+
+/*
+ * Runs the collector until the count is reached or SIGTERM or SIGINT
+ * (which it catches; see dmu_catch_signals()): long polls on one
+ * kept-alive connection, writes each new report through emit, saves the
+ * state file after each batch that reached stdout, deletes with -d after
+ * that, backs off on network failures, 429 and 5xx, and checks for an
+ * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
+ * DMU_EUSAGE with the reason in c->err.
+ */
+int dmu_collect_run(struct dmu_collect *c);
+
+/* Frees what c owns (not c->cl). */
+void dmu_collect_free(struct dmu_collect *c);
 
 #endif

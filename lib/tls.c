@@ -344,6 +344,34 @@ fail:
 }
 
 /* see dmu.h */
+void
+dmu_conn_timeout(struct dmu_conn *c, int ms)
+{
+	c->timeout_ms = ms;
+}
+
+/* see dmu.h */
+int
+dmu_conn_why(const struct dmu_conn *c)
+{
+	return c->why;
+}
+
+/* see dmu.h */
+const uint8_t *
+dmu_conn_presented(const struct dmu_conn *c)
+{
+	return c->pin.have_presented ? c->pin.presented : NULL;
+}
+
+/* see dmu.h */
+const struct dmu_cert *
+dmu_conn_captured(const struct dmu_conn *c)
+{
+	return c->pin.have_captured ? &c->pin.captured : NULL;
+}
+
+/* see dmu.h */
 const char *
 dmu_why_word(int why)
 {
