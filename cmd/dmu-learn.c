@@ -85,6 +85,7 @@ compare_db(const char *device, const struct dmu_cert *c)
 static int
 learn(const char *arg, const char *fpr)
 {
+	const struct dmu_cert *cert;
 	struct dmu_device d;
 	struct dmu_conn *c;
 	struct dmu_rec r;
@@ -104,7 +105,7 @@ learn(const char *arg, const char *fpr)
 	c = dmu_xcalloc(1, sizeof(*c));
 	rc = dmu_conn_open(c, &d, NULL, timeout_ms);
 	if (rc == DMU_EMISMATCH) {
-		dmu_hex(hex, c->pin.presented, 32);
+		dmu_hex(hex, dmu_conn_presented(c), 32);
 		dmu_warn("%s: the device presented certificate %s but could "
 		    "not prove it holds its private key: an impostor replaying "
 		    "a public certificate (or a broken device); not learned",
@@ -116,20 +117,21 @@ learn(const char *arg, const char *fpr)
 		goto done;
 	}
 	/* The handshake completed: the device holds the certificate's key. */
-	dmu_hex(hex, c->pin.captured.sha256, 32);
-	if (fpr != NULL && !dmu_ct_equal(want, c->pin.captured.sha256, 32)) {
+	cert = dmu_conn_captured(c);
+	dmu_hex(hex, cert->sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert->sha256, 32)) {
 		dmu_hex(whex, want, 32);
 		dmu_warn("%s: certificate mismatch: presented %s, expected %s; "
 		    "not learned", d.canon, hex, whex);
 		rc = DMU_EMISMATCH;
 		goto done;
 	}
-	compare_db(d.canon, &c->pin.captured);
+	compare_db(d.canon, cert);
 	if (fpr != NULL || opt_y) {
 		ok = 1;
 		dmu_warn("%s: accepted certificate %s (%s)", d.canon, hex,
 		    fpr != NULL ? "fingerprint matches" : "-y");
-	} else if ((ok = ask(d.canon, &c->pin.captured)) < 0) {
+	} else if ((ok = ask(d.canon, cert)) < 0) {
 		dmu_warn("%s: no terminal to ask for authorization; refusing "
 		    "(give -F fingerprint, or -y on a trusted network)",
 		    d.canon);
@@ -140,7 +142,7 @@ learn(const char *arg, const char *fpr)
 		rc = DMU_EFAIL;
 		goto done;
 	}
-	dmu_rec_make(&r, d.canon, &c->pin.captured);
+	dmu_rec_make(&r, d.canon, cert);
 	dmu_rec_write(stdout, &r);
 	fflush(stdout);
 	dmu_rec_free(&r);

@@ -68,6 +68,11 @@ void *dmu_xmalloc(size_t n);
 void *dmu_xcalloc(size_t n, size_t size);
 void *dmu_xreallocarray(void *p, size_t n, size_t size);
 char *dmu_xstrdup(const char *s);
+char *dmu_xasprintf(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 /* Returns the more serious of two exit codes: 4 > 7 > 5 > 6 > 3 > 1 > 0. */
 int dmu_worse(int a, int b);

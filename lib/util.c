@@ -141,6 +141,22 @@ dmu_xreallocarray(void *p, size_t n, size_t size)
 
 /* see dmu.h */
 char *
+dmu_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		dmu_die(DMU_EFAIL, "out of memory");
+	return s;
+}
+
+/* see dmu.h */
+char *
 dmu_xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
