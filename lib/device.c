@@ -7,17 +7,14 @@
 
 #include "dmu.h"
 
+/* Says why s is no device, shown without a control character; -1. */
 static int
 seterr(char *err, const char *s, const char *why)
 {
 	char safe[81];
-	size_t i;
 
-	/* The text is shown with no control character: no terminal escapes. */
-	for (i = 0; i < 80 && s[i] != '\0'; i++)
-		safe[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	safe[i] = '\0';
-	snprintf(err, DMU_ERRLEN, "invalid device '%s': %s", safe, why);
+	dmu_seterr(err, "invalid device '%s': %s", dmu_scrub(safe,
+	    sizeof(safe), s, 80), why);
 	return -1;
 }
 

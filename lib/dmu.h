@@ -1,8 +1,21 @@
 /*
  * dmu.h - the one header of libdmu: device addresses, codecs, certificates,
- * the pinning X.509 class, TLS connections, the certificate database, HTTP
- * and JSON.  Library functions report through return values and never print
- * or exit, except the allocation wrappers and the diagnostic helpers.
+ * the pinning X.509 class, TLS connections, the certificate database, HTTP,
+ * JSON, the client of a device and its collector.
+ *
+ * Library functions report and the programs decide: a function returns a
+ * status (0 or DMU_OK on success, else one of the exit codes below) and
+ * never prints or exits.  The exceptions are named in util.c's section:
+ * the allocation wrappers (exit 1 when memory runs out), the diagnostic
+ * helpers dmu_warn() and dmu_die(), the command-line helpers
+ * dmu_opt_timeout(), dmu_print_version() and dmu_fshut(), and a stop
+ * signal during dmu_stop_exits(1).
+ *
+ * Failures carry their reason one way: a buffer of DMU_ERRLEN bytes, named
+ * err in parameters or a struct member err, filled with dmu_seterr().  A
+ * path or other text of unbounded length in a reason is cut at 200 bytes
+ * (%.200s) so that what follows it is not lost, and text from outside is
+ * passed through dmu_scrub() first.
  */
 #ifndef DMU_H
 #define DMU_H
@@ -26,6 +39,11 @@ enum {
 };
 
 #define DMU_ERRLEN 256		/* size of every error-message buffer */
+
+/* The Makefile defines the version; a build without it says "0". */
+#ifndef DMU_VERSION
+#define DMU_VERSION "0"
+#endif
 
 /* util.c */
 
@@ -198,6 +216,24 @@ long dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n);
  * padding.  Returns 0 and fills out, or -1.
  */
 int dmu_fpr_parse(const char *s, uint8_t out[32]);
+
+/* The value of the hex digit c (either case), or -1. */
+int dmu_hexval(int c);
+
+/*
+ * Returns 1 when the character c of n bytes is one that no terminal should
+ * get raw: a C0 control, DEL, or a C1 control (U+0080..U+009F) in UTF-8.
+ */
+int dmu_is_control(const unsigned char *c, size_t n);
+
+/*
+ * The one scrubber of untrusted text for messages, which are ASCII: copies
+ * at most n bytes of in, stopping at a NUL, into out (outsz bytes,
+ * NUL-terminated), each byte outside ' '..'~' written as '?'.  Returns out.
+ * (Text decoded from JSON keeps its UTF-8 and loses only what
+ * dmu_is_control() names: see dmu_json_message().)
+ */
+char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
 
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
@@ -563,6 +599,7 @@ void dmu_key_wipe(struct dmu_key *k);
 #define DMU_HTTP_LINE_MAX	1024		/* status line, one header line */
 #define DMU_HTTP_HEAD_MAX	16384		/* the whole header block */
 #define DMU_HTTP_BODY_MAX	(8L << 20)	/* a body, decoded */
+#define DMU_RETRY_AFTER_MAX	3600L		/* longest Retry-After, s */
 
 /*
  * A byte source: read(ctx, buf, len) returns the number of bytes read (at

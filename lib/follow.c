@@ -12,7 +12,6 @@
 
 #define BACKOFF_FIRST	1000	/* ms */
 #define BACKOFF_MAX	60000	/* ms */
-#define RETRY_AFTER_MAX	3600	/* s; a device asking for more is capped */
 
 /* see dmu.h */
 void
@@ -30,7 +29,7 @@ static void
 warnf(struct dmu_follow *f, const char *fmt, ...)
 {
 	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
-	unsigned char *p;
+	char safe[sizeof(msg)];
 	va_list ap;
 
 	if (f->warn == NULL)
@@ -40,15 +39,8 @@ warnf(struct dmu_follow *f, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "%s: %s", f->device, text);
-	/* Timestamps come from the device: no control character reaches a terminal. */
-	for (p = (unsigned char *)msg; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			*p++ = '?';	/* C1 controls, U+0080..U+009F, too */
-			*p = '?';
-		}
-	f->warn(f->ctx, msg);
+	/* Timestamps come from the device: no control reaches a terminal. */
+	f->warn(f->ctx, dmu_scrub(safe, sizeof(safe), msg, sizeof(msg)));
 }
 
 /* see dmu.h */
@@ -60,8 +52,8 @@ dmu_follow_neterr(struct dmu_follow *f, long retry_after)
 	/* Jitter of +-25 %, so that a fleet does not reconnect in step. */
 	d = d - d / 4 + (long)(random() % (d / 2 + 1));
 	if (retry_after >= 0) {
-		if (retry_after > RETRY_AFTER_MAX)
-			retry_after = RETRY_AFTER_MAX;
+		if (retry_after > DMU_RETRY_AFTER_MAX)
+			retry_after = DMU_RETRY_AFTER_MAX;
 		if (retry_after * 1000 > d)
 			d = retry_after * 1000;
 	}
@@ -110,7 +102,7 @@ static int
 fail(struct dmu_follow *f, int status, const char *why)
 {
 	f->status = status;
-	snprintf(f->err, sizeof(f->err), "%s", why);
+	dmu_seterr(f->err, "%s", why);
 	return DMU_FOLLOW_FAIL;
 }
 

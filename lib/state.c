@@ -21,7 +21,7 @@ dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
 	if ((f = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT)
 			return DMU_OK;
-		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		dmu_seterr(err, "cannot read %.200s: %s", path,
 		    strerror(errno));
 		return DMU_EFAIL;
 	}
@@ -33,7 +33,7 @@ dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
 		*sp++ = '\0';
 	if (sp == NULL || dmu_parse_long(line, 0, 1LL << 53, serial) != 0 ||
 	    strlen(sp) >= tssz || strchr(sp, ' ') != NULL) {
-		snprintf(err, DMU_ERRLEN, "%.200s:1: expected 'SERIAL "
+		dmu_seterr(err, "%.200s:1: expected 'SERIAL "
 		    "TIMESTAMP'", path);
 		*serial = 0;
 		return DMU_EDATA;

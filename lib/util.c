@@ -96,9 +96,6 @@ dmu_opt_timeout(const char *arg)
 int
 dmu_print_version(void)
 {
-#ifndef DMU_VERSION
-#define DMU_VERSION "0"
-#endif
 	printf("%s %s\n", dmu_progname, DMU_VERSION);
 	return dmu_fshut() != 0 ? DMU_EFAIL : DMU_OK;
 }
@@ -334,7 +331,7 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 	tmp = dmu_xmalloc(n);
 	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
 	if ((fd = mkstemp(tmp)) < 0) {
-		snprintf(err, DMU_ERRLEN, "cannot create a temporary file "
+		dmu_seterr(err, "cannot create a temporary file "
 		    "beside %.200s: %s", path, strerror(errno));
 		free(tmp);
 		return DMU_EFAIL;
@@ -375,7 +372,7 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 	free(tmp);
 	return DMU_OK;
 ioerr:
-	snprintf(err, DMU_ERRLEN, "cannot write %.200s: %s", path,
+	dmu_seterr(err, "cannot write %.200s: %s", path,
 	    strerror(errno));
 	if (f != NULL)
 		fclose(f);
