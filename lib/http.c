@@ -193,7 +193,7 @@ split_field(char *line, char **name, char **value, const char *what,
 	char *colon, *p, *e;
 
 	if (is_ows((unsigned char)line[0])) {
-		/* obs-fold: RFC 9112 lets us reject it, and we do */
+		/* Obs-fold: RFC 9112 lets us reject it, and we do. */
 		dmu_seterr(err, "continuation line in %s", what);
 		return DMU_EDATA;
 	}
@@ -278,7 +278,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 		h->have_cl = 1;
 		h->cl = n;
 	} else if (ascii_caseeq(name, "transfer-encoding")) {
-		/* a second field would apply chunked twice or add a coding */
+		/* A second field would apply chunked twice or add a coding. */
 		if (h->chunked || !ascii_caseeq(value, "chunked")) {
 			dmu_seterr(err, "unsupported transfer coding");
 			return DMU_EDATA;
@@ -287,7 +287,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 	} else if (ascii_caseeq(name, "connection")) {
 		take_connection(h, value);
 	} else if (ascii_caseeq(name, "retry-after")) {
-		/* an HTTP-date is treated as absent: no clock to trust */
+		/* An HTTP-date is treated as absent: no clock to trust. */
 		if (parse_digits(value, DMU_RETRY_AFTER_MAX, &n) == 0)
 			h->retry_after = n > DMU_RETRY_AFTER_MAX ?
 			    DMU_RETRY_AFTER_MAX : (long)n;
@@ -421,7 +421,7 @@ read_sized(struct dmu_src *s, struct body *b, size_t cl, char *err)
 		dmu_seterr(err, "body too large");
 		return DMU_EDATA;
 	}
-	/* growing up to cl + 1 only: the NUL fits without another copy */
+	/* Growing up to cl + 1 only: the NUL fits without another copy. */
 	rc = read_data(s, b, cl, cl + 1, err);
 	if (rc == SRC_EOF || rc == SRC_ERR) {
 		dmu_seterr(err, "%s after %zu of %zu body bytes",
@@ -451,7 +451,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		size = 0;
 		for (p = line; (d = dmu_hexval((unsigned char)*p)) >= 0; p++) {
 			size = size * 16 + (size_t)d;
-			/* checked per digit, so size cannot overflow */
+			/* Checked per digit, so size cannot overflow. */
 			if (size > DMU_HTTP_BODY_MAX - b->len) {
 				dmu_seterr(err, "body too large");
 				return DMU_EDATA;
@@ -459,7 +459,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		}
 		while (is_ows((unsigned char)*p))
 			p++;
-		/* chunk extensions carry nothing for us */
+		/* Chunk extensions carry nothing for us. */
 		if (*p != '\0' && *p != ';')
 			goto badsize;
 		if (size == 0)
