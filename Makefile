@@ -199,9 +199,7 @@ FUZZ_FLAGS =
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
 FUZZ_NAMES = http json db device fpr cert follow
-FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
-	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
-	lib/follow.c lib/state.c lib/client.c lib/collect.c
+FUZZ_LIBSRC = $(LIBOBJ:.o=.c)
 FUZZ_CC_ALL = $(FUZZ_CFLAGS) $(FUZZ_SAN) $(CPPFLAGS) $(DMU_CFLAGS)
 
 # The library again, instrumented: test/fuzz/fz for libFuzzer, test/fuzz/san
