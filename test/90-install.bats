@@ -765,9 +765,11 @@ unit_command() {
 	# Nothing on stdout (the journal); the state is that of serial 5.
 	assert_equal "$(cat out)" ""
 	[[ $(cat "$UNIT_STATE") == "5 "* ]] || fail "state: $(cat "$UNIT_STATE")"
-	# A restart resumes: new reports only.
+	# A restart resumes: new reports only (the new one comes during its
+	# long poll).
+	: >a.log
 	bg out err env -i "${UNIT_ENV[@]}" "${UNIT_ARGV[@]}"
-	sleep 0.3
+	wait_log a 'GET [^ ]*/wait\?lastSerial=5(&|$)' 10
 	ctl "gen 1" >/dev/null
 	wait_lines "$UNIT_LOG" 6
 	kill -TERM "$BG_PID"
