@@ -30,6 +30,37 @@ get() {
 	assert_equal "$(fields <<<"$output")" "$(oracle_reports /reports/latest)"
 }
 
+@test "get: the device's clock (the simulator's, set by the test) is in the timestamp and the content" {
+	sim_up a -n 1
+	run ctl "clock set 2031-02-03T04:05:06Z"
+	assert_output "ok $(date -u -d 2031-02-03T04:05:06Z +%s) 2031-02-03T04:05:06Z"
+	ctl "gen 1" >/dev/null
+	run --separate-stderr get "$DEV" latest
+	assert_success
+	assert_equal "$(fields <<<"$output")" "$(oracle_reports /reports/latest)"
+	# The clock runs on from the second it was set to.
+	ts=$(jq -r .timestamp <<<"$output")
+	[[ $ts > 2031-02-03T04:05:05Z && $ts < 2031-02-03T04:06:00Z ]] ||
+	    fail "timestamp $ts"
+	[[ $(jq -r .content <<<"$output") == *"D=2031-02-03,T=${ts:11:8},"* ]] ||
+	    fail "content: $output"
+	# A day back, and the epoch.
+	run ctl "clock -86400"
+	assert_output --regexp '^ok [0-9]+ 2031-02-02T04:0[5-9]:[0-9]{2}Z$'
+	ctl "gen 1" >/dev/null
+	[[ $(oracle /reports/3 | jq -r .timestamp) == 2031-02-02T04:* ]] ||
+	    fail "report 3: $(oracle /reports/3)"
+	run ctl "clock set 0"
+	assert_output "ok 0 1970-01-01T00:00:00Z"
+	# What no timestamp can show, or no date is, is refused.
+	for bad in "clock set 2031-02-29T00:00:00Z" "clock set 2031-02-03T24:00:00Z" \
+	    "clock set 10000-01-01T00:00:00Z" "clock set 253402300800" \
+	    "clock -1000000" "clock +-5" "clock 5" "clock set" "clock set 0 0"; do
+		run sim_ctl "$CTL" "$bad"
+		assert_output --partial "err usage: clock"
+	done
+}
+
 @test "get: list prints every buffered report in order, one compact line each" {
 	sim_up a -n 6
 	run --separate-stderr get "$DEV" list
