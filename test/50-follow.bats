@@ -60,7 +60,7 @@ follow_bg() {
 	wait_until 5 at_least 2 log_count "GET $APP_BASE/wait\\?lastSerial=1&timeout=1\$" ||
 	    fail "not asked again: $(cat a.log)"
 	ctl "gen 1" >/dev/null
-	bg_wait "$BG_PID" 3
+	bg_wait "$BG_PID" 10
 	assert_equal "$BG_STATUS" 0
 	assert_equal "$(serials "$(cat out)")" "1 2"
 	assert_equal "$(cat err)" ""
@@ -218,7 +218,7 @@ follow_bg() {
 	wait_lines out 2
 	wait_log a "GET $APP_BASE/wait\\?lastSerial=2&timeout=1\$"
 	ctl "key OTHER:KEY" >/dev/null
-	bg_wait "$BG_PID" 4
+	bg_wait "$BG_PID" 10
 	assert_equal "$BG_STATUS" 6
 	grep -q "HTTP 401" err || fail "stderr: $(cat err)"
 	assert_equal "$(serials "$(cat out)")" "1 2"
@@ -349,7 +349,7 @@ follow_bg() {
 	cp st st.before
 	ctl "malformed 1" >/dev/null
 	ctl "gen 2" >/dev/null
-	bg_wait "$BG_PID" 3
+	bg_wait "$BG_PID" 10
 	assert_equal "$BG_STATUS" 7
 	grep -q "$DEV: .*malformed" err || fail "stderr: $(cat err)"
 	assert_equal "$(serials "$(cat out)")" "1 2"
