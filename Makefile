@@ -35,8 +35,11 @@ SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-z,pack-relative-relocs \
 # and Clang 10).
 PREFIX_MAP = "-ffile-prefix-map=$$(pwd)=."
 
+# 64-bit time_t and file offsets on 32-bit glibc too, so that a collector
+# on a 32-bit gateway keeps working after January 2038; nothing changes on
+# 64-bit systems or with musl 1.2, where they already are.
 DMU_CFLAGS = $(WARN) -Ilib $(BEARSSL_CFLAGS) -DDMU_VERSION=\"$(VERSION)\" \
-	-D_DEFAULT_SOURCE $(PREFIX_MAP)
+	-D_DEFAULT_SOURCE -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64 $(PREFIX_MAP)
 
 PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
@@ -112,6 +115,55 @@ static: build/noeh.ld
 check-static: static $(TESTPROGS)
 	DMU_BIN=build/static test/run
 
+# Static musl programs for ARM in build/cross/ARCH (armhf or arm64) with
+# Debian's cross gcc, musl-dev:ARCH's specs file and the multiarch
+# libbearssl.a of libbearssl-dev:ARCH.  CROSS_CC, CROSS_SPECS and
+# CROSS_BEARSSL_LIBS override what ARCH implies.
+ARCH = armhf
+CROSS_CC =
+CROSS_SPECS =
+CROSS_BEARSSL_LIBS =
+CROSS_CFLAGS = $(STATIC_CFLAGS)
+# The cross binutils (2.40) ignore -z pack-relative-relocs, with a warning.
+CROSS_SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-T,build/noeh.ld
+cross: build/noeh.ld
+	@case "$(ARCH)" in \
+	armhf) t=arm-linux-gnueabihf; m=arm-linux-musleabihf ;; \
+	arm64) t=aarch64-linux-gnu; m=aarch64-linux-musl ;; \
+	*) echo "make cross: ARCH is armhf or arm64, not '$(ARCH)'" >&2; \
+	    exit 2 ;; \
+	esac; \
+	cc="$(CROSS_CC)"; specs="$(CROSS_SPECS)"; lib="$(CROSS_BEARSSL_LIBS)"; \
+	: "$${cc:=$$t-gcc}" "$${specs:=/usr/lib/$$m/musl-gcc.specs}"; \
+	: "$${lib:=/usr/lib/$$t/libbearssl.a}"; \
+	out=build/cross/$(ARCH); \
+	for f in "$$specs" "$$lib"; do \
+		test -r "$$f" || { echo "make cross: $$f is missing" \
+		    "(Debian: musl-dev:$(ARCH), libbearssl-dev:$(ARCH))" >&2; \
+		    exit 1; }; \
+	done; \
+	set -x; \
+	rm -rf $$out && mkdir -p $$out/obj && \
+	for f in lib/*.c lib/compat/fortify.c; do \
+		$$cc -specs=$$specs $(CROSS_CFLAGS) $(DMU_CFLAGS) \
+		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) \
+		    -c -o $$out/obj/`basename $$f .c`.o $$f || exit 1; \
+	done; \
+	$(AR) rcs $$out/libdmu.a $$out/obj/*.o && \
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		$$cc -specs=$$specs $(CROSS_CFLAGS) $(DMU_CFLAGS) \
+		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) $(STATIC_LDFLAGS) \
+		    $(CROSS_SIZE_LDFLAGS) -o $$out/$$p cmd/$$p.c $$out/libdmu.a \
+		    $$out/obj/fortify.o "$$lib" $(THREAD_LIBS) || exit 1; \
+	done
+
+# The suite against the ARM programs, run by qemu-user through wrappers in
+# build/qemu-ARCH (test/variant); the simulator stays native.  CROSS_TESTS
+# narrows the files.
+CROSS_TESTS =
+check-cross: cross $(TESTPROGS)
+	test/check-variant qemu-$(ARCH) $(CROSS_TESTS)
+
 # The suite again, against ASan+UBSan builds and under valgrind.
 VALGRIND_TESTS = test/10-certdb.bats test/20-learn.bats test/40-get.bats \
 	test/50-follow.bats
@@ -130,6 +182,43 @@ bench: all $(TESTPROGS)
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
 EXAMPLES = share/examples/collect-all share/examples/fleet-check
+
+# The release tarball dmu-VERSION.tar.gz: the files git tracks, under
+# dmu-VERSION/, the same bytes from the same tree: names sorted, owner
+# 0:0, modes 644 or 755, every mtime SOURCE_DATE_EPOCH (default: the last
+# commit's time), gzip without a name or time.  Needs git, GNU tar.
+DIST = dmu-$(VERSION)
+dist:
+	@sde="$${SOURCE_DATE_EPOCH:-`git log -1 --format=%ct`}" && \
+	test -n "$$sde" || { echo "make dist: needs a git checkout" \
+	    "or SOURCE_DATE_EPOCH" >&2; exit 1; }; \
+	git ls-files -z | LC_ALL=C sort -z | \
+	    tar --null --no-recursion -T - --format=ustar \
+	    --transform 's,^,$(DIST)/,' --owner=0 --group=0 --numeric-owner \
+	    --mode=u+rw,go=rX,a-st --mtime=@$$sde -cf - | \
+	    gzip -n -9 > $(DIST).tar.gz.tmp && \
+	mv $(DIST).tar.gz.tmp $(DIST).tar.gz && \
+	echo "$(DIST).tar.gz, SOURCE_DATE_EPOCH=$$sde"
+
+# The tarball unpacked in a temporary directory: built, checked, installed
+# into a staging directory and uninstalled again.
+distcheck: dist
+	@d=`mktemp -d "$${TMPDIR:-/tmp}/dmu-distcheck.XXXXXX"` && \
+	trap 'rm -rf "$$d"' EXIT && \
+	gzip -dc $(DIST).tar.gz | (cd "$$d" && tar -xf -) && \
+	cd "$$d/$(DIST)" && \
+	$(MAKE) -j2 all test/dmu-sim && $(MAKE) check && \
+	$(MAKE) DESTDIR="$$d/stage" PREFIX=/usr install && \
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		test -x "$$d/stage/usr/bin/$$p" && \
+		test -f "$$d/stage/usr/share/man/man1/$$p.1" || \
+		{ echo "distcheck: $$p not installed" >&2; exit 1; }; \
+	done && "$$d/stage/usr/bin/dmu-get" -V && \
+	$(MAKE) DESTDIR="$$d/stage" PREFIX=/usr uninstall && \
+	left=`find "$$d/stage" -type f` && \
+	{ test -z "$$left" || { echo "distcheck: uninstall left" \
+	    "$$left" >&2; exit 1; }; } && \
+	echo "$(DIST).tar.gz: distcheck passed"
 
 # Nothing here needs root, the network or a clock: DESTDIR is a staging
 # directory for packagers, and every mode is set, whatever the umask.
@@ -183,7 +272,7 @@ clean:
 	rm -rf build
 
 .PHONY: all check check-asan check-valgrind check-static demo bench static \
-	install uninstall clean
+	cross check-cross dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
 # test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,

@@ -471,8 +471,9 @@ main(int argc, char **argv)
 	if (strcmp(res, "follow") == 0)
 		rc = follow(opt_s, count, wait_s > 0 ? (long)wait_s : 75);
 	else {
+		/* -w is 1 to 75 (dmu_parse_long): it fits a long. */
 		rc = fetch(target, strcmp(res, "wait") == 0 ?
-		    (wait_s > 0 ? wait_s : 75) * 1000 : 0);
+		    (wait_s > 0 ? (long)wait_s : 75) * 1000 : 0);
 		/* list and wait delete what they wrote only with -d. */
 		if (rc == DMU_OK && opt_d && (strcmp(res, "list") == 0 ||
 		    strcmp(res, "wait") == 0))
