@@ -118,12 +118,17 @@ check-static: static $(TESTPROGS)
 # Static musl programs for ARM in build/cross/ARCH (armhf or arm64) with
 # Debian's cross gcc, musl-dev:ARCH's specs file and the multiarch
 # libbearssl.a of libbearssl-dev:ARCH.  CROSS_CC, CROSS_SPECS and
-# CROSS_BEARSSL_LIBS override what ARCH implies.
+# CROSS_BEARSSL_LIBS override what ARCH implies.  CROSS_LIBC=glibc builds
+# dynamic glibc programs instead (libc6-dev-ARCH-cross), with CFLAGS and
+# LDFLAGS; CROSS_OUT is where they go, CROSS_LDADD more to link (tests).
 ARCH = armhf
+CROSS_LIBC = musl
+CROSS_OUT = build/cross/$(ARCH)
 CROSS_CC =
 CROSS_SPECS =
 CROSS_BEARSSL_LIBS =
 CROSS_CFLAGS = $(STATIC_CFLAGS)
+CROSS_LDADD =
 # The cross binutils (2.40) ignore -z pack-relative-relocs, with a warning.
 CROSS_SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-T,build/noeh.ld
 cross: build/noeh.ld
@@ -136,25 +141,36 @@ cross: build/noeh.ld
 	cc="$(CROSS_CC)"; specs="$(CROSS_SPECS)"; lib="$(CROSS_BEARSSL_LIBS)"; \
 	: "$${cc:=$$t-gcc}" "$${specs:=/usr/lib/$$m/musl-gcc.specs}"; \
 	: "$${lib:=/usr/lib/$$t/libbearssl.a}"; \
-	out=build/cross/$(ARCH); \
-	for f in "$$specs" "$$lib"; do \
+	case "$(CROSS_LIBC)" in \
+	musl) flags="-specs=$$specs $(CROSS_CFLAGS)"; \
+	    ldflags="$(STATIC_LDFLAGS)"; need="$$specs $$lib" ;; \
+	glibc) flags="$(CFLAGS)"; ldflags="$(LDFLAGS)"; need=$$lib ;; \
+	*) echo "make cross: CROSS_LIBC is musl or glibc" >&2; exit 2 ;; \
+	esac; \
+	for f in $$need; do \
 		test -r "$$f" || { echo "make cross: $$f is missing" \
 		    "(Debian: musl-dev:$(ARCH), libbearssl-dev:$(ARCH))" >&2; \
 		    exit 1; }; \
 	done; \
+	out=$(CROSS_OUT); \
 	set -x; \
 	rm -rf $$out && mkdir -p $$out/obj && \
-	for f in lib/*.c lib/compat/fortify.c; do \
-		$$cc -specs=$$specs $(CROSS_CFLAGS) $(DMU_CFLAGS) \
+	for f in lib/*.c; do \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) \
 		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) \
 		    -c -o $$out/obj/`basename $$f .c`.o $$f || exit 1; \
 	done; \
 	$(AR) rcs $$out/libdmu.a $$out/obj/*.o && \
+	fortify= && if test $(CROSS_LIBC) = musl; then \
+		fortify=$$out/fortify.o; \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) $(SIZE_CFLAGS) \
+		    -c -o $$fortify lib/compat/fortify.c || exit 1; \
+	fi && \
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
-		$$cc -specs=$$specs $(CROSS_CFLAGS) $(DMU_CFLAGS) \
-		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) $(STATIC_LDFLAGS) \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) \
+		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) $$ldflags \
 		    $(CROSS_SIZE_LDFLAGS) -o $$out/$$p cmd/$$p.c $$out/libdmu.a \
-		    $$out/obj/fortify.o "$$lib" $(THREAD_LIBS) || exit 1; \
+		    $$fortify $(CROSS_LDADD) "$$lib" $(THREAD_LIBS) || exit 1; \
 	done
 
 # The suite against the ARM programs, run by qemu-user through wrappers in
@@ -163,6 +179,17 @@ cross: build/noeh.ld
 CROSS_TESTS =
 check-cross: cross $(TESTPROGS)
 	test/check-variant qemu-$(ARCH) $(CROSS_TESTS)
+
+# Time after 2038 on 32-bit glibc: armhf glibc programs with this
+# Makefile's flags, plus a clock hook for the tests (test/clock-hook.c,
+# wrapping glibc's 64-bit time calls; never in an installed program), run
+# by qemu-arm -L with the clock moved past 2038 (test/time64.bats).
+TIME64_LDADD = test/clock-hook.c \
+	-Wl,--wrap=__time64,--wrap=__clock_gettime64
+check-time64: $(TESTPROGS)
+	$(MAKE) cross ARCH=armhf CROSS_LIBC=glibc CROSS_OUT=build/cross/time64 \
+	    CROSS_LDADD="$(TIME64_LDADD)"
+	test/check-variant time64 test/time64.bats
 
 # The suite again, against ASan+UBSan builds and under valgrind.
 VALGRIND_TESTS = test/10-certdb.bats test/20-learn.bats test/40-get.bats \
@@ -272,7 +299,7 @@ clean:
 	rm -rf build
 
 .PHONY: all check check-asan check-valgrind check-static demo bench static \
-	cross check-cross dist distcheck install uninstall clean
+	cross check-cross check-time64 dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
 # test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,
