@@ -203,8 +203,12 @@ demo: all $(TESTPROGS)
 	test/demo
 
 # dmu against curl on loopback, the database at growing sizes and the
-# size of the programs: a table of medians (not part of check; minutes).
+# size of the programs, static and ARM ones too when their toolchains are
+# there: a table of medians (not part of check; minutes).
 bench: all $(TESTPROGS)
+	-$(MAKE) static
+	-$(MAKE) cross ARCH=armhf
+	-$(MAKE) cross ARCH=arm64
 	test/bench
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
