@@ -123,6 +123,13 @@ long dmu_getline(char **buf, size_t *cap, size_t max, FILE *f);
  */
 char *dmu_escape(char *out, size_t outsz, const char *s);
 
+/*
+ * Copies n bytes of a secret one by one through volatile pointers: a
+ * vectorized memcpy(3) would leave pieces of it in vector registers, which
+ * a core dump holds.
+ */
+void dmu_secret_copy(void *dst, const void *src, size_t n);
+
 /* Returns s with leading and trailing white space cut off (in place). */
 char *dmu_trim(char *s);
 

@@ -647,31 +647,73 @@ is_clean(const char *s)
 	return 1;
 }
 
+/*
+ * The length of a key that is_clean() would pass, read byte by byte
+ * through a volatile pointer (no vectorized strlen sees it), or 0.
+ */
+static size_t
+secret_clean_len(const char *s)
+{
+	const volatile unsigned char *p = (const volatile unsigned char *)s;
+	size_t n;
+	unsigned char c;
+
+	for (n = 0; (c = p[n]) != '\0'; n++)
+		if (c <= 0x20 || c == 0x7f)
+			return 0;
+	return n;
+}
+
+/*
+ * Appends n bytes at src to buf (of size sz, *len used) when they fit;
+ * secret bytes are copied with dmu_secret_copy().  Returns 0 or -1.
+ */
+static int
+append(char *buf, size_t sz, size_t *len, const char *src, size_t n,
+    int secret)
+{
+	if (n >= sz - *len)
+		return -1;
+	if (secret)
+		dmu_secret_copy(buf + *len, src, n);
+	else
+		memcpy(buf + *len, src, n);
+	*len += n;
+	return 0;
+}
+
 /* see dmu.h */
 long
 dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
     const char *keyb64)
 {
+	static const char tail[] = "Connection: keep-alive\r\n"
+	    "Accept: application/json\r\n"
+	    "User-Agent: dmu/" DMU_VERSION "\r\n"
+	    "\r\n";
+	size_t len, klen = 0;
 	int n;
 
 	if (buf == NULL || host == NULL || target == NULL ||
 	    !is_clean(host) || !is_clean(target) ||
-	    (keyb64 != NULL && !is_clean(keyb64)))
+	    (keyb64 != NULL && (klen = secret_clean_len(keyb64)) == 0))
 		return -1;
-	n = snprintf(buf, sz, "GET %s HTTP/1.1\r\n"
-	    "Host: %s\r\n"
-	    "%s%s%s"
-	    "Connection: keep-alive\r\n"
-	    "Accept: application/json\r\n"
-	    "User-Agent: dmu/" DMU_VERSION "\r\n"
-	    "\r\n", target, host,
-	    keyb64 != NULL ? "X-Api-Key: " : "",
-	    keyb64 != NULL ? keyb64 : "",
-	    keyb64 != NULL ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sz) {
+	n = snprintf(buf, sz, "GET %s HTTP/1.1\r\nHost: %s\r\n", target,
+	    host);
+	len = n < 0 ? sz : (size_t)n;
+	/*
+	 * The key goes in by our own copy, never through a libc routine
+	 * whose vector registers would keep pieces of it for a core.
+	 */
+	if (len >= sz || (keyb64 != NULL &&
+	    (append(buf, sz, &len, "X-Api-Key: ", 11, 0) != 0 ||
+	    append(buf, sz, &len, keyb64, klen, 1) != 0 ||
+	    append(buf, sz, &len, "\r\n", 2, 0) != 0)) ||
+	    append(buf, sz, &len, tail, sizeof(tail) - 1, 0) != 0) {
 		/* A cut request may still hold part of the key. */
 		explicit_bzero(buf, sz);
 		return -1;
 	}
-	return n;
+	buf[len] = '\0';
+	return (long)len;
 }

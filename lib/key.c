@@ -42,6 +42,21 @@ keypage_new(size_t *sz)
 	return p;
 }
 
+/*
+ * The length of the key's first line, read byte by byte: no vectorized
+ * strcspn(3) gets to keep pieces of it in its registers.
+ */
+static size_t
+line_len(const char *s)
+{
+	const volatile char *p = s;
+	size_t n = 0;
+
+	while (p[n] != '\0' && p[n] != '\r' && p[n] != '\n')
+		n++;
+	return n;
+}
+
 /* Reads the first line of file into raw (at most size - 1 bytes). */
 static int
 read_file(const char *file, char *raw, size_t size, char *warning,
@@ -110,13 +125,13 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 		rc = read_file(file, kp->raw, sizeof(kp->raw), warning, err);
 	} else {
 		n = strlen(env);
-		memcpy(kp->raw, env, n < sizeof(kp->raw) - 1 ? n :
+		dmu_secret_copy(kp->raw, env, n < sizeof(kp->raw) - 1 ? n :
 		    sizeof(kp->raw) - 1);
 		/* Gone from our environment (and /proc/PID/environ) too. */
 		explicit_bzero(env, n);
 		unsetenv("DMU_API_KEY");
 	}
-	n = strcspn(kp->raw, "\r\n");
+	n = line_len(kp->raw);
 	if (rc != DMU_OK) {
 		/* read_file() said why. */
 	} else if (kp->raw[n] == '\0' && n > DMU_KEY_MAX) {
@@ -127,7 +142,7 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 		rc = DMU_EUSAGE;
 	} else {
 		dmu_b64_encode(kp->b64, kp->raw, n);
-		k->len = strlen(kp->b64);
+		k->len = DMU_B64_LEN(n);
 	}
 	explicit_bzero(kp->raw, sizeof(kp->raw));
 	if (rc != DMU_OK)
@@ -141,7 +156,7 @@ dmu_key_reveal(const struct dmu_key *k, char *b64)
 {
 	const struct keypage *kp = k->page;
 
-	memcpy(b64, kp->b64, k->len);
+	dmu_secret_copy(b64, kp->b64, k->len);
 	b64[k->len] = '\0';
 }
 

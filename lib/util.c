@@ -262,6 +262,17 @@ dmu_getline(char **buf, size_t *cap, size_t max, FILE *f)
 }
 
 /* see dmu.h */
+void
+dmu_secret_copy(void *dst, const void *src, size_t n)
+{
+	volatile unsigned char *d = dst;
+	const volatile unsigned char *s = src;
+
+	while (n-- > 0)
+		*d++ = *s++;
+}
+
+/* see dmu.h */
 char *
 dmu_escape(char *out, size_t outsz, const char *s)
 {
