@@ -222,6 +222,10 @@ struct dmu_cert {
 	char not_before[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
 	char not_after[21];
 	uint8_t spki_sha256[32];	/* SHA-256 of SubjectPublicKeyInfo */
+	size_t keybits;			/* RSA modulus or EC curve size */
+	char serial[68];		/* lower-case hex, "..." after 32 bytes */
+	char sigalg[48];		/* "ecdsa-with-SHA256", a dotted OID, or
+					   "unknown" */
 };
 
 /*
@@ -248,6 +252,35 @@ int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
 
 /* Writes the curl --pinnedpubkey value "sha256//BASE64" of c to out (54 bytes). */
 void dmu_cert_pin(char *out, const struct dmu_cert *c);
+
+/* Warnings about a certificate: bits of dmu_cert_warnings(). */
+enum {
+	DMU_CW_RSA_WEAK = 1,	/* an RSA key under 2048 bits */
+	DMU_CW_SHA1 = 2,	/* signed with SHA-1 */
+	DMU_CW_MD5 = 4,		/* signed with MD5 */
+	DMU_CW_EXPIRED = 8,	/* not_after is before now */
+	DMU_CW_NOTYET = 16	/* not_before is after now */
+};
+
+/*
+ * Returns the DMU_CW_* bits that apply to c.  now is the current time as
+ * dmu_utc_now() writes it, or NULL to leave out the two that depend on the
+ * clock.  None of them keeps a pin from working.
+ */
+unsigned dmu_cert_warnings(const struct dmu_cert *c, const char *now);
+
+/*
+ * Writes the inventory line of a pin to f: one JSON object with device,
+ * sha256, pin, learned, authorized (the provenance word), subject, issuer,
+ * serial, not_before, not_after, key, key_bits, signature and warnings,
+ * the array of words "rsa-under-2048", "sha1-signature", "md5-signature",
+ * "expired", "not-yet-valid" (those two from now, as for
+ * dmu_cert_warnings()) and "unverified" (when authorized is that word).
+ * Every string is escaped so that the line is valid JSON whatever the
+ * certificate holds.  Returns 0, or -1 when writing to f failed.
+ */
+int dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
+    const char *learned, const char *authorized, const char *now);
 
 /*
  * Writes a human summary of c for device to f: fingerprint, pin, subject,

@@ -547,3 +547,23 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	run on_pty yes "${EX% -r}"
 	assert_failure 4
 }
+
+# ---- monitoring (issue 11) ----
+
+@test "dmu-certdb(1) example 6: audit the pins: warnings, and RSA keys weakest first" {
+	openssl req -x509 -newkey rsa:1024 -nodes -sha1 -subj /CN=DMU801 \
+	    -days 30 -keyout weak.key -out weak.pem 2>/dev/null
+	mkcert a ec
+	mkcert b rsa
+	record 127.0.0.1:8443 a | dmu-certdb add
+	record st2.example:443 b | dmu-certdb add
+	dmu-certdb import st3.example < weak.pem
+	P1=8443
+	example dmu-certdb.1 6
+	example_has "dmu-certdb inventory | jq"
+	run_ex
+	assert_success
+	assert_output "st3.example:443 rsa-under-2048,sha1-signature
+1024 st3.example:443
+2048 st2.example:443"
+}
