@@ -42,7 +42,7 @@ PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
-	lib/follow.o
+	lib/follow.o lib/metrics.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7

@@ -706,4 +706,41 @@ int dmu_state_read(const char *path, long long *serial, char *ts,
 int dmu_state_write(const char *path, long long serial, const char *ts,
     char *err);
 
+/* metrics.c */
+
+/*
+ * Writes the "# HELP" and "# TYPE" lines of a metric family to f, in the
+ * Prometheus text exposition format; type is "gauge" or "counter", help
+ * one line of text without a backslash.  Every sample of the family
+ * follows at once: the format wants a family in one piece.
+ */
+void dmu_metric_head(FILE *f, const char *name, const char *type,
+    const char *help);
+
+/*
+ * Writes one sample of name to f: nlabels labels, labels[2i] the name and
+ * labels[2i+1] the value of each, and the value, integers (up to 2^53)
+ * exactly and others to 9 digits.  Label values are escaped as the format
+ * says (backslash, double quote, line feed); other control characters and
+ * bytes above 0x7f are written as '?', so any string makes a valid line.
+ */
+void dmu_metric(FILE *f, const char *name, const char *const *labels,
+    size_t nlabels, double value);
+
+/*
+ * Replaces the metrics file at path atomically, as dmu_replace_file()
+ * does (the temporary name does not end in ".prom", so the textfile
+ * collector never reads half a file), mode 0644 for an exporter that runs
+ * as another user.  Returns DMU_OK or DMU_EFAIL with the reason in err.
+ */
+int dmu_metrics_write(const char *path, int (*fill)(void *, FILE *),
+    void *ctx, char *err);
+
+/*
+ * Parses an RFC 3339 time, "YYYY-MM-DDTHH:MM:SS", optional fraction, then
+ * "Z" or "+HH:MM"/"-HH:MM", into seconds since the epoch.  Returns 0, or
+ * -1 when s is not such a time.
+ */
+int dmu_time_parse(const char *s, double *out);
+
 #endif

@@ -567,3 +567,16 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 1024 st3.example:443
 2048 st2.example:443"
 }
+
+@test "dmu-pin-check(1) example 4: metrics for the node exporter, checked by promtool" {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus)"
+	sim_up a
+	P1=$PORT
+	sim_up b
+	example dmu-pin-check.1 4
+	example_has "-m pins.prom"
+	run_ex
+	assert_success
+	assert_equal "$(grep -c '^dmu_pin_ok{.*} 1$' pins.prom)" 2
+}

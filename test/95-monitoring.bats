@@ -159,3 +159,102 @@ st2.example:443 ecdsa-with-SHA256"
 10.0.39.16:443"
 	assert_equal "$(jq -r .sha256 <<<"$output" | sort -u)" "$(fpr_hex a)"
 }
+
+# ---- dmu-pin-check -m ----
+
+# need_promtool: skips, saying why, when promtool is missing (CI has it).
+need_promtool() {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus)"
+}
+
+# check_metrics FILE: promtool accepts FILE, lint warnings included.
+check_metrics() {
+	local out
+	out=$(promtool check metrics <"$1" 2>&1) ||
+	    fail "promtool check metrics: $out"$'\n'"$(cat "$1")"
+	[ -z "$out" ] || fail "promtool: $out"
+}
+
+# sample FILE SERIES: the value of one series (name and labels as written).
+sample() {
+	S=$2 awk 'index($0, ENVIRON["S"] " ") == 1 {
+	    print substr($0, length(ENVIRON["S"]) + 2) }' "$1"
+}
+
+@test "pin-check -m: ok, mismatch, unknown, unreachable, incompatible and error, as promtool accepts" {
+	need_promtool
+	sim_up a
+	OK=$DEV
+	sim_up b
+	MIS=$DEV
+	mkcert other ec
+	record "$MIS" other | dmu-certdb add -r 2>/dev/null
+	mkcert old rsa
+	start_sim old -V tls10
+	INC=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$INC" <old.pem
+	DOWN=127.0.0.1:$(free_port)
+	record "$DOWN" a | dmu-certdb add
+	run --separate-stderr dmu-pin-check -t "$T" -j 4 -m pins.prom \
+	    "$OK" "$MIS" 127.0.0.1:9 "$DOWN" "$INC" 'bad"\dev' </dev/null
+	assert_failure 4
+	check_metrics pins.prom
+	assert_equal "$(stat -c %a pins.prom)" 644
+	assert_equal "$(sample pins.prom "dmu_pin_ok{device=\"$OK\"}")" 1
+	assert_equal "$(sample pins.prom "dmu_pin_ok{device=\"$MIS\"}")" 0
+	st() { grep "^dmu_pin_status{device=\"$1\"," pins.prom | grep ' 1$' |
+	    sed 's/.*status="\([a-z]*\)".*/\1/'; }
+	assert_equal "$(st "$OK")" ok
+	assert_equal "$(st "$MIS")" mismatch
+	assert_equal "$(st 127.0.0.1:9)" unknown
+	assert_equal "$(st "$DOWN")" unreachable
+	assert_equal "$(st "$INC")" incompatible
+	# Each device has all six statuses, exactly one of them at 1.
+	assert_equal "$(grep -c "^dmu_pin_status{device=\"$OK\"," pins.prom)" 6
+	assert_equal "$(grep -c '^dmu_pin_status{.* 1$' pins.prom)" 6
+	# The label value of an invalid device is escaped as the format says.
+	assert_equal "$(sample pins.prom 'dmu_pin_ok{device="bad\"\\134dev"}')" 0
+	assert_equal "$(sample pins.prom 'dmu_pin_status{device="bad\"\\134dev",status="error"}')" 1
+	# Durations for the devices connected to; not-after from the pin.
+	d=$(sample pins.prom "dmu_pin_check_duration_seconds{device=\"$OK\"}")
+	awk -v d="$d" 'BEGIN { exit !(d >= 0 && d < 5) }' || fail "duration '$d'"
+	[ -z "$(sample pins.prom 'dmu_pin_check_duration_seconds{device="127.0.0.1:9:443"}')" ]
+	assert_equal "$(sample pins.prom "dmu_cert_not_after_timestamp_seconds{device=\"$OK\"}")" \
+	    "$(date -u -d "$(openssl x509 -in a.pem -noout -enddate | cut -d= -f2)" +%s)"
+	assert_equal "$(sample pins.prom "dmu_cert_not_after_timestamp_seconds{device=\"$MIS\"}")" \
+	    "$(date -u -d "$(openssl x509 -in other.pem -noout -enddate | cut -d= -f2)" +%s)"
+	# HELP and TYPE once per family, before its samples.
+	assert_equal "$(grep '^# TYPE' pins.prom)" "# TYPE dmu_pin_ok gauge
+# TYPE dmu_pin_status gauge
+# TYPE dmu_pin_check_duration_seconds gauge
+# TYPE dmu_cert_not_after_timestamp_seconds gauge"
+}
+
+@test "pin-check -m: the file is replaced whole, a device named twice counts once, a write failure is 1" {
+	need_promtool
+	sim_up a
+	mkdir m
+	echo 'stale 1' >m/pins.prom
+	ino=$(stat -c %i m/pins.prom)
+	run dmu-pin-check -t "$T" -m m/pins.prom "$DEV" "$DEV" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	check_metrics m/pins.prom
+	assert_equal "$(grep -c '^dmu_pin_ok' m/pins.prom)" 1
+	# A new file renamed over the old one; no temporary file left.
+	[ "$(stat -c %i m/pins.prom)" != "$ino" ]
+	assert_equal "$(ls m)" pins.prom
+	# No directory to write in: the lines still come, the status is 1.
+	run --separate-stderr dmu-pin-check -t "$T" -m nodir/pins.prom "$DEV" </dev/null
+	assert_failure 1
+	assert_output "$DEV ok $(fpr_hex a)"
+	[[ $stderr == *"nodir/pins.prom"* ]] || fail "stderr: $stderr"
+	# A mismatch still wins over the write failure.
+	mkcert other ec
+	record "$DEV" other | dmu-certdb add -r 2>/dev/null
+	run --separate-stderr dmu-pin-check -t "$T" -m nodir/pins.prom "$DEV" </dev/null
+	assert_failure 4
+	run --separate-stderr dmu-pin-check -m </dev/null
+	assert_failure 2
+}
