@@ -258,3 +258,62 @@ sample() {
 	run --separate-stderr dmu-pin-check -m </dev/null
 	assert_failure 2
 }
+
+# ---- the real node exporter ----
+
+NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
+
+# start_exporter DIR: prometheus-node-exporter on a free loopback port with
+# only its textfile collector, reading DIR; sets EXPORTER_URL.  teardown
+# stops it (stop_bg).  Skips, saying why, when the binary is missing.
+start_exporter() {
+	local port i
+	command -v "$NODE_EXPORTER" >/dev/null ||
+	    skip "prometheus-node-exporter is not installed (Debian package prometheus-node-exporter)"
+	port=$(free_port)
+	bg exporter.out exporter.err "$NODE_EXPORTER" \
+	    --web.listen-address="127.0.0.1:$port" \
+	    --collector.disable-defaults --collector.textfile \
+	    --collector.textfile.directory="$1"
+	EXPORTER_URL=http://127.0.0.1:$port/metrics
+	for ((i = 0; i < 500; i++)); do
+		curl -sf "$EXPORTER_URL" >/dev/null 2>&1 && return 0
+		kill -0 "$BG_PID" 2>/dev/null ||
+		    fail "node exporter did not start: $(cat exporter.err)"
+		sleep 0.02
+	done
+	fail "node exporter: no answer on $EXPORTER_URL: $(cat exporter.err)"
+}
+
+# scrape: what the exporter serves now, into scrape.txt.
+scrape() {
+	curl -sf "$EXPORTER_URL" >scrape.txt || fail "cannot scrape $EXPORTER_URL"
+}
+
+@test "node exporter: serves the pin-check metrics from its textfile directory, without a scrape error" {
+	need_promtool
+	sim_up a
+	OK=$DEV
+	sim_up b
+	MIS=$DEV
+	mkcert other ec
+	record "$MIS" other | dmu-certdb add -r 2>/dev/null
+	mkdir textfile
+	start_exporter "$PWD/textfile"
+	run dmu-pin-check -t "$T" -m textfile/dmu-pins.prom "$OK" "$MIS" </dev/null
+	assert_failure 4
+	scrape
+	grep -q "^dmu_pin_ok{device=\"$OK\"} 1$" scrape.txt || fail "$(grep dmu_ scrape.txt)"
+	grep -q "^dmu_pin_ok{device=\"$MIS\"} 0$" scrape.txt
+	grep -q "^dmu_pin_status{device=\"$MIS\",status=\"mismatch\"} 1$" scrape.txt
+	grep -q '^node_textfile_scrape_error 0$' scrape.txt ||
+	    fail "scrape error: $(grep textfile scrape.txt)"
+	promtool check metrics <scrape.txt >/dev/null 2>&1 ||
+	    fail "promtool: $(promtool check metrics <scrape.txt 2>&1)"
+	# The device replaced its certificate with the pinned one: ok again.
+	record "$MIS" b | dmu-certdb add -r 2>/dev/null
+	run dmu-pin-check -t "$T" -m textfile/dmu-pins.prom "$OK" "$MIS" </dev/null
+	assert_success
+	scrape
+	grep -q "^dmu_pin_ok{device=\"$MIS\"} 1$" scrape.txt
+}
