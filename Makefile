@@ -11,6 +11,7 @@ BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 SHAREDIR = $(PREFIX)/share/dmu
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+NAGIOSPLUGINDIR = $(PREFIX)/lib/nagios/plugins
 
 CC = cc
 AR = ar
@@ -130,6 +131,7 @@ bench: all $(TESTPROGS)
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
 EXAMPLES = share/examples/collect-all share/examples/fleet-check
+MONITORING = share/monitoring/dmu.rules.yml
 
 # Nothing here needs root, the network or a clock: DESTDIR is a staging
 # directory for packagers, and every mode is set, whatever the umask.
@@ -160,6 +162,12 @@ install: all
 		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
 		chmod 644 $(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
 	done
+	mkdir -p $(DESTDIR)$(SHAREDIR)/monitoring $(DESTDIR)$(NAGIOSPLUGINDIR)
+	cp -f $(MONITORING) $(DESTDIR)$(SHAREDIR)/monitoring/
+	chmod 644 $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml
+	sed 's#^BINDIR=$$#BINDIR=$(BINDIR)#' share/monitoring/check_dmu \
+		> $(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
+	chmod 755 $(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 
 uninstall:
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
@@ -172,8 +180,11 @@ uninstall:
 		$(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service \
 		$(DESTDIR)$(SHAREDIR)/examples/collect-all \
 		$(DESTDIR)$(SHAREDIR)/examples/fleet-check
+	rm -f $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml \
+		$(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 	-for d in $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
-		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR); do \
+		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR)/monitoring \
+		$(DESTDIR)$(SHAREDIR); do \
 		if [ -d $$d ]; then rmdir $$d; fi; \
 	done
 
