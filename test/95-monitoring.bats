@@ -317,3 +317,212 @@ scrape() {
 	scrape
 	grep -q "^dmu_pin_ok{device=\"$MIS\"} 1$" scrape.txt
 }
+
+# ---- check_dmu ----
+
+# plugin: check_dmu as make install writes it, with the programs under
+# test as its BINDIR.
+plugin() {
+	sed "s#^BINDIR=\$#BINDIR=$DMU_BIN#" "$DMU_REPO/share/monitoring/check_dmu" >check_dmu
+	chmod 755 check_dmu
+}
+
+# as_nagios ARG...: runs check_dmu as Nagios and Icinga run plugins: an
+# empty environment, no standard input, no terminal.  Sets status, output
+# (standard output; standard error goes to plugin.err) and elapsed (ms).
+as_nagios() {
+	local t0
+	t0=$(now_ms)
+	run setsid env -i ./check_dmu "$@" </dev/null 2>plugin.err
+	elapsed=$(($(now_ms) - t0))
+}
+
+# valid_plugin_output: the first line is "DMU PINS STATE - TEXT | PERFDATA",
+# STATE matching the exit status, and the performance data follows the
+# guidelines: 'label'=value[UOM];[warn];[crit];[min];[max], separated by
+# spaces, warn and crit in range format.
+valid_plugin_output() {
+	local first=${lines[0]} states=(OK WARNING CRITICAL UNKNOWN) perf item
+	local num='-?([0-9]+([.][0-9]+)?|[.][0-9]+)'
+	local range="@?((~|$num):)?($num)?"
+	[[ $first =~ ^DMU\ PINS\ (OK|WARNING|CRITICAL|UNKNOWN)\ -\ [^\|]+$|^DMU\ PINS\ (OK|WARNING|CRITICAL|UNKNOWN)\ -\ [^\|]+\ \|\ (.*)$ ]] ||
+	    fail "status line: '$first'"
+	[ "$status" -le 3 ] || fail "exit $status"
+	[[ $first == "DMU PINS ${states[$status]} - "* ]] ||
+	    fail "exit $status does not match '$first'"
+	[[ $first == *" | "* ]] || return 0
+	perf=${first#* | }
+	for item in $perf; do
+		[[ $item =~ ^([^\ \'=]+|\'([^\']|\'\')+\')=($num)(s|ms|us|%|B|KB|MB|TB|c)?(\;($range)?(\;($range)?(\;($num)?(\;($num)?)?)?)?)?$ ]] ||
+		    fail "perfdata item '$item' in '$first'"
+	done
+	# No '|' after the first line's performance data.
+	[ "$(printf '%s\n' "${lines[@]:1}" | grep -c '|')" = 0 ] ||
+	    fail "'|' in the long output: $output"
+}
+
+# perf LABEL: the value of one performance data item, without its UOM.
+perf() {
+	printf '%s\n' "${lines[0]#* | }" | tr ' ' '\n' |
+	    sed -n "s/^$1=\([-0-9.]*\).*/\1/p"
+}
+
+@test "check_dmu: OK, run as Nagios runs it: empty environment, no stdin, no terminal" {
+	sim_up a
+	A=$DEV
+	sim_up b
+	plugin
+	as_nagios -f "$DMU_CERTDB"
+	assert_equal "$status" 0
+	valid_plugin_output
+	assert_equal "${#lines[@]}" 1
+	[[ ${lines[0]} == "DMU PINS OK - 2 ok | "* ]] || fail "${lines[0]}"
+	assert_equal "$(perf ok) $(perf mismatch) $(perf unreachable) $(perf unknown)" "2 0 0 0"
+	t=$(perf time)
+	awk -v t="$t" 'BEGIN { exit !(t > 0 && t < 10) }' || fail "time=$t"
+	[[ ${lines[0]} == *" time=${t}s;;;0" ]] || fail "${lines[0]}"
+	# Named devices only; one that is not in the database is UNKNOWN.
+	as_nagios -f "$DMU_CERTDB" "$A" 127.0.0.1:9
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - 1 unknown: 127.0.0.1:9; 1 ok | "* ]] || fail "${lines[0]}"
+	assert_line -n 1 "127.0.0.1:9 unknown"
+}
+
+@test "check_dmu: any mismatch is CRITICAL and named, whatever the thresholds" {
+	sim_up a
+	A=$DEV
+	sim_up b
+	B=$DEV
+	mkcert other ec
+	record "$B" other | dmu-certdb add -r 2>/dev/null
+	DOWN=127.0.0.1:$(free_port)
+	record "$DOWN" a | dmu-certdb add
+	plugin
+	as_nagios -f "$DMU_CERTDB" -w 5 -c 10
+	assert_equal "$status" 2
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS CRITICAL - 1 mismatch: $B; 1 unreachable: $DOWN; 1 ok | "* ]] ||
+	    fail "${lines[0]}"
+	assert_equal "$(perf mismatch) $(perf unreachable) $(perf ok)" "1 1 1"
+	[[ ${lines[0]} == *" unreachable=1;5;10;0;3 "* ]] || fail "${lines[0]}"
+	assert_line -n 1 "$B mismatch presented=$(fpr_hex b) expected=$(fpr_hex other)"
+	assert_line -n 2 --regexp "^$DOWN error unreachable "
+	echo "${lines[0]}" >"$BATS_FILE_TMPDIR/check_dmu.line"
+}
+
+@test "check_dmu: unreachable devices against -w and -c in the guidelines' range syntax" {
+	sim_up a
+	D1=127.0.0.1:$(free_port)
+	D2=127.0.0.1:$(free_port)
+	record "$D1" a | dmu-certdb add
+	record "$D2" a | dmu-certdb add
+	plugin
+	# try WARN CRIT: the state for 2 unreachable and 1 ok.
+	try() {
+		local args=(-f "$DMU_CERTDB" -t 5)
+		[ -z "$1" ] || args+=(-w "$1")
+		[ -z "$2" ] || args+=(-c "$2")
+		as_nagios "${args[@]}"
+		valid_plugin_output
+		echo "$status"
+	}
+	assert_equal "$(try '' '')" 1		# default -w 0
+	assert_equal "$(try 2 '')" 0		# 0..2
+	assert_equal "$(try 1 '')" 1		# above 1
+	assert_equal "$(try 0 1)" 2		# above 1: critical wins
+	assert_equal "$(try 0 2)" 1
+	assert_equal "$(try '~:1' '')" 1	# above 1, no lower end
+	assert_equal "$(try '3:' '')" 1		# below 3
+	assert_equal "$(try '2:' '')" 0
+	assert_equal "$(try '5:10' '')" 1	# outside 5..10
+	assert_equal "$(try '1:2' '')" 0
+	assert_equal "$(try '@1:2' '')" 1	# inside 1..2
+	assert_equal "$(try '@3:4' '')" 0
+	assert_equal "$(try 10 '@2:2')" 2
+	assert_equal "$(try 10 '@0.5:1.5')" 0
+	assert_equal "$(try 10 '~:')" 0
+}
+
+@test "check_dmu: a bad option, a bad range, an unreadable database are UNKNOWN (3)" {
+	sim_up a
+	plugin
+	for args in "-x" "-w" "-w abc" "-w 5:1" "-c @:" "-t 0" "-t 3601" "-t x" "-j 0"; do
+		# shellcheck disable=SC2086
+		as_nagios -f "$DMU_CERTDB" $args
+		assert_equal "$status" 3
+		valid_plugin_output
+		[[ ${lines[0]} == "DMU PINS UNKNOWN - "* ]] || fail "$args: ${lines[0]}"
+	done
+	as_nagios -f "$DMU_CERTDB" -x
+	assert_line -n 0 "DMU PINS UNKNOWN - invalid option -x"
+	assert_line -n 1 --partial "Usage: check_dmu "
+	# A database that is a directory, one with a bad line, none at all.
+	mkdir dir.db
+	as_nagios -f "$PWD/dir.db"
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - cannot read the certificate database: "* ]] || fail "${lines[0]}"
+	{ echo "$DB_HEADER"; echo "garbage"; } >bad.db
+	as_nagios -f "$PWD/bad.db"
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == *"bad.db:2"* ]] || fail "${lines[0]}"
+	as_nagios -f "$PWD/bad.db" "$DEV"
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check failed (exit 7): "* ]] || fail "${lines[0]}"
+	as_nagios -f "$PWD/none.db"
+	assert_equal "$status" 3
+	valid_plugin_output
+	assert_line -n 0 "DMU PINS UNKNOWN - no devices in the certificate database $PWD/none.db"
+	# Without its programs (PATH as a monitoring system sets it).
+	cp "$DMU_REPO/share/monitoring/check_dmu" bare
+	command -v dmu-pin-check | grep -q "^$DMU_BIN/" || skip "dmu-pin-check is installed"
+	run setsid env -i PATH=/usr/bin:/bin ./bare -f "$DMU_CERTDB" </dev/null
+	assert_equal "$status" 3
+	assert_line -n 0 --partial "DMU PINS UNKNOWN - dmu-pin-check not found"
+}
+
+@test "check_dmu: its own time-out is UNKNOWN, on time, and leaves no process or file behind" {
+	mkcert s ec
+	start_sim s -S silent
+	dmu-certdb import "127.0.0.1:$SIM_PORT" <s.pem
+	# A silent device four times, one at a time, 1 s each: the plugin's
+	# 2 s end first.
+	plugin
+	mkdir tmp
+	t0=$(now_ms)
+	out=$(setsid env -i TMPDIR="$PWD/tmp" ./check_dmu -f "$DMU_CERTDB" -j 1 -t 2 \
+	    127.0.0.1:"$SIM_PORT" 127.0.0.1:"$SIM_PORT" 127.0.0.1:"$SIM_PORT" \
+	    127.0.0.1:"$SIM_PORT" </dev/null 2>plugin.err) && st=0 || st=$?
+	t1=$(now_ms)
+	assert_equal "$st" 3
+	assert_equal "$out" "DMU PINS UNKNOWN - timed out after 2 seconds"
+	# The output ends when the plugin does: nothing holds it open.
+	[ $((t1 - t0)) -lt $((3500 * SLOW)) ] || fail "took $((t1 - t0)) ms"
+	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
+	sleep 0.2
+	! pgrep -f "dmu-pin-check -j 1 -t 1" >/dev/null || fail "dmu-pin-check still runs"
+}
+
+@test "check_dmu: -h and --help print the usage and the range syntax, -V and --version the version" {
+	plugin
+	for o in -h --help; do
+		as_nagios "$o"
+		assert_equal "$status" 0
+		assert_line -n 0 "check_dmu v$(sed -n 's/^VERSION *= *//p' "$DMU_REPO/Makefile") (dmu)"
+		assert_output --partial "Usage: check_dmu [-f CERTDB] [-j JOBS] [-w RANGE] [-c RANGE] [-t SECONDS] [DEVICE ...]"
+		assert_output --partial "@10:20"
+	done
+	for o in -V --version; do
+		as_nagios "$o"
+		assert_equal "$status" 0
+		assert_output "check_dmu v$(sed -n 's/^VERSION *= *//p' "$DMU_REPO/Makefile") (dmu)"
+	done
+	# POSIX sh: dash runs it, and checkbashisms finds nothing when present.
+	if command -v checkbashisms >/dev/null; then
+		checkbashisms "$DMU_REPO/share/monitoring/check_dmu"
+	fi
+	sh -n "$DMU_REPO/share/monitoring/check_dmu"
+}
