@@ -580,3 +580,22 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	assert_success
 	assert_equal "$(grep -c '^dmu_pin_ok{.*} 1$' pins.prom)" 2
 }
+
+@test "dmu(7) example 11: check_dmu over the default database, as a monitoring system runs it" {
+	unset DMU_CERTDB XDG_CONFIG_HOME
+	sim_up a
+	P1=$PORT
+	sim_up b
+	down=127.0.0.1:$(free_port)
+	mkcert c ec
+	record "$down" c | dmu-certdb add
+	sed "s#^BINDIR=\$#BINDIR=$DMU_BIN#" "$DMU_REPO/share/monitoring/check_dmu" >check_dmu
+	chmod 755 check_dmu
+	example dmu.7 11
+	example_has "check_dmu -f ~/.config/dmu/certdb -c 2"
+	EX=${EX//\/usr\/local\/lib\/nagios\/plugins\//$PWD/}
+	run setsid env -i HOME="$HOME" bash -c "$EX" </dev/null
+	assert_equal "$status" 1
+	assert_line -n 0 --regexp "^DMU PINS WARNING - 1 unreachable: $down; 2 ok \| ok=2;;;0;3 "
+	assert_line -n 1 --regexp "^$down error unreachable "
+}

@@ -526,3 +526,23 @@ perf() {
 	fi
 	sh -n "$DMU_REPO/share/monitoring/check_dmu"
 }
+
+# ---- documentation ----
+
+@test "README: the inventory query of the Monitoring tour sorts the weakest keys first" {
+	load helper-man
+	openssl req -x509 -newkey rsa:1024 -nodes -sha1 -subj /CN=DMU801 \
+	    -days 30 -keyout weak.key -out weak.pem 2>/dev/null
+	mkcert a ec
+	mkcert b rsa
+	record st1.example:443 a | dmu-certdb add
+	record st2.example:443 b | dmu-certdb add
+	dmu-certdb import st3.example < weak.pem
+	cmd=$(readme_blocks Monitoring)
+	[[ $cmd == "dmu-certdb inventory | jq"* ]] || fail "README: $cmd"
+	run bash -e -o pipefail -c "$cmd"
+	assert_success
+	assert_output "$(printf '%s\t%s\t%s\n' "RSA 1024" st3.example:443 \
+	    rsa-under-2048,sha1-signature "RSA 2048" st2.example:443 "" \
+	    "EC P-256" st1.example:443 "")"
+}
