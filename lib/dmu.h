@@ -656,6 +656,8 @@ struct dmu_follow {
 	char last_ts[64];	/* its timestamp, "" when unknown */
 	long long count;	/* reports written so far */
 	long long limit;	/* stop after this many (0: never) */
+	long long restarts;	/* device restarts noticed */
+	long long lost;		/* serials skipped between reports */
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
@@ -735,6 +737,18 @@ void dmu_metric(FILE *f, const char *name, const char *const *labels,
  */
 int dmu_metrics_write(const char *path, int (*fill)(void *, FILE *),
     void *ctx, char *err);
+
+/*
+ * Writes the metrics file of a collector (dmu-get follow -m) for the node
+ * exporter, as dmu_metrics_write() does, from f and the collector's own
+ * counts: dmu_reports_total (f->count), dmu_report_last_serial,
+ * dmu_report_last_timestamp_seconds (f->last_ts, left out when it is not
+ * an RFC 3339 time), dmu_restarts_total, dmu_lost_reports_total,
+ * dmu_reconnects_total and dmu_up, each labelled with the device.  Returns
+ * DMU_OK or DMU_EFAIL with the reason in err.
+ */
+int dmu_follow_metrics(const char *path, const struct dmu_follow *f,
+    long long reconnects, int up, char *err);
 
 /*
  * Parses an RFC 3339 time, "YYYY-MM-DDTHH:MM:SS", optional fraction, then

@@ -84,10 +84,12 @@ take(void *ctx, const struct dmu_report *r)
 
 	if (r->serial <= f->last)
 		return 0;	/* written already: the device sent it again */
-	if (f->last > 0 && r->serial > f->last + 1)
+	if (f->last > 0 && r->serial > f->last + 1) {
 		warnf(f, "serials %lld to %lld were lost before they "
 		    "could be read (device buffer overflow?)", f->last + 1,
 		    r->serial - 1);
+		f->lost += r->serial - f->last - 1;
+	}
 	if (f->emit(f->ctx, r) != 0) {
 		b->werr = 1;
 		return 1;
@@ -135,6 +137,7 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		msg[0] = '\0';
 	if (status == 400 && strstr(msg, "is greater than current max serial")
 	    != NULL) {
+		f->restarts++;
 		warnf(f, "the device restarted and lost its buffer; "
 		    "reading again from its first report (last written: "
 		    "serial %lld)", f->last);
@@ -181,6 +184,7 @@ dmu_follow_continuity(struct dmu_follow *f, int status, const char *body,
 	    s.n != 1 || s.serial != f->last)
 		return;
 	if (strcmp(s.ts, f->last_ts) != 0) {
+		f->restarts++;
 		warnf(f, "the device restarted: its serial %lld now has "
 		    "timestamp %s, not %s; reading again from its first "
 		    "report", f->last, s.ts, f->last_ts);

@@ -140,3 +140,53 @@ dmu_time_parse(const char *s, double *out)
 	    frac;
 	return 0;
 }
+
+struct collector {
+	const struct dmu_follow *f;
+	long long reconnects;
+	int up;
+};
+
+static int
+fill_collector(void *ctx, FILE *f)
+{
+	const struct collector *c = ctx;
+	const char *l[2] = { "device", c->f->device };
+	double ts;
+
+	dmu_metric_head(f, "dmu_reports_total", "counter",
+	    "Reports written by this collector since it started.");
+	dmu_metric(f, "dmu_reports_total", l, 1, (double)c->f->count);
+	dmu_metric_head(f, "dmu_report_last_serial", "gauge",
+	    "Serial of the last report written (0: none yet).");
+	dmu_metric(f, "dmu_report_last_serial", l, 1, (double)c->f->last);
+	if (dmu_time_parse(c->f->last_ts, &ts) == 0) {
+		dmu_metric_head(f, "dmu_report_last_timestamp_seconds",
+		    "gauge", "Timestamp of the last report written, by the "
+		    "device's clock.");
+		dmu_metric(f, "dmu_report_last_timestamp_seconds", l, 1, ts);
+	}
+	dmu_metric_head(f, "dmu_restarts_total", "counter",
+	    "Device restarts noticed by this collector.");
+	dmu_metric(f, "dmu_restarts_total", l, 1, (double)c->f->restarts);
+	dmu_metric_head(f, "dmu_lost_reports_total", "counter",
+	    "Serials lost between reports (device buffer overflow).");
+	dmu_metric(f, "dmu_lost_reports_total", l, 1, (double)c->f->lost);
+	dmu_metric_head(f, "dmu_reconnects_total", "counter",
+	    "Connections made again after a network failure or a close.");
+	dmu_metric(f, "dmu_reconnects_total", l, 1, (double)c->reconnects);
+	dmu_metric_head(f, "dmu_up", "gauge",
+	    "1 while the collector is connected to the device, else 0.");
+	dmu_metric(f, "dmu_up", l, 1, c->up);
+	return ferror(f) ? -1 : 0;
+}
+
+/* see dmu.h */
+int
+dmu_follow_metrics(const char *path, const struct dmu_follow *f,
+    long long reconnects, int up, char *err)
+{
+	struct collector c = { f, reconnects, up };
+
+	return dmu_metrics_write(path, fill_collector, &c, err);
+}
