@@ -130,7 +130,8 @@ bench: all $(TESTPROGS)
 	test/bench
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
-EXAMPLES = share/examples/collect-all share/examples/fleet-check
+EXAMPLES = share/examples/collect-all share/examples/fleet-check \
+	share/examples/plot
 MONITORING = share/monitoring/dmu.rules.yml
 
 # Nothing here needs root, the network or a clock: DESTDIR is a staging
@@ -157,7 +158,7 @@ install: all
 		> $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
 	chmod 644 $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
 	cp -f $(EXAMPLES) $(DESTDIR)$(SHAREDIR)/examples/
-	cd $(DESTDIR)$(SHAREDIR)/examples && chmod 755 collect-all fleet-check
+	cd $(DESTDIR)$(SHAREDIR)/examples && chmod 755 collect-all fleet-check plot
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
 		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
 		chmod 644 $(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
@@ -179,7 +180,8 @@ uninstall:
 		$(DESTDIR)$(SHAREDIR)/jq/values-csv.jq \
 		$(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service \
 		$(DESTDIR)$(SHAREDIR)/examples/collect-all \
-		$(DESTDIR)$(SHAREDIR)/examples/fleet-check
+		$(DESTDIR)$(SHAREDIR)/examples/fleet-check \
+		$(DESTDIR)$(SHAREDIR)/examples/plot
 	rm -f $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml \
 		$(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 	-for d in $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \

@@ -88,6 +88,7 @@ d usr/share/dmu
 d usr/share/dmu/examples
 f 755 usr/share/dmu/examples/collect-all
 f 755 usr/share/dmu/examples/fleet-check
+f 755 usr/share/dmu/examples/plot
 d usr/share/dmu/jq
 f 644 usr/share/dmu/jq/content.jq
 f 644 usr/share/dmu/jq/csv.jq

@@ -546,3 +546,112 @@ perf() {
 	    rsa-under-2048,sha1-signature "RSA 2048" st2.example:443 "" \
 	    "EC P-256" st1.example:443 "")"
 }
+
+# ---- share/examples/plot ----
+
+PLOT=$DMU_REPO/share/examples/plot
+
+# png_size FILE: "WIDTH HEIGHT" from the IHDR chunk of a PNG, after
+# checking the signature and that IHDR comes first.
+png_size() {
+	python3 - "$1" <<'PY'
+import struct, sys, zlib
+d = open(sys.argv[1], "rb").read()
+assert d[:8] == b"\x89PNG\r\n\x1a\n", "no PNG signature"
+n, t = struct.unpack(">I4s", d[8:16])
+assert t == b"IHDR" and n == 13, "IHDR is not the first chunk"
+crc = struct.unpack(">I", d[29:33])[0]
+assert crc == zlib.crc32(d[12:29]), "IHDR CRC"
+assert d[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", "no IEND at the end"
+print(*struct.unpack(">II", d[16:24]))
+PY
+}
+
+# two_sims: two simulators whose reports are a minute apart by their
+# clock (faketime), 6 each; their reports in reports.ndjson.
+two_sims() {
+	local fast=
+	command -v faketime >/dev/null && fast="faketime -f '+0 x600'"
+	mkcert a ec
+	mkcert b ec
+	DMU_SIM_REAL=$DMU_SIM
+	DMU_SIM="$BATS_TEST_TMPDIR/sim"
+	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$fast" "$DMU_SIM_REAL" >"$DMU_SIM"
+	chmod 755 "$DMU_SIM"
+	sim_up a -g 60000 -n 1
+	A=$DEV
+	sim_up b -g 60000 -n 3
+	B=$DEV
+	DMU_SIM=$DMU_SIM_REAL
+	held() { [ "$(dmu-get "$B" list </dev/null | wc -l)" -ge 6 ]; }
+	wait_until 10 held || fail "the simulators do not generate"
+	{ dmu-get "$A" list; dmu-get "$B" list; } </dev/null >reports.ndjson
+}
+
+@test "plot: a PNG of the expected size from the simulator's reports, through content.jq" {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	two_sims
+	run --separate-stderr "$PLOT" -o st.png <reports.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_output ""
+	assert_equal "$(png_size st.png)" "800 600"
+	run --separate-stderr "$PLOT" -o small.png -s 640x400 -k TA reports.ndjson
+	assert_success
+	assert_equal "$(png_size small.png)" "640 400"
+	# Another picture: fewer lines.
+	! cmp -s st.png small.png
+}
+
+@test "plot: on the terminal, one panel per device names every numeric value" {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	two_sims
+	run --separate-stderr env COLUMNS=100 "$PLOT" reports.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	# Both devices are panel titles; TA, RH and PA are named in each key.
+	grep -q "^ *$A *\$" <<<"$output" || fail "no panel for $A: $output"
+	grep -q "^ *$B *\$" <<<"$output" || fail "no panel for $B: $output"
+	for k in TA RH PA; do
+		assert_equal "$(grep -cE " $k( \(right\))? [*#\$%@&=-]" <<<"$output")" 2
+	done
+	# PA, a hundred times larger, is on the right-hand axis.
+	assert_equal "$(grep -c " PA (right) " <<<"$output")" 2
+	# Text values (S, D, T) are not plotted; lines are 100 wide.
+	! grep -qE ' (S|D|T) [*#$%@&=-]{3}' <<<"$output"
+	assert_equal "$(awk '{ print length }' <<<"$output" | sort -nu | tail -n 1)" 100
+	# -k picks values.
+	run --separate-stderr "$PLOT" -k RH reports.ndjson
+	assert_success
+	assert_equal "$(grep -c ' RH [*#$%@&=-]' <<<"$output")" 2
+	! grep -q ' TA [*#$%@&=-]' <<<"$output"
+}
+
+@test "plot: says clearly when gnuplot is missing; bad input and usage errors" {
+	mkdir bin
+	for t in sh dirname mktemp jq awk grep rm head cat; do
+		ln -s "$(command -v "$t")" bin/
+	done
+	printf '%s\n' '{"device":"x","timestamp":"2026-01-01T00:00:00Z","content":"TA=1"}' >r.ndjson
+	run --separate-stderr env PATH="$PWD/bin" "$PLOT" r.ndjson
+	assert_failure 1
+	assert_output ""
+	[[ $stderr == *"gnuplot is not installed"*"apt install gnuplot-nox"* ]] || fail "$stderr"
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	run --separate-stderr "$PLOT" -s big r.ndjson
+	assert_failure 2
+	echo 'not json' >bad.ndjson
+	run --separate-stderr "$PLOT" bad.ndjson
+	assert_failure 1
+	[[ $stderr == "plot: cannot read the reports: "* ]] || fail "$stderr"
+	echo '{"device":"x","timestamp":"2026-01-01T00:00:00Z","content":"S=A"}' >text.ndjson
+	run --separate-stderr "$PLOT" text.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "plot: no report with a numeric value and a timestamp"
+	# Names from a device cannot reach gnuplot's syntax.
+	printf '%s\n' '{"device":"a'"'"'\"; system(\"touch pwned\")","timestamp":"2026-01-01T00:00:00Z","content":"T'"'"'A=1,X\"=2"}' >odd.ndjson
+	run --separate-stderr "$PLOT" -o odd.png odd.ndjson
+	assert_success
+	[ ! -e pwned ]
+	[ "$(png_size odd.png)" = "800 600" ]
+}
