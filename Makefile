@@ -213,7 +213,7 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
 FUZZ_NAMES = http json db device fpr cert follow
 FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
 	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
-	lib/follow.c
+	lib/follow.c lib/metrics.c
 FUZZ_BINS = test/fuzz/fuzz-http test/fuzz/fuzz-json test/fuzz/fuzz-db \
 	test/fuzz/fuzz-device test/fuzz/fuzz-fpr test/fuzz/fuzz-cert \
 	test/fuzz/fuzz-follow
