@@ -655,3 +655,89 @@ two_sims() {
 	[ ! -e pwned ]
 	[ "$(png_size odd.png)" = "800 600" ]
 }
+
+# ---- alert rules ----
+
+@test "rules: promtool check rules accepts share/monitoring/dmu.rules.yml" {
+	need_promtool
+	run promtool check rules "$DMU_REPO/share/monitoring/dmu.rules.yml"
+	assert_success
+	assert_output --partial "SUCCESS: 5 rules found"
+}
+
+@test "rules: promtool test rules: each alert fires on its case and not on a healthy collector" {
+	need_promtool
+	cp "$DMU_REPO/share/monitoring/dmu.rules.yml" .
+	cat >tests.yml <<'YML'
+rule_files: [dmu.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'dmu_pin_status{device="st1:443",status="mismatch"}'
+        values: '0 1 1'
+      - series: 'dmu_pin_ok{device="st1:443"}'
+        values: '1 0 0'
+      - series: 'dmu_pin_status{device="st2:443",status="mismatch"}'
+        values: '0x40'
+      - series: 'dmu_pin_ok{device="st2:443"}'
+        values: '0x40'
+      - series: 'dmu_up{device="st3:443"}'
+        values: '1x5 0x10'
+      - series: 'dmu_reports_total{device="st3:443"}'
+        values: '0+1x40'
+      - series: 'dmu_lost_reports_total{device="st3:443"}'
+        values: '0x10 3x30'
+      - series: 'dmu_up{device="st4:443"}'
+        values: '1x40'
+      - series: 'dmu_reports_total{device="st4:443"}'
+        values: '0+1x5 5x35'
+      - series: 'dmu_lost_reports_total{device="st4:443"}'
+        values: '0x40'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: DmuCertificateMismatch
+        exp_alerts:
+          - exp_labels: {severity: critical, device: "st1:443", status: mismatch}
+            exp_annotations:
+              summary: "st1:443 presented another certificate than the pinned one"
+              description: "dmu-pin-check found a certificate mismatch on st1:443 (another certificate, or the pinned one without its key). Check the device; re-learn it only if it was really replaced."
+      - eval_time: 40m
+        alertname: DmuPinCheckFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st2:443"}
+            exp_annotations:
+              summary: "st2:443 failed its pin check for 30 minutes"
+              description: "dmu_pin_status says why: unreachable, incompatible, unknown or error."
+      - eval_time: 4m
+        alertname: DmuCollectorDown
+        exp_alerts: []
+      - eval_time: 14m
+        alertname: DmuCollectorDown
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st3:443"}
+            exp_annotations:
+              summary: "dmu collector down (st3:443)"
+              description: "The collector is not connected to its device, or has stopped writing its metrics file."
+      - eval_time: 12m
+        alertname: DmuLostReports
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st3:443"}
+            exp_annotations:
+              summary: "st3:443 lost 3 reports in the last hour"
+              description: "Serials were missing between answers: the device's buffer overflowed before they were read."
+      - eval_time: 10m
+        alertname: DmuNoReport
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: DmuNoReport
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st4:443"}
+            exp_annotations:
+              summary: "no report from st4:443 for 15 minutes"
+              description: "The collector is connected, but no new report came in 15 minutes."
+YML
+	run promtool test rules tests.yml
+	assert_success
+	assert_output --partial SUCCESS
+}
