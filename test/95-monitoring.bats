@@ -694,6 +694,10 @@ tests:
         values: '0+1x5 5x35'
       - series: 'dmu_lost_reports_total{device="st4:443"}'
         values: '0x40'
+      - series: 'node_textfile_mtime_seconds{file="/var/lib/prometheus/node-exporter/dmu-pins.prom"}'
+        values: '0x40'
+      - series: 'node_textfile_mtime_seconds{file="/var/lib/prometheus/node-exporter/dmu-st5:443.prom"}'
+        values: '0+60x10 600x30'
     alert_rule_test:
       - eval_time: 2m
         alertname: DmuCertificateMismatch
@@ -718,6 +722,13 @@ tests:
           - exp_labels: {severity: warning, device: "st3:443"}
             exp_annotations:
               summary: "dmu collector down (st3:443)"
+              description: "The collector is not connected to its device, or has stopped writing its metrics file."
+      - eval_time: 25m
+        alertname: DmuCollectorDown
+        exp_alerts:
+          - exp_labels: {severity: warning, file: "/var/lib/prometheus/node-exporter/dmu-st5:443.prom"}
+            exp_annotations:
+              summary: "dmu collector down (/var/lib/prometheus/node-exporter/dmu-st5:443.prom)"
               description: "The collector is not connected to its device, or has stopped writing its metrics file."
       - eval_time: 12m
         alertname: DmuLostReports
