@@ -84,19 +84,41 @@ sha256WithRSAEncryption"
 	assert_output "127.0.0.1:$SIM_PORT ok $(fpr_hex weak)"
 }
 
-@test "inventory: expired and not-yet-valid come from the clock, everything else does not" {
-	command -v faketime >/dev/null || skip "faketime is not installed"
-	mkcert a ec
-	record 127.0.0.1:8443 a | dmu-certdb add
-	now=$(inv_of 127.0.0.1:8443)
-	assert_equal "$(jq -c .warnings <<<"$now")" '[]'
-	late=$(faketime '2099-01-01 00:00:00' dmu-certdb inventory 127.0.0.1:8443)
-	early=$(faketime '2000-01-01 00:00:00' dmu-certdb inventory 127.0.0.1:8443)
-	assert_equal "$(jq -c .warnings <<<"$late")" '["expired"]'
-	assert_equal "$(jq -c .warnings <<<"$early")" '["not-yet-valid"]'
-	# Only the warnings differ: the dates are the certificate's.
-	assert_equal "$(jq -c 'del(.warnings)' <<<"$late")" "$(jq -c 'del(.warnings)' <<<"$now")"
-	assert_equal "$(jq -c 'del(.warnings)' <<<"$early")" "$(jq -c 'del(.warnings)' <<<"$now")"
+# dated NAME START END: a self-signed certificate NAME.pem valid from START
+# to END (YYYYMMDDHHMMSSZ), made with openssl ca, which can date it.
+dated() {
+	mkdir -p ca
+	printf '%s\n' '[ca]' 'default_ca = d' '[d]' 'database = ca/index.txt' \
+	    'new_certs_dir = ca' 'serial = ca/serial' 'default_md = sha256' \
+	    'policy = p' 'unique_subject = no' '[p]' 'commonName = supplied' >ca/ca.cnf
+	: >ca/index.txt
+	od -An -N8 -tx1 /dev/urandom | tr -d ' \n' >ca/serial
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj /CN=DMU801 -keyout "$1.key" -out ca/req.csr 2>/dev/null
+	openssl ca -batch -config ca/ca.cnf -selfsign -keyfile "$1.key" \
+	    -in ca/req.csr -startdate "$2" -enddate "$3" -out "$1.pem" \
+	    >/dev/null 2>&1 || fail "openssl ca: cannot make $1.pem"
+}
+
+@test "inventory: expired and not-yet-valid come from the clock, the dates from the certificate" {
+	dated old 20000101000000Z 20010101000000Z
+	dated future 20900101000000Z 20991231235959Z
+	mkcert now ec
+	record old.example:443 old | dmu-certdb add
+	record future.example:443 future | dmu-certdb add
+	record now.example:443 now | dmu-certdb add
+	run dmu-certdb inventory
+	assert_success
+	assert_equal "$(jq -c '[.device, .not_before, .not_after, .warnings]' <<<"$output")" \
+	    '["old.example:443","2000-01-01T00:00:00Z","2001-01-01T00:00:00Z",["expired"]]
+["future.example:443","2090-01-01T00:00:00Z","2099-12-31T23:59:59Z",["not-yet-valid"]]
+["now.example:443","'"$(openssl_date now startdate)"'","'"$(openssl_date now enddate)"'",[]]'
+	# An expired pin still works: the inventory only tells.
+	start_sim old
+	dmu-certdb remove old.example
+	record "127.0.0.1:$SIM_PORT" old | dmu-certdb add
+	run dmu-pin-check -t "$T" "127.0.0.1:$SIM_PORT"
+	assert_success
 }
 
 @test "inventory: names with quotes, backslashes, control and non-ASCII bytes are valid JSON" {
