@@ -7,17 +7,14 @@
 
 #include "dmu.h"
 
+/* Says why s is no device, shown without a control character; -1. */
 static int
 seterr(char *err, const char *s, const char *why)
 {
 	char safe[81];
-	size_t i;
 
-	/* The text is shown with no control character: no terminal escapes. */
-	for (i = 0; i < 80 && s[i] != '\0'; i++)
-		safe[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	safe[i] = '\0';
-	snprintf(err, DMU_ERRLEN, "invalid device '%s': %s", safe, why);
+	dmu_seterr(err, "invalid device '%s': %s", dmu_scrub(safe,
+	    sizeof(safe), s, 80), why);
 	return -1;
 }
 
@@ -41,6 +38,48 @@ valid_name(const char *h)
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * One device, one name: an IPv4 address that libc also takes in another
+ * spelling (127.1, 0x7f.0.0.1, 2130706433, 0177.0.0.1) would be pinned as
+ * another device than its dotted quad, so it is refused with the quad to
+ * write instead; so is a name whose last label is a number, which is no
+ * host name (RFC 1123) and which resolvers may read as an address.
+ */
+static int
+odd_ipv4(const char *host, char *err)
+{
+	struct in_addr a;
+	char quad[INET_ADDRSTRLEN], why[96];
+	const char *last = strrchr(host, '.');
+
+	if (inet_aton(host, &a) != 0) {
+		inet_ntop(AF_INET, &a, quad, sizeof(quad));
+		snprintf(why, sizeof(why), "write the IPv4 address as a "
+		    "dotted quad: %s", quad);
+		return seterr(err, host, why) != 0;
+	}
+	last = last != NULL ? last + 1 : host;
+	if (*last != '\0' && strspn(last, "0123456789") == strlen(last))
+		return seterr(err, host, "the last label of a host name "
+		    "cannot be a number") != 0;
+	return 0;
+}
+
+/*
+ * "st1." and "st1" would be two names of one device; the absolute form is
+ * refused rather than cut, as a resolver's search list may tell them apart.
+ */
+static int
+trailing_dot(const char *host, char *err)
+{
+	size_t n = strlen(host);
+
+	if (n > 1 && host[n - 1] == '.')
+		return seterr(err, host, "a host name with a trailing dot: "
+		    "write it without") != 0;
+	return 0;
 }
 
 /* see dmu.h */
@@ -113,6 +152,8 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 		if (inet_pton(AF_INET, host, a4) == 1) {
 			inet_ntop(AF_INET, a4, d->host, sizeof(d->host));
 			d->is_ip = 1;
+		} else if (odd_ipv4(host, err) || trailing_dot(host, err)) {
+			return -1;
 		} else if (valid_name(host)) {
 			/* At most DMU_HOST_MAX bytes: checked above. */
 			memcpy(d->host, host, strlen(host) + 1);

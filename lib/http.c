@@ -10,13 +10,6 @@
 
 #include "dmu.h"
 
-#ifndef DMU_VERSION
-#define DMU_VERSION "0"
-#endif
-
-/* Longest Retry-After honoured: a device asking for more waits an hour. */
-#define RETRY_AFTER_MAX	3600L
-
 /* What src_getc() returns besides a byte. */
 #define SRC_EOF	(-1)
 #define SRC_ERR	(-2)
@@ -40,16 +33,6 @@ struct head {
 };
 
 
-/* Copies at most 32 bytes of s to out (33 bytes), unprintables as '?'. */
-static void
-sanitize(char *out, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 32 && s[i] != '\0'; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[i] = '\0';
-}
 
 /* ASCII only: strcasecmp() depends on the locale. */
 static int
@@ -96,16 +79,6 @@ is_tchar(int c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* see dmu.h */
 void
@@ -315,9 +288,9 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 		take_connection(h, value);
 	} else if (ascii_caseeq(name, "retry-after")) {
 		/* an HTTP-date is treated as absent: no clock to trust */
-		if (parse_digits(value, RETRY_AFTER_MAX, &n) == 0)
-			h->retry_after = n > RETRY_AFTER_MAX ?
-			    RETRY_AFTER_MAX : (long)n;
+		if (parse_digits(value, DMU_RETRY_AFTER_MAX, &n) == 0)
+			h->retry_after = n > DMU_RETRY_AFTER_MAX ?
+			    DMU_RETRY_AFTER_MAX : (long)n;
 	}
 	return DMU_OK;
 }
@@ -349,7 +322,7 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 	h->minor = line[7] - '0';
 	return DMU_OK;
 bad:
-	sanitize(safe, line);
+	dmu_scrub(safe, sizeof(safe), line, 32);
 	dmu_seterr(err, "malformed status line \"%s\"", safe);
 	return DMU_EDATA;
 }
@@ -473,10 +446,10 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		if ((rc = read_line(s, line, &n, &budget, "chunked body",
 		    err)) != DMU_OK)
 			return rc;
-		if (hexval((unsigned char)line[0]) < 0)
+		if (dmu_hexval((unsigned char)line[0]) < 0)
 			goto badsize;
 		size = 0;
-		for (p = line; (d = hexval((unsigned char)*p)) >= 0; p++) {
+		for (p = line; (d = dmu_hexval((unsigned char)*p)) >= 0; p++) {
 			size = size * 16 + (size_t)d;
 			/* checked per digit, so size cannot overflow */
 			if (size > DMU_HTTP_BODY_MAX - b->len) {
@@ -659,8 +632,6 @@ long
 dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
     const char *keyb64)
 {
-	volatile char *v;
-	size_t i;
 	int n;
 
 	if (buf == NULL || host == NULL || target == NULL ||
@@ -678,9 +649,8 @@ dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
 	    keyb64 != NULL ? keyb64 : "",
 	    keyb64 != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sz) {
-		/* a cut request may still hold part of the key */
-		for (v = buf, i = 0; i < sz; i++)
-			v[i] = 0;
+		/* A cut request may still hold part of the key. */
+		explicit_bzero(buf, sz);
 		return -1;
 	}
 	return n;

@@ -97,15 +97,15 @@ waitfd(struct dmu_conn *c, short ev)
 
 	r = dmu_poll(&pfd, 1, wait_ms(c));
 	if (r == 0) {
-		snprintf(c->err, sizeof(c->err), "timed out");
+		dmu_seterr(c->err, "timed out");
 		return -1;
 	}
 	if (r < 0 && dmu_stop) {
-		snprintf(c->err, sizeof(c->err), "interrupted");
+		dmu_seterr(c->err, "interrupted");
 		return -1;
 	}
 	if (r < 0) {
-		snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
+		dmu_seterr(c->err, "poll: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -214,7 +214,7 @@ run_until(struct dmu_conn *c, unsigned target)
 					return -1;
 				continue;
 			}
-			snprintf(c->err, sizeof(c->err), "write: %s",
+			dmu_seterr(c->err, "write: %s",
 			    strerror(errno));
 			c->broken = 1;
 			return -1;
@@ -223,7 +223,7 @@ run_until(struct dmu_conn *c, unsigned target)
 			return 0;
 		if (st & BR_SSL_RECVAPP) {
 			/* Wants to send, but unread data is pending. */
-			snprintf(c->err, sizeof(c->err), "unexpected data "
+			dmu_seterr(c->err, "unexpected data "
 			    "from the device");
 			return -1;
 		}
@@ -236,7 +236,7 @@ run_until(struct dmu_conn *c, unsigned target)
 			}
 			if (k == 0) {
 				c->peer_closed = 1;
-				snprintf(c->err, sizeof(c->err), "connection "
+				dmu_seterr(c->err, "connection "
 				    "closed by the device");
 				c->broken = 1;
 				return -1;
@@ -246,14 +246,14 @@ run_until(struct dmu_conn *c, unsigned target)
 					return -1;
 				continue;
 			}
-			snprintf(c->err, sizeof(c->err), "read: %s",
+			dmu_seterr(c->err, "read: %s",
 			    strerror(errno));
 			c->broken = 1;
 			return -1;
 		}
 		/* Nothing to do in any direction: the engine is stuck. */
 		c->broken = 1;
-		snprintf(c->err, sizeof(c->err), "TLS engine stalled");
+		dmu_seterr(c->err, "TLS engine stalled");
 		return -1;
 	}
 }
@@ -344,6 +344,34 @@ fail:
 }
 
 /* see dmu.h */
+void
+dmu_conn_timeout(struct dmu_conn *c, int ms)
+{
+	c->timeout_ms = ms;
+}
+
+/* see dmu.h */
+int
+dmu_conn_why(const struct dmu_conn *c)
+{
+	return c->why;
+}
+
+/* see dmu.h */
+const uint8_t *
+dmu_conn_presented(const struct dmu_conn *c)
+{
+	return c->pin.have_presented ? c->pin.presented : NULL;
+}
+
+/* see dmu.h */
+const struct dmu_cert *
+dmu_conn_captured(const struct dmu_conn *c)
+{
+	return c->pin.have_captured ? &c->pin.captured : NULL;
+}
+
+/* see dmu.h */
 const char *
 dmu_why_word(int why)
 {
@@ -383,7 +411,7 @@ dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len)
 	return 0;
 fail:
 	if (c->err[0] == '\0')
-		snprintf(c->err, sizeof(c->err), "connection closed");
+		dmu_seterr(c->err, "connection closed");
 	return DMU_ENET;
 }
 
@@ -408,7 +436,7 @@ dmu_conn_read(struct dmu_conn *c, void *buf, size_t len)
 		 * anyone on the path: an error, never a clean end of stream.
 		 */
 		if (c->peer_closed)
-			snprintf(c->err, sizeof(c->err), "connection closed "
+			dmu_seterr(c->err, "connection closed "
 			    "without TLS close_notify");
 		return -1;
 	}

@@ -3,14 +3,15 @@
 
 load helper
 
-# on_pty ANSWER COMMAND: runs COMMAND (a shell string) on a pseudo-terminal
-# that is its controlling terminal, types ANSWER, and leaves the program's
-# stdout in out, its stderr in err and what the terminal showed in tty.
-# Returns the program's exit status.
+# on_pty ANSWERS COMMAND: runs COMMAND (a shell string) on a pseudo-terminal
+# that is its controlling terminal, types each line of ANSWERS after the
+# next trust prompt has appeared, and leaves the program's stdout in out,
+# its stderr in err and what the terminal showed in tty.  Returns the
+# program's exit status.
 on_pty() {
-	command -v script >/dev/null || skip "script (util-linux) is not installed"
-	printf '%s\n' "$1" |
-	    script -qec "$2 >out 2>err" /dev/null >tty
+	local -a answers
+	mapfile -t answers <<<"$1"
+	"$DMU_TEST_DIR/pty-answer" "$2 >out 2>err" "${answers[@]}" >tty
 }
 
 @test "learn -y: prints one record that dmu-certdb add accepts" {

@@ -30,12 +30,12 @@ run_ex() {
 }
 
 # on_pty ANSWER SCRIPT: runs the bash SCRIPT on a pseudo-terminal that is
-# its controlling terminal and types ANSWER; its stdout is in out, its
-# stderr in err, what the terminal showed in tty.  Returns its status.
+# its controlling terminal and types ANSWER once the trust prompt is shown;
+# its stdout is in out, its stderr in err, what the terminal showed in
+# tty.  Returns its status.
 on_pty() {
-	command -v script >/dev/null || skip "script (util-linux) is not installed"
 	printf '%s\n' "$2" >ex.sh
-	printf '%s\n' "$1" | script -qec "bash ex.sh >out 2>err" /dev/null >tty
+	"$DMU_TEST_DIR/pty-answer" "bash ex.sh >out 2>err" "$1" >tty
 }
 
 # group_bg OUT ERR SCRIPT: the bash SCRIPT as a process group of its own;
