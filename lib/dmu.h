@@ -877,6 +877,7 @@ struct dmu_collect {
 	long long limit;		/* stop after so many reports; 0: never */
 	long wait_s;			/* timeout of each long poll, 1..75 */
 	int delete;			/* delete what was written (-d) */
+	const char *metrics;		/* -m: metrics file, or NULL */
 	/*
 	 * Writes one report; returns 0, -1 when a stop signal kept it from
 	 * being written, or 1 on a write error.
@@ -891,10 +892,20 @@ struct dmu_collect {
 	size_t npending, cappending;
 	int check;			/* compare the last report first */
 	int done;			/* the run ends with its status */
+	long long connects;		/* connections made (for -m) */
+	int64_t metrics_ms;		/* when the metrics were written */
+	int metrics_up;			/* dmu_up as last written, or -1 */
+	int metrics_failed;		/* the last write failed: said so */
 	char err[DMU_ERRLEN];		/* why the run ended, when it failed */
 };
 
 /*
+ * With c->metrics set, the collector keeps that file current for the node
+ * exporter (dmu_follow_metrics()): at the start, after each answer but at
+ * most once a second, at once when the connection is made or lost, and at
+ * the end, with dmu_up 0.  A failure to write it is a warning, said once
+ * until a write succeeds again.
+ *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
  * kept-alive connection, writes each new report through emit, saves the

@@ -599,3 +599,22 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	assert_line -n 0 --regexp "^DMU PINS WARNING - 1 unreachable: $down; 2 ok \| ok=2;;;0;3 "
 	assert_line -n 1 --regexp "^$down error unreachable "
 }
+
+@test "dmu-get(1) example 10: a collector with metrics for the node exporter, checked by promtool" {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus)"
+	sim_up a -n 3
+	P1=$PORT
+	example dmu-get.1 10
+	example_has "-m st1.prom"
+	bg out err bash -c "exec ${CMDS[0]}"
+	wait_lines st1.ndjson 3
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 10
+	assert_equal "$BG_STATUS" 0
+	run --separate-stderr bash -c "${CMDS[1]}"
+	assert_success
+	grep -qx "dmu_reports_total{device=\"127.0.0.1:$P1\"} 3" st1.prom ||
+	    fail "st1.prom: $(cat st1.prom)"
+	grep -qx "dmu_up{device=\"127.0.0.1:$P1\"} 0" st1.prom
+}

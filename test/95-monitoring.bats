@@ -774,3 +774,147 @@ YML
 	assert_success
 	assert_output --partial SUCCESS
 }
+
+# ---- dmu-get follow -m ----
+
+# has_sample FILE LINE: FILE holds the exact line LINE.
+has_sample() {
+	grep -qxF -- "$2" "$1" 2>/dev/null
+}
+
+# scraped LINE [SECONDS]: waits until the exporter serves LINE, checking
+# every scrape with promtool and for a textfile error.
+scraped() {
+	local i
+	for ((i = 0; i < ${2:-10} * 10; i++)); do
+		scrape
+		grep -qx 'node_textfile_scrape_error 0' scrape.txt ||
+		    fail "textfile scrape error: $(grep textfile scrape.txt)"
+		check_metrics scrape.txt
+		has_sample scrape.txt "$1" && return 0
+		sleep 0.1
+	done
+	fail "the exporter does not serve '$1': $(grep '^dmu_' scrape.txt)"
+}
+
+@test "follow -m: the collector's metrics after reports, and dmu_up 0 once it stops" {
+	need_promtool
+	sim_up a -n 3
+	bg out err dmu-get -t "$T" -w 2 -s st -m c.prom "$DEV" follow
+	wait_lines out 3
+	wait_until 5 has_sample c.prom "dmu_reports_total{device=\"$DEV\"} 3" ||
+	    fail "c.prom: $(cat c.prom)"
+	check_metrics c.prom
+	assert_equal "$(stat -c %a c.prom)" 644
+	ts=$(date -u -d "$(sed -n 3p out | jq -r .timestamp)" +%s)
+	assert_equal "$(grep -v '^#' c.prom)" "dmu_reports_total{device=\"$DEV\"} 3
+dmu_report_last_serial{device=\"$DEV\"} 3
+dmu_report_last_timestamp_seconds{device=\"$DEV\"} $ts
+dmu_restarts_total{device=\"$DEV\"} 0
+dmu_lost_reports_total{device=\"$DEV\"} 0
+dmu_reconnects_total{device=\"$DEV\"} 0
+dmu_up{device=\"$DEV\"} 1"
+	assert_equal "$(grep -c '^# TYPE .* counter$' c.prom)" 4
+	assert_equal "$(grep -c '^# TYPE .* gauge$' c.prom)" 3
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 5
+	assert_equal "$BG_STATUS" 0
+	has_sample c.prom "dmu_up{device=\"$DEV\"} 0" || fail "$(cat c.prom)"
+	has_sample c.prom "dmu_reports_total{device=\"$DEV\"} 3"
+	check_metrics c.prom
+	assert_equal "$(ls)" "$(ls | grep -v '\.tmp\.')"
+}
+
+@test "follow -m: lost serials are counted, at most one write a second, and -m goes with follow only" {
+	need_promtool
+	sim_up a -b 4 -n 1
+	printf '1 %s\n' "$(oracle /reports/1 | jq -r .timestamp)" >st
+	ctl "gen 9" >/dev/null	# 2..10, of which the device keeps 7..10
+	run --separate-stderr dmu-get -t "$T" -n 4 -w 1 -s st -m c.prom "$DEV" follow </dev/null
+	assert_success
+	assert_equal "$(serials "$output")" "7 8 9 10"
+	has_sample c.prom "dmu_lost_reports_total{device=\"$DEV\"} 5" || fail "$(cat c.prom)"
+	has_sample c.prom "dmu_report_last_serial{device=\"$DEV\"} 10"
+	has_sample c.prom "dmu_up{device=\"$DEV\"} 0"
+	check_metrics c.prom
+	# 200 answers, one report each, as fast as they come: the file is
+	# written at most once a second (strace counts the renames), and
+	# once more at the end.
+	if command -v strace >/dev/null; then
+		sim_up b -n 0
+		t0=$(now_ms)
+		bg out err strace -f -qq -e trace=rename,renameat,renameat2 \
+		    -o trace.txt dmu-get -t "$T" -w 5 -n 200 -m b.prom "$DEV" follow
+		pid=$BG_PID
+		for ((i = 0; i < 200; i++)); do
+			ctl "gen 1" >/dev/null
+		done
+		bg_wait "$pid" 20
+		assert_equal "$BG_STATUS" 0
+		secs=$(( ($(now_ms) - t0) / 1000 + 1 ))
+		writes=$(grep -c 'b\.prom"' trace.txt)
+		answers=$(grep -c "GET $APP_BASE/wait" b.log)
+		[ "$answers" -ge 50 ] || fail "only $answers answers"
+		[ "$writes" -le $((secs + 3)) ] ||
+		    fail "$writes writes in $secs s for $answers answers"
+		has_sample b.prom "dmu_reports_total{device=\"$DEV\"} 200" ||
+		    fail "$(cat b.prom)"
+	fi
+	# -m with another resource is a usage error.
+	run --separate-stderr dmu-get -m x.prom "$DEV" latest </dev/null
+	assert_failure 2
+	[[ $stderr == *"-m goes with follow"* ]] || fail "$stderr"
+	[ ! -e x.prom ]
+	# A file that cannot be written: one warning, the reports still come.
+	sim_up c -n 2
+	run --separate-stderr dmu-get -t "$T" -n 2 -w 1 -m nodir/c.prom "$DEV" follow </dev/null
+	assert_success
+	assert_equal "$(serials "$output")" "1 2"
+	assert_equal "$(grep -c 'nodir/c.prom' <<<"$stderr")" 1
+}
+
+@test "node exporter: serves a collector's metrics through a restart, a cut and a mismatch, and the pin check's" {
+	need_promtool
+	sim_up a -n 3
+	mkdir textfile
+	start_exporter "$PWD/textfile"
+	EXPORTER_PID=$BG_PID
+	prom=textfile/dmu-$DEV.prom
+	bg out err dmu-get -t "$T" -w 2 -s st -m "$prom" "$DEV" follow
+	COLLECTOR=$BG_PID
+	wait_lines out 3
+	scraped "dmu_reports_total{device=\"$DEV\"} 3"
+	scraped "dmu_up{device=\"$DEV\"} 1"
+	# The device restarts and makes two new reports.
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=3&timeout=2\$"
+	ctl restart >/dev/null
+	ctl "gen 2" >/dev/null
+	wait_lines out 5
+	scraped "dmu_restarts_total{device=\"$DEV\"} 1"
+	scraped "dmu_report_last_serial{device=\"$DEV\"} 2"
+	scraped "dmu_reports_total{device=\"$DEV\"} 5"
+	# The connection is cut: the collector reconnects.
+	ctl "cut 1" >/dev/null
+	ctl "gen 1" >/dev/null
+	wait_lines out 6 10
+	scraped "dmu_reconnects_total{device=\"$DEV\"} 1"
+	scraped "dmu_up{device=\"$DEV\"} 1"
+	# An impostor takes the device's address: the collector stops (4).
+	kill "${SIM_PIDS[-1]}"
+	wait "${SIM_PIDS[-1]}" 2>/dev/null
+	mkcert evil ec
+	start_sim evil -p "$PORT" -n 5
+	bg_wait "$COLLECTOR" 10
+	assert_equal "$BG_STATUS" 4
+	scraped "dmu_up{device=\"$DEV\"} 0"
+	# And the pin check says why, in the same scrape.
+	run dmu-pin-check -t "$T" -m textfile/dmu-pins.prom "$DEV" </dev/null
+	assert_failure 4
+	scraped "dmu_pin_status{device=\"$DEV\",status=\"mismatch\"} 1"
+	has_sample scrape.txt "dmu_reports_total{device=\"$DEV\"} 6"
+	has_sample scrape.txt "dmu_lost_reports_total{device=\"$DEV\"} 0"
+	grep -q "^node_textfile_mtime_seconds{file=\"$PWD/$prom\"} " scrape.txt ||
+	    grep -q "^node_textfile_mtime_seconds{file=\"dmu-$DEV.prom\"} " scrape.txt ||
+	    fail "no mtime for the collector's file: $(grep mtime scrape.txt)"
+	cp scrape.txt "$BATS_FILE_TMPDIR/metrics.txt"
+}
