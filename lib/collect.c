@@ -111,7 +111,8 @@ delete_pending(struct dmu_collect *c)
 
 /*
  * Writes the -m file: with force, or when dmu_up changed, at once;
- * otherwise at most once a second.  up is dmu_up: 1 after an answer or a
+ * otherwise at most once a second, a write put off being made after the
+ * next answer, which poll_once() asks within a second.  up is dmu_up: 1 after an answer or a
  * connection, 0 after a failure (not after a device's clean close, which
  * is followed by a new connection at once).
  */
@@ -124,8 +125,11 @@ metrics(struct dmu_collect *c, int force, int up)
 	if (c->metrics == NULL || c->f.device == NULL)
 		return;		/* none asked for, or the run never began */
 	now = dmu_now_ms();
-	if (!force && up == c->metrics_up && now - c->metrics_ms < 1000)
+	if (!force && up == c->metrics_up && now - c->metrics_ms < 1000) {
+		c->metrics_dirty = 1;
 		return;
+	}
+	c->metrics_dirty = 0;
 	c->metrics_ms = now;
 	c->metrics_up = up;
 	if (dmu_follow_metrics(c->metrics, &c->f, c->connects > 1 ?
@@ -207,11 +211,15 @@ poll_once(struct dmu_collect *c)
 {
 	struct dmu_resp r;
 	char path[96];
+	long wait_s = c->wait_s;
 	int rc, act;
 
+	/* A write of the metrics put off: the next answer within a second. */
+	if (c->metrics_dirty)
+		wait_s = 1;
 	snprintf(path, sizeof(path), "/wait?lastSerial=%lld&timeout=%ld",
-	    c->f.last, c->wait_s);
-	rc = dmu_client_get(c->cl, path, c->wait_s * 1000, &r);
+	    c->f.last, wait_s);
+	rc = dmu_client_get(c->cl, path, wait_s * 1000, &r);
 	if (dmu_stop) {
 		if (rc == DMU_OK)
 			dmu_resp_free(&r);

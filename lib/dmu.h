@@ -896,14 +896,16 @@ struct dmu_collect {
 	int64_t metrics_ms;		/* when the metrics were written */
 	int metrics_up;			/* dmu_up as last written, or -1 */
 	int metrics_failed;		/* the last write failed: said so */
+	int metrics_dirty;		/* a write was put off: poll 1 s */
 	char err[DMU_ERRLEN];		/* why the run ended, when it failed */
 };
 
 /*
  * With c->metrics set, the collector keeps that file current for the node
  * exporter (dmu_follow_metrics()): at the start, after each answer but at
- * most once a second, at once when the connection is made or lost, and at
- * the end, with dmu_up 0.  A failure to write it is a warning, said once
+ * most once a second (a write put off makes the next long poll 1 s long,
+ * so the file is never more than about 2 s behind), at once when the
+ * connection is made or lost, and at the end, with dmu_up 0.  A failure to write it is a warning, said once
  * until a write succeeds again.
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT

@@ -918,3 +918,61 @@ dmu_up{device=\"$DEV\"} 1"
 	    fail "no mtime for the collector's file: $(grep mtime scrape.txt)"
 	cp scrape.txt "$BATS_FILE_TMPDIR/metrics.txt"
 }
+
+# ---- the systemd drop-in of dmu(7) ----
+
+# metrics_dropin: the drop-in of dmu(7), "Monitoring", as the page shows it
+# after its "systemctl edit" line.
+metrics_dropin() {
+	awk '
+	/^\.Sh / { insec = (substr($0, 5) == "DESCRIPTION") }
+	insec && /^\.Bd -literal/ { inb = 1; next }
+	inb && /^\.Ed/ { inb = 0; if (got) exit; next }
+	inb && /systemctl edit dmu-follow@\.service/ { blk = ""; cand = 1; next }
+	inb && cand { gsub(/\\e/, "\\"); blk = blk $0 "\n" }
+	inb && /dmu-\$\$2\.prom/ { got = 1 }
+	END { printf "%s", blk }' "$DMU_REPO/man/dmu.7"
+}
+
+@test "systemd: the metrics drop-in of dmu(7) verifies, and its ExecStart writes dmu-INSTANCE.prom" {
+	need_promtool
+	command -v systemd-analyze >/dev/null ||
+	    skip "systemd-analyze is not installed (Debian: apt-get install systemd)"
+	mkdir -p units/dmu-follow@.service.d man/man1 man/man7
+	cp "$DMU_REPO/share/systemd/dmu-follow@.service" units/
+	metrics_dropin >units/dmu-follow@.service.d/metrics.conf
+	grep -q '^ExecStart=$' units/dmu-follow@.service.d/metrics.conf ||
+	    fail "no drop-in in dmu(7): $(cat units/dmu-follow@.service.d/metrics.conf)"
+	grep -qx 'ReadWritePaths=/var/lib/prometheus/node-exporter' \
+	    units/dmu-follow@.service.d/metrics.conf
+	ln -s "$DMU_REPO"/man/*.1 man/man1/
+	ln -s "$DMU_REPO"/man/dmu.7 man/man7/
+	MANPATH=$PWD/man run --separate-stderr systemd-analyze verify \
+	    "$PWD/units/dmu-follow@localhost.service"
+	assert_success
+	assert_equal "$stderr" ""
+	# Its ExecStart as systemd runs it: specifiers, $$, the directories.
+	sim_up a -n 3
+	inst=$(systemd-escape "$DEV")
+	mkdir -p root/state root/log textfile
+	line=$(sed -n 's/^ExecStart=\(.\)/\1/p' units/dmu-follow@.service.d/metrics.conf)
+	line=${line//%I/$DEV}
+	line=${line//%i/$inst}
+	line=${line//'$$'/'$'}
+	line=${line//\/usr\/local\/bin\/dmu-get/$DMU_BIN/dmu-get}
+	line=${line//\/etc\/dmu\/certdb/$DMU_CERTDB}
+	line=${line//\/var\/lib\/prometheus\/node-exporter/$PWD/textfile}
+	eval "argv=($line)"
+	bg out err env -i PATH=/usr/bin:/bin STATE_DIRECTORY="$PWD/root/state" \
+	    LOGS_DIRECTORY="$PWD/root/log" DMU_API_KEY_FILE="$DMU_API_KEY_FILE" \
+	    "${argv[@]}"
+	wait_lines "root/log/$DEV.ndjson" 3
+	wait_until 5 has_sample "textfile/dmu-$inst.prom" \
+	    "dmu_reports_total{device=\"$DEV\"} 3" ||
+	    fail "textfile: $(ls textfile) $(cat textfile/* 2>/dev/null)"
+	check_metrics "textfile/dmu-$inst.prom"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 5
+	assert_equal "$BG_STATUS" 0
+	has_sample "textfile/dmu-$inst.prom" "dmu_up{device=\"$DEV\"} 0"
+}
