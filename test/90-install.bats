@@ -446,11 +446,11 @@ comp_db() {
 
 @test "completion: options of each program" {
 	run complete_line "dmu-get -"
-	assert_output "$(printf '%s\n' -V -a -d -f -k -l -n -r -s -t -w | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w | LC_ALL=C sort)"
 	run complete_line "dmu-learn -"
 	assert_output "$(printf '%s\n' -F -V -f -t -y | LC_ALL=C sort)"
 	run complete_line "dmu-pin-check -"
-	assert_output "$(printf '%s\n' -V -f -j -t | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -f -j -m -t | LC_ALL=C sort)"
 	run complete_line "dmu-certdb -"
 	assert_output "$(printf '%s\n' -V -f | LC_ALL=C sort)"
 	run complete_line "dmu-certdb add -"
@@ -514,11 +514,13 @@ comp_db() {
 @test "completion: dmu-certdb commands; -f names the database the devices come from" {
 	comp_db
 	run complete_line "dmu-certdb "
-	assert_output "$(printf '%s\n' add check get import list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
 	run complete_line "dmu-certdb p"
 	assert_output "$(printf '%s\n' pem pin)"
 	run complete_line "dmu-certdb -f other.db "
-	assert_output "$(printf '%s\n' add check get import list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
+	run complete_line "dmu-certdb i"
+	assert_output "$(printf '%s\n' import inventory)"
 	{ echo "$DB_HEADER"; record 10.0.0.9:443 a; } >other.db
 	run complete_line "dmu-certdb -f other.db get "
 	assert_output "10.0.0.9:443"
