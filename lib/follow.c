@@ -63,8 +63,12 @@ dmu_follow_neterr(struct dmu_follow *f, long retry_after)
 	return DMU_FOLLOW_RETRY;
 }
 
-/* take() returns it when a stop signal kept a report from being written. */
-#define STOPPED	3
+/*
+ * What take() returns to stop the batch: the count is reached (TAKE_DONE),
+ * or a stop signal kept a report from being written (TAKE_STOPPED).
+ */
+#define TAKE_DONE	2
+#define TAKE_STOPPED	3
 
 struct batch {
 	struct dmu_follow *f;
@@ -90,7 +94,7 @@ take(void *ctx, const struct dmu_report *r)
 	case 0:
 		break;
 	case -1:
-		return STOPPED;	/* not written: the state stays before it */
+		return TAKE_STOPPED;	/* not written: the state stays before it */
 	default:
 		b->werr = 1;
 		return 1;
@@ -99,7 +103,7 @@ take(void *ctx, const struct dmu_report *r)
 	f->last = r->serial;
 	snprintf(f->last_ts, sizeof(f->last_ts), "%s", r->timestamp);
 	f->count++;
-	return f->limit > 0 && f->count >= f->limit ? 2 : 0;
+	return f->limit > 0 && f->count >= f->limit ? TAKE_DONE : 0;
 }
 
 static int
@@ -124,13 +128,13 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		rc = dmu_json_reports(body, len, f->device, take, &b, why);
 		if (b.werr)
 			return fail(f, DMU_EFAIL, "write error on stdout");
-		if (rc == STOPPED)
+		if (rc == TAKE_STOPPED)
 			return f->count > before ? DMU_FOLLOW_SAVED :
 			    DMU_FOLLOW_AGAIN;
-		if (rc != 0 && rc != 2)
+		if (rc != 0 && rc != TAKE_DONE)
 			return fail(f, DMU_EDATA, why);
 		f->backoff_ms = BACKOFF_FIRST;
-		if (rc == 2)
+		if (rc == TAKE_DONE)
 			return DMU_FOLLOW_DONE;
 		return f->count > before ? DMU_FOLLOW_SAVED : DMU_FOLLOW_AGAIN;
 	}

@@ -193,7 +193,7 @@ split_field(char *line, char **name, char **value, const char *what,
 	char *colon, *p, *e;
 
 	if (is_ows((unsigned char)line[0])) {
-		/* obs-fold: RFC 9112 lets us reject it, and we do */
+		/* Obs-fold: RFC 9112 lets us reject it, and we do. */
 		dmu_seterr(err, "continuation line in %s", what);
 		return DMU_EDATA;
 	}
@@ -278,7 +278,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 		h->have_cl = 1;
 		h->cl = n;
 	} else if (ascii_caseeq(name, "transfer-encoding")) {
-		/* a second field would apply chunked twice or add a coding */
+		/* A second field would apply chunked twice or add a coding. */
 		if (h->chunked || !ascii_caseeq(value, "chunked")) {
 			dmu_seterr(err, "unsupported transfer coding");
 			return DMU_EDATA;
@@ -287,7 +287,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 	} else if (ascii_caseeq(name, "connection")) {
 		take_connection(h, value);
 	} else if (ascii_caseeq(name, "retry-after")) {
-		/* an HTTP-date is treated as absent: no clock to trust */
+		/* An HTTP-date is treated as absent: no clock to trust. */
 		if (parse_digits(value, DMU_RETRY_AFTER_MAX, &n) == 0)
 			h->retry_after = n > DMU_RETRY_AFTER_MAX ?
 			    DMU_RETRY_AFTER_MAX : (long)n;
@@ -421,7 +421,7 @@ read_sized(struct dmu_src *s, struct body *b, size_t cl, char *err)
 		dmu_seterr(err, "body too large");
 		return DMU_EDATA;
 	}
-	/* growing up to cl + 1 only: the NUL fits without another copy */
+	/* Growing up to cl + 1 only: the NUL fits without another copy. */
 	rc = read_data(s, b, cl, cl + 1, err);
 	if (rc == SRC_EOF || rc == SRC_ERR) {
 		dmu_seterr(err, "%s after %zu of %zu body bytes",
@@ -451,7 +451,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		size = 0;
 		for (p = line; (d = dmu_hexval((unsigned char)*p)) >= 0; p++) {
 			size = size * 16 + (size_t)d;
-			/* checked per digit, so size cannot overflow */
+			/* Checked per digit, so size cannot overflow. */
 			if (size > DMU_HTTP_BODY_MAX - b->len) {
 				dmu_seterr(err, "body too large");
 				return DMU_EDATA;
@@ -459,7 +459,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		}
 		while (is_ows((unsigned char)*p))
 			p++;
-		/* chunk extensions carry nothing for us */
+		/* Chunk extensions carry nothing for us. */
 		if (*p != '\0' && *p != ';')
 			goto badsize;
 		if (size == 0)
@@ -528,6 +528,72 @@ read_to_eof(struct dmu_src *s, struct body *b, char *err)
 	}
 }
 
+/*
+ * Reads the head of the final answer: interim 1xx answers are skipped
+ * within the one header budget, and 101 is refused.
+ */
+static int
+read_final_head(struct dmu_src *s, struct head *h, char *line, char *err)
+{
+	size_t budget = DMU_HTTP_HEAD_MAX;
+	int rc;
+
+	for (;;) {
+		if ((rc = read_head(s, h, line, &budget, err)) != DMU_OK)
+			return rc;
+		if (h->status >= 200)
+			return DMU_OK;
+		if (h->status == 101) {
+			/* We asked for no upgrade: what follows is not HTTP. */
+			dmu_seterr(err, "unexpected 101 switching protocols");
+			return DMU_EDATA;
+		}
+	}
+}
+
+/*
+ * Reads the body as the head frames it into b, NUL-terminated; *framed
+ * says whether its end was marked (a length or chunks) rather than the end
+ * of the stream.
+ */
+static int
+read_body(struct dmu_src *s, const struct head *h, struct body *b,
+    char *line, int *framed, char *err)
+{
+	int rc;
+
+	*framed = 1;
+	if (h->status == 204 || h->status == 304)
+		rc = DMU_OK;
+	else if (h->chunked)
+		rc = read_chunked(s, b, line, err);
+	else if (h->have_cl)
+		rc = read_sized(s, b, h->cl, err);
+	else {
+		rc = read_to_eof(s, b, err);
+		*framed = 0;
+	}
+	if (rc != DMU_OK)
+		return rc;
+	if ((rc = body_reserve(b, b->len + 1, b->len + 1, err)) != DMU_OK)
+		return rc;
+	b->p[b->len] = '\0';
+	return DMU_OK;
+}
+
+/* Whether the connection may carry another request after this answer. */
+static int
+keeps_alive(const struct head *h, int framed)
+{
+	/* Both lengths: a smuggling hint, do not reuse the stream. */
+	if (!framed || (h->chunked && h->have_cl))
+		return 0;
+	/* Chunked in HTTP/1.0 is faulty framing (RFC 9112 6.1). */
+	if (h->minor == 0)
+		return h->conn_keepalive && !h->conn_close && !h->chunked;
+	return !h->conn_close;
+}
+
 /* see dmu.h */
 int
 dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
@@ -535,75 +601,29 @@ dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
 	char line[DMU_HTTP_LINE_MAX + 1];
 	struct head h;
 	struct body b = { NULL, 0, 0 };
-	size_t budget = DMU_HTTP_HEAD_MAX;
 	int rc, framed;
 
-	r->status = 0;
-	r->keepalive = 0;
+	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
-	r->body = NULL;
-	r->len = 0;
 	if (err != NULL)
 		err[0] = '\0';
-
-	/* said apart: a kept-alive connection the device closed meanwhile */
+	/* Said apart: a kept-alive connection the device closed meanwhile. */
 	if ((rc = src_fill(s)) <= 0) {
 		dmu_seterr(err, rc == 0 ? "connection closed before the answer" :
 		    "read error before the answer");
 		return DMU_ENET;
 	}
-	for (;;) {
-		if ((rc = read_head(s, &h, line, &budget, err)) != DMU_OK)
-			goto fail;
-		if (h.status >= 200)
-			break;
-		if (h.status == 101) {
-			/* we asked for no upgrade: what follows is not HTTP */
-			dmu_seterr(err, "unexpected 101 switching protocols");
-			rc = DMU_EDATA;
-			goto fail;
-		}
+	if ((rc = read_final_head(s, &h, line, err)) != DMU_OK ||
+	    (rc = read_body(s, &h, &b, line, &framed, err)) != DMU_OK) {
+		free(b.p);
+		return rc;
 	}
-
-	framed = 1;
-	if (h.status == 204 || h.status == 304)
-		rc = DMU_OK;
-	else if (h.chunked)
-		rc = read_chunked(s, &b, line, err);
-	else if (h.have_cl)
-		rc = read_sized(s, &b, h.cl, err);
-	else {
-		rc = read_to_eof(s, &b, err);
-		framed = 0;
-	}
-	if (rc != DMU_OK)
-		goto fail;
-	if ((rc = body_reserve(&b, b.len + 1, b.len + 1, err)) != DMU_OK)
-		goto fail;
-	b.p[b.len] = '\0';
-
-	if (!framed)
-		r->keepalive = 0;
-	else if (h.minor == 0)
-		/* chunked in HTTP/1.0 is faulty framing (RFC 9112 6.1) */
-		r->keepalive = h.conn_keepalive && !h.conn_close &&
-		    !h.chunked;
-	else
-		r->keepalive = !h.conn_close;
-	/* both lengths: a smuggling hint, do not reuse the stream */
-	if (h.chunked && h.have_cl)
-		r->keepalive = 0;
+	r->keepalive = keeps_alive(&h, framed);
 	r->status = h.status;
 	r->retry_after = h.retry_after;
 	r->body = b.p;
 	r->len = b.len;
 	return DMU_OK;
-fail:
-	free(b.p);
-	r->status = 0;
-	r->keepalive = 0;
-	r->retry_after = -1;
-	return rc;
 }
 
 /* see dmu.h */

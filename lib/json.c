@@ -456,7 +456,7 @@ obj_next(struct jp *jp, struct member *m)
 	(void)parse_string(jp, &sk);
 	m->kend = jp->pos;
 	m->key[sk.len] = '\0';
-	/* a NUL from \u0000 would make a short name look like ours */
+	/* A NUL from \u0000 would make a short name look like ours. */
 	m->keylong = sk.full || memchr(m->key, '\0', sk.len) != NULL;
 	skip_ws(jp);
 	if (jp->pos < jp->len)		/* the ':' */
@@ -534,7 +534,7 @@ copy_timestamp(char *ts, const unsigned char *s, size_t beg, size_t end)
 	while (i < end) {
 		if (s[i] == '\\') {
 			k = s[i + 1] == 'u' ? 6 : 2;
-			/* a surrogate pair is one character */
+			/* A surrogate pair is one character. */
 			if (k == 6 && i + 12 <= end && s[i + 6] == '\\' &&
 			    s[i + 7] == 'u' && (s[i + 2] == 'd' ||
 			    s[i + 2] == 'D') && dmu_hexval(s[i + 3]) >= 8 &&
@@ -636,7 +636,7 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 			    w->err) != 0)
 				return DMU_EDATA;
 		} else if (is_key(&m, "timestamp")) {
-			/* two would leave the state file guessing */
+			/* Two would leave the state file guessing. */
 			if (have_ts) {
 				dmu_seterr(w->err,
 				    "duplicate timestamp in a report");
@@ -747,7 +747,7 @@ dmu_json_reports(const char *body, size_t len, const char *device,
 	if ((rc = walk_reports(&w, &jp)) != 0)
 		return rc;
 
-	/* re-emitted members take no more room than they had */
+	/* Re-emitted members take no more room than they had. */
 	devlen = strlen(w.device);
 	if (devlen > (SIZE_MAX - 64) / 6 ||
 	    w.maxspan > SIZE_MAX - 64 - 6 * devlen) {

@@ -179,6 +179,60 @@ explain(struct dmu_conn *c, int e)
 }
 
 /*
+ * Writes what the engine has to send.  Returns 0 when some went out or
+ * the socket is full and became writable, or -1 with the reason in c->err.
+ */
+static int
+send_records(struct dmu_conn *c)
+{
+	br_ssl_engine_context *eng = &c->sc.eng;
+	unsigned char *buf;
+	size_t len;
+	ssize_t k;
+
+	buf = br_ssl_engine_sendrec_buf(eng, &len);
+	if ((k = write(c->fd, buf, len)) > 0) {
+		br_ssl_engine_sendrec_ack(eng, (size_t)k);
+		return 0;
+	}
+	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		return waitfd(c, POLLOUT);
+	dmu_seterr(c->err, "write: %s", strerror(errno));
+	c->broken = 1;
+	return -1;
+}
+
+/*
+ * Reads records for the engine.  Returns 0 when some came in or the socket
+ * became readable, or -1 with the reason in c->err (a TCP close too).
+ */
+static int
+recv_records(struct dmu_conn *c)
+{
+	br_ssl_engine_context *eng = &c->sc.eng;
+	unsigned char *buf;
+	size_t len;
+	ssize_t k;
+
+	buf = br_ssl_engine_recvrec_buf(eng, &len);
+	if ((k = read(c->fd, buf, len)) > 0) {
+		br_ssl_engine_recvrec_ack(eng, (size_t)k);
+		return 0;
+	}
+	if (k == 0) {
+		c->peer_closed = 1;
+		dmu_seterr(c->err, "connection closed by the device");
+		c->broken = 1;
+		return -1;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return waitfd(c, POLLIN);
+	dmu_seterr(c->err, "read: %s", strerror(errno));
+	c->broken = 1;
+	return -1;
+}
+
+/*
  * Drives the engine until one of the states in target is reached, like
  * BearSSL's br_sslio but with poll() and our time-outs.  Returns 0, 1 when
  * the engine closed cleanly, or -1 with the reason in c->err.
@@ -187,69 +241,33 @@ static int
 run_until(struct dmu_conn *c, unsigned target)
 {
 	br_ssl_engine_context *eng = &c->sc.eng;
-	unsigned char *buf;
 	unsigned st;
-	size_t len;
-	ssize_t k;
+	int e;
 
 	for (;;) {
 		st = br_ssl_engine_current_state(eng);
 		if (st & BR_SSL_CLOSED) {
-			int e = br_ssl_engine_last_error(eng);
-
-			if (e == BR_ERR_OK)
+			if ((e = br_ssl_engine_last_error(eng)) == BR_ERR_OK)
 				return 1;
 			explain(c, e);
 			return -1;
 		}
 		if (st & BR_SSL_SENDREC) {
-			buf = br_ssl_engine_sendrec_buf(eng, &len);
-			k = write(c->fd, buf, len);
-			if (k > 0) {
-				br_ssl_engine_sendrec_ack(eng, (size_t)k);
-				continue;
-			}
-			if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-				if (waitfd(c, POLLOUT) != 0)
-					return -1;
-				continue;
-			}
-			dmu_seterr(c->err, "write: %s",
-			    strerror(errno));
-			c->broken = 1;
-			return -1;
+			if (send_records(c) != 0)
+				return -1;
+			continue;
 		}
 		if (st & target)
 			return 0;
 		if (st & BR_SSL_RECVAPP) {
 			/* Wants to send, but unread data is pending. */
-			dmu_seterr(c->err, "unexpected data "
-			    "from the device");
+			dmu_seterr(c->err, "unexpected data from the device");
 			return -1;
 		}
 		if (st & BR_SSL_RECVREC) {
-			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			k = read(c->fd, buf, len);
-			if (k > 0) {
-				br_ssl_engine_recvrec_ack(eng, (size_t)k);
-				continue;
-			}
-			if (k == 0) {
-				c->peer_closed = 1;
-				dmu_seterr(c->err, "connection "
-				    "closed by the device");
-				c->broken = 1;
+			if (recv_records(c) != 0)
 				return -1;
-			}
-			if (errno == EAGAIN || errno == EINTR) {
-				if (waitfd(c, POLLIN) != 0)
-					return -1;
-				continue;
-			}
-			dmu_seterr(c->err, "read: %s",
-			    strerror(errno));
-			c->broken = 1;
-			return -1;
+			continue;
 		}
 		/* Nothing to do in any direction: the engine is stuck. */
 		c->broken = 1;

@@ -164,7 +164,11 @@ dmu_xstrdup(const char *s)
 static int
 rank(int code)
 {
-	/* The order of design.md: 4 > 7 > 5 > 6 > 3 > 1 > 0; 2 ranks high. */
+	/*
+	 * A mismatch first, then what no retry mends (bad data), then what
+	 * may (the network, the device's HTTP errors), then the rest: 4 > 7 >
+	 * 5 > 6 > 3 > 1 > 0, and 2 high, as dmu(7) says.
+	 */
 	switch (code) {
 	case DMU_OK:		return 0;
 	case DMU_EFAIL:		return 1;
@@ -225,8 +229,8 @@ dmu_getline(char **buf, size_t *cap, size_t max, FILE *f)
 	int c, toolong = 0;
 
 	/*
-	 * One lock for the line instead of one per character, and the
-	 * buffer in locals: 2.5 times faster on a large input.
+	 * One lock for the whole line and the buffer in locals: locking the
+	 * stream for each character would cost more than the character.
 	 */
 	flockfile(f);
 	while ((c = getc_unlocked(f)) != EOF && c != '\n') {

@@ -230,19 +230,22 @@ EOF
 	[ "$(jq -s 'length' delivered)" -eq "$last" ] || fail "lines lost or doubled"
 }
 
-@test "promise 8: a black-holed first address does not eat the time of a good second one" {
+# resolver_hook: builds hook.so, a getaddrinfo(3) for LD_PRELOAD in which
+# dual.test has two addresses, 127.0.0.2 (first) and 127.0.0.1, and
+# slow.test takes 30 s to resolve to 127.0.0.1.  Skips where LD_PRELOAD
+# cannot reach the programs (static builds, sanitizer wrappers).
+resolver_hook() {
 	[ "$(head -c 2 "$DMU_BIN/dmu-pin-check")" != '#!' ] ||
 	    skip "$DMU_BIN/dmu-pin-check is a wrapper: LD_PRELOAD would not reach it"
 	ldd "$DMU_BIN/dmu-pin-check" >/dev/null 2>&1 ||
 	    skip "$DMU_BIN/dmu-pin-check is static: LD_PRELOAD cannot reach it"
 	command -v cc >/dev/null || skip "no C compiler for the resolver hook"
-	# A resolver hook: the name dual.test has two addresses, a black hole
-	# on 127.0.0.2 first and the device on 127.0.0.1.
 	cat >hook.c <<'EOF'
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
 #include <string.h>
+#include <unistd.h>
 int
 getaddrinfo(const char *node, const char *service,
     const struct addrinfo *hints, struct addrinfo **res)
@@ -252,10 +255,14 @@ getaddrinfo(const char *node, const char *service,
 	struct addrinfo h = *hints, *a, *b;
 	int r;
 
-	if (node == NULL || strcmp(node, "dual.test") != 0)
-		return real(node, service, hints, res);
 	h.ai_flags |= AI_NUMERICHOST;
 	h.ai_family = AF_INET;
+	if (node != NULL && strcmp(node, "slow.test") == 0) {
+		sleep(30);
+		return real("127.0.0.1", service, &h, res);
+	}
+	if (node == NULL || strcmp(node, "dual.test") != 0)
+		return real(node, service, hints, res);
 	if ((r = real("127.0.0.2", service, &h, &a)) != 0)
 		return r;
 	if ((r = real("127.0.0.1", service, &h, &b)) != 0)
@@ -266,11 +273,13 @@ getaddrinfo(const char *node, const char *service,
 }
 EOF
 	cc -shared -fPIC -o hook.so hook.c -ldl || fail "cannot build the hook"
-	mkcert a ec
-	start_sim a
-	port=$SIM_PORT
-	# The black hole: a listener whose backlog is full drops every SYN.
-	python3 - "$port" >bh.out 2>&1 3>&- <<'EOF' &
+}
+
+# black_hole PORT: a listener on 127.0.0.2:PORT whose full backlog drops
+# every SYN, so that a connection to it neither succeeds nor fails.
+# teardown ends it.
+black_hole() {
+	python3 - "$1" >bh.out 2>&1 3>&- <<'EOF' &
 import socket, sys, time
 port = int(sys.argv[1])
 s = socket.socket()
@@ -288,17 +297,47 @@ for i in range(3):
 print("ready", flush=True)
 time.sleep(60)
 EOF
-	BH=$!
-	wait_until 5 grep -q ready bh.out || { kill "$BH"; fail "black hole: $(cat bh.out)"; }
+	BG_PIDS+=("$!")
+	wait_until 5 grep -q ready bh.out || fail "black hole: $(cat bh.out)"
+}
+
+@test "promise 8: a black-holed first address does not eat the time of a good second one" {
+	resolver_hook
+	mkcert a ec
+	start_sim a
+	port=$SIM_PORT
+	black_hole "$port"
 	dmu-certdb import "dual.test:$port" <a.pem
 	t0=$(now_ms)
 	run --separate-stderr env LD_PRELOAD="$PWD/hook.so" dmu-pin-check -t 4 "dual.test:$port"
 	ms=$(elapsed_ms "$t0")
-	kill "$BH"; wait "$BH" 2>/dev/null || true
 	assert_success
 	assert_output "dual.test:$port ok $(fpr_hex a)"
 	# The first address had its share (2 s of 4), not all of it.
 	[ "$ms" -ge 1500 ] && [ "$ms" -lt $((4000 * SLOW)) ] || fail "took $ms ms"
+}
+
+@test "promise 7: SIGTERM ends a collector within a second while it resolves, connects or handshakes" {
+	resolver_hook
+	mkcert a ec
+	start_sim a -S silent
+	port=$SIM_PORT
+	black_hole "$port"
+	for dev in "slow.test:$port" "dual.test:$port" "127.0.0.1:$port"; do
+		dmu-certdb import "$dev" <a.pem
+		# slow.test: in getaddrinfo; dual.test: connecting to the black
+		# hole; 127.0.0.1: in the handshake with a silent device.
+		bg out err env LD_PRELOAD="$PWD/hook.so" dmu-get -t 20 "$dev" follow
+		pid=$BG_PID
+		sleep 0.5
+		kill -0 "$pid" || fail "$dev: it ended early: $(cat err)"
+		t0=$(now_ms)
+		kill -TERM "$pid"
+		bg_wait "$pid" $((3 * SLOW))
+		ms=$(elapsed_ms "$t0")
+		assert_equal "$BG_STATUS" 0
+		[ "$ms" -lt $((1000 * SLOW)) ] || fail "$dev: SIGTERM took $ms ms"
+	done
 }
 
 @test "promise 8: a host name and key too long for a request are a usage error (2) before any connection" {
