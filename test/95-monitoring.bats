@@ -528,6 +528,23 @@ perf() {
 	! pgrep -f "dmu-pin-check -j 1 -t 1" >/dev/null || fail "dmu-pin-check still runs"
 }
 
+@test "check_dmu: stopped by the monitoring system (SIGTERM), it exits 3 and stops dmu-pin-check" {
+	mkcert s ec
+	start_sim s -S silent
+	dmu-certdb import "127.0.0.1:$SIM_PORT" <s.pem
+	plugin
+	mkdir tmp
+	bg out err env -i TMPDIR="$PWD/tmp" ./check_dmu -f "$DMU_CERTDB" -t 30
+	wait_until 5 pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null ||
+	    fail "dmu-pin-check did not start"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 5
+	assert_equal "$BG_STATUS" 3
+	gone() { ! pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null; }
+	wait_until 5 gone || fail "dmu-pin-check still runs"
+	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
+}
+
 @test "check_dmu: -h and --help print the usage and the range syntax, -V and --version the version" {
 	plugin
 	for o in -h --help; do
