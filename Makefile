@@ -36,8 +36,11 @@ SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-z,pack-relative-relocs \
 # and Clang 10).
 PREFIX_MAP = "-ffile-prefix-map=$$(pwd)=."
 
+# 64-bit time_t and file offsets on 32-bit glibc too, so that a collector
+# on a 32-bit gateway keeps working after January 2038; nothing changes on
+# 64-bit systems or with musl 1.2, where they already are.
 DMU_CFLAGS = $(WARN) -Ilib $(BEARSSL_CFLAGS) -DDMU_VERSION=\"$(VERSION)\" \
-	-D_DEFAULT_SOURCE $(PREFIX_MAP)
+	-D_DEFAULT_SOURCE -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64 $(PREFIX_MAP)
 
 PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
@@ -113,6 +116,82 @@ static: build/noeh.ld
 check-static: static $(TESTPROGS)
 	DMU_BIN=build/static test/run
 
+# Static musl programs for ARM in build/cross/ARCH (armhf or arm64) with
+# Debian's cross gcc, musl-dev:ARCH's specs file and the multiarch
+# libbearssl.a of libbearssl-dev:ARCH.  CROSS_CC, CROSS_SPECS and
+# CROSS_BEARSSL_LIBS override what ARCH implies.  CROSS_LIBC=glibc builds
+# dynamic glibc programs instead (libc6-dev-ARCH-cross), with CFLAGS and
+# LDFLAGS; CROSS_OUT is where they go, CROSS_LDADD more to link (tests).
+ARCH = armhf
+CROSS_LIBC = musl
+CROSS_OUT = build/cross/$(ARCH)
+CROSS_CC =
+CROSS_SPECS =
+CROSS_BEARSSL_LIBS =
+CROSS_CFLAGS = $(STATIC_CFLAGS)
+CROSS_LDADD =
+# The cross binutils (2.40) ignore -z pack-relative-relocs, with a warning.
+CROSS_SIZE_LDFLAGS = -Wl,--gc-sections -Wl,-T,build/noeh.ld
+cross: build/noeh.ld
+	@case "$(ARCH)" in \
+	armhf) t=arm-linux-gnueabihf; m=arm-linux-musleabihf ;; \
+	arm64) t=aarch64-linux-gnu; m=aarch64-linux-musl ;; \
+	*) echo "make cross: ARCH is armhf or arm64, not '$(ARCH)'" >&2; \
+	    exit 2 ;; \
+	esac; \
+	cc="$(CROSS_CC)"; specs="$(CROSS_SPECS)"; lib="$(CROSS_BEARSSL_LIBS)"; \
+	: "$${cc:=$$t-gcc}" "$${specs:=/usr/lib/$$m/musl-gcc.specs}"; \
+	: "$${lib:=/usr/lib/$$t/libbearssl.a}"; \
+	case "$(CROSS_LIBC)" in \
+	musl) flags="-specs=$$specs $(CROSS_CFLAGS)"; \
+	    ldflags="$(STATIC_LDFLAGS)"; need="$$specs $$lib" ;; \
+	glibc) flags="$(CFLAGS)"; ldflags="$(LDFLAGS)"; need=$$lib ;; \
+	*) echo "make cross: CROSS_LIBC is musl or glibc" >&2; exit 2 ;; \
+	esac; \
+	for f in $$need; do \
+		test -r "$$f" || { echo "make cross: $$f is missing" \
+		    "(Debian: musl-dev:$(ARCH), libbearssl-dev:$(ARCH))" >&2; \
+		    exit 1; }; \
+	done; \
+	out=$(CROSS_OUT); \
+	set -x; \
+	rm -rf $$out && mkdir -p $$out/obj && \
+	for f in lib/*.c; do \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) \
+		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) \
+		    -c -o $$out/obj/`basename $$f .c`.o $$f || exit 1; \
+	done; \
+	$(AR) rcs $$out/libdmu.a $$out/obj/*.o && \
+	fortify= && if test $(CROSS_LIBC) = musl; then \
+		fortify=$$out/fortify.o; \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) $(SIZE_CFLAGS) \
+		    -c -o $$fortify lib/compat/fortify.c || exit 1; \
+	fi && \
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		$$cc $$flags $(CPPFLAGS) $(DMU_CFLAGS) \
+		    $(STATIC_BEARSSL_CFLAGS) $(SIZE_CFLAGS) $$ldflags \
+		    $(CROSS_SIZE_LDFLAGS) -o $$out/$$p cmd/$$p.c $$out/libdmu.a \
+		    $$fortify $(CROSS_LDADD) "$$lib" $(THREAD_LIBS) || exit 1; \
+	done
+
+# The suite against the ARM programs, run by qemu-user through wrappers in
+# build/qemu-ARCH (test/variant); the simulator stays native.  CROSS_TESTS
+# narrows the files.
+CROSS_TESTS =
+check-cross: cross $(TESTPROGS)
+	test/check-variant qemu-$(ARCH) $(CROSS_TESTS)
+
+# Time after 2038 on 32-bit glibc: armhf glibc programs with this
+# Makefile's flags, plus a clock hook for the tests (test/clock-hook.c,
+# wrapping glibc's 64-bit time calls; never in an installed program), run
+# by qemu-arm -L with the clock moved past 2038 (test/time64.bats).
+TIME64_LDADD = test/clock-hook.c \
+	-Wl,--wrap=__time64,--wrap=__clock_gettime64
+check-time64: $(TESTPROGS)
+	$(MAKE) cross ARCH=armhf CROSS_LIBC=glibc CROSS_OUT=build/cross/time64 \
+	    CROSS_LDADD="$(TIME64_LDADD)"
+	test/check-variant time64 test/time64.bats
+
 # The suite again, against ASan+UBSan builds and under valgrind.
 VALGRIND_TESTS = test/10-certdb.bats test/20-learn.bats test/40-get.bats \
 	test/50-follow.bats
@@ -125,14 +204,55 @@ demo: all $(TESTPROGS)
 	test/demo
 
 # dmu against curl on loopback, the database at growing sizes and the
-# size of the programs: a table of medians (not part of check; minutes).
+# size of the programs, static and ARM ones too when their toolchains are
+# there: a table of medians (not part of check; minutes).
 bench: all $(TESTPROGS)
+	-$(MAKE) static
+	-$(MAKE) cross ARCH=armhf
+	-$(MAKE) cross ARCH=arm64
 	test/bench
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
 EXAMPLES = share/examples/collect-all share/examples/fleet-check \
 	share/examples/plot
 MONITORING = share/monitoring/dmu.rules.yml
+
+# The release tarball dmu-VERSION.tar.gz: the files git tracks, under
+# dmu-VERSION/, the same bytes from the same tree: names sorted, owner
+# 0:0, modes 644 or 755, every mtime SOURCE_DATE_EPOCH (default: the last
+# commit's time), gzip without a name or time.  Needs git, GNU tar.
+DIST = dmu-$(VERSION)
+dist:
+	@sde="$${SOURCE_DATE_EPOCH:-`git log -1 --format=%ct`}" && \
+	test -n "$$sde" || { echo "make dist: needs a git checkout" \
+	    "or SOURCE_DATE_EPOCH" >&2; exit 1; }; \
+	git ls-files -z | LC_ALL=C sort -z | \
+	    tar --null --no-recursion -T - --format=ustar \
+	    --transform 's,^,$(DIST)/,' --owner=0 --group=0 --numeric-owner \
+	    --mode=u+rw,go=rX,a-st --mtime=@$$sde -cf - | \
+	    gzip -n -9 > $(DIST).tar.gz.tmp && \
+	mv $(DIST).tar.gz.tmp $(DIST).tar.gz && \
+	echo "$(DIST).tar.gz, SOURCE_DATE_EPOCH=$$sde"
+
+# The tarball unpacked in a temporary directory: built, checked, installed
+# into a staging directory and uninstalled again.
+distcheck: dist
+	@d=`mktemp -d "$${TMPDIR:-/tmp}/dmu-distcheck.XXXXXX"` && \
+	trap 'rm -rf "$$d"' EXIT && \
+	gzip -dc $(DIST).tar.gz | (cd "$$d" && tar -xf -) && \
+	cd "$$d/$(DIST)" && \
+	$(MAKE) -j2 all test/dmu-sim && $(MAKE) check && \
+	$(MAKE) DESTDIR="$$d/stage" PREFIX=/usr install && \
+	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
+		test -x "$$d/stage/usr/bin/$$p" && \
+		test -f "$$d/stage/usr/share/man/man1/$$p.1" || \
+		{ echo "distcheck: $$p not installed" >&2; exit 1; }; \
+	done && "$$d/stage/usr/bin/dmu-get" -V && \
+	$(MAKE) DESTDIR="$$d/stage" PREFIX=/usr uninstall && \
+	left=`find "$$d/stage" -type f` && \
+	{ test -z "$$left" || { echo "distcheck: uninstall left" \
+	    "$$left" >&2; exit 1; }; } && \
+	echo "$(DIST).tar.gz: distcheck passed"
 
 # Nothing here needs root, the network or a clock: DESTDIR is a staging
 # directory for packagers, and every mode is set, whatever the umask.
@@ -197,7 +317,7 @@ clean:
 	rm -rf build
 
 .PHONY: all check check-asan check-valgrind check-static demo bench static \
-	install uninstall clean
+	cross check-cross check-time64 dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
 # test/fuzz/corpus/NAME/.  "make fuzz" builds them with libFuzzer (FUZZ_CC,

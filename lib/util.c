@@ -424,6 +424,17 @@ dmu_catch_signals(void)
 	masked = 1;
 }
 
+/*
+ * ppoll() through a pointer: glibc 2.36's _FORTIFY_SOURCE wrapper of ppoll
+ * calls the 32-bit time_t ppoll even with -D_TIME_BITS=64, which reads our
+ * 64-bit struct timespec wrong and cuts every wait short by its fraction
+ * of a second on 32-bit systems.  The address is that of the right one
+ * (__ppoll64 there); volatile, so that the compiler cannot turn the call
+ * back into the wrapper's.  test/time64.bats checks it.
+ */
+static int (*volatile ppoll_fn)(struct pollfd *, nfds_t,
+    const struct timespec *, const sigset_t *) = ppoll;
+
 /* see dmu.h */
 int
 dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
@@ -442,7 +453,7 @@ dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 			left = 0;
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000;
-		r = ppoll(fds, nfds, timeout_ms < 0 ? NULL : &ts,
+		r = ppoll_fn(fds, nfds, timeout_ms < 0 ? NULL : &ts,
 		    masked ? &waitmask : NULL);
 		if (r >= 0 || errno != EINTR)
 			return r;

@@ -337,7 +337,7 @@ renego_get() {
 	# A kill that lands in LeakSanitizer's exit-time check leaves a report
 	# ("Unable to get registers") that check-variant would count.
 	[ "$(head -c 2 "$DMU_BIN/dmu-certdb")" != '#!' ] ||
-	    skip "$DMU_BIN/dmu-certdb is a wrapper (sanitizer or valgrind build)"
+	    skip "$DMU_BIN/dmu-certdb is a wrapper (sanitizer, valgrind or qemu build)"
 	mkcert a ec
 	fp=$(fpr_hex a)
 	b64=$(openssl x509 -in a.pem -outform DER | base64 -w0)
@@ -552,6 +552,9 @@ fill"
 	wait_log_wait() { grep -q 'wait?lastSerial=2' a.log; }
 	wait_until 5 wait_log_wait || fail "no long poll: $(cat a.log)"
 	mapfile -d '' args </proc/"$pid"/cmdline
+	# Under qemu-user the process is the emulator, the program its operand.
+	[[ ${DMU_VARIANT-} == qemu-* && ${args[0]} == *qemu-* ]] &&
+	    args=("${args[@]:1}")
 	[[ ${args[0]} == *dmu-get ]] || fail "not dmu-get: ${args[*]}"
 	assert_equal "${args[*]:1}" "-t $T $DEV follow"
 	for f in cmdline environ; do
@@ -647,7 +650,7 @@ fill"
 core_of() {
 	command -v gcore >/dev/null || skip "gcore (gdb) is not installed"
 	[ "$(head -c 2 "$DMU_BIN/dmu-get")" != '#!' ] ||
-	    skip "$DMU_BIN/dmu-get is a wrapper (sanitizer or valgrind build)"
+	    skip "$DMU_BIN/dmu-get is a wrapper (sanitizer, valgrind or qemu build)"
 	gcore -o "$2.tmp" "$1" >/dev/null 2>&1 ||
 	    fail "gcore could not dump pid $1"
 	mv "$2.tmp.$1" "$2"
