@@ -11,6 +11,7 @@ BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 SHAREDIR = $(PREFIX)/share/dmu
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+NAGIOSPLUGINDIR = $(PREFIX)/lib/nagios/plugins
 
 CC = cc
 AR = ar
@@ -45,7 +46,7 @@ PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
-	lib/follow.o lib/state.o lib/client.o lib/collect.o
+	lib/follow.o lib/state.o lib/client.o lib/collect.o lib/metrics.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7
@@ -212,7 +213,9 @@ bench: all $(TESTPROGS)
 	test/bench
 
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
-EXAMPLES = share/examples/collect-all share/examples/fleet-check
+EXAMPLES = share/examples/collect-all share/examples/fleet-check \
+	share/examples/plot
+MONITORING = share/monitoring/dmu.rules.yml
 
 # The release tarball dmu-VERSION.tar.gz: the files git tracks, under
 # dmu-VERSION/, the same bytes from the same tree: names sorted, owner
@@ -275,11 +278,17 @@ install: all
 		> $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
 	chmod 644 $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
 	cp -f $(EXAMPLES) $(DESTDIR)$(SHAREDIR)/examples/
-	cd $(DESTDIR)$(SHAREDIR)/examples && chmod 755 collect-all fleet-check
+	cd $(DESTDIR)$(SHAREDIR)/examples && chmod 755 collect-all fleet-check plot
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
 		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
 		chmod 644 $(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
 	done
+	mkdir -p $(DESTDIR)$(SHAREDIR)/monitoring $(DESTDIR)$(NAGIOSPLUGINDIR)
+	cp -f $(MONITORING) $(DESTDIR)$(SHAREDIR)/monitoring/
+	chmod 644 $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml
+	sed 's#^BINDIR=$$#BINDIR=$(BINDIR)#' share/monitoring/check_dmu \
+		> $(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
+	chmod 755 $(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 
 uninstall:
 	for p in dmu-learn dmu-pin-check dmu-get dmu-certdb; do \
@@ -291,9 +300,13 @@ uninstall:
 		$(DESTDIR)$(SHAREDIR)/jq/values-csv.jq \
 		$(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service \
 		$(DESTDIR)$(SHAREDIR)/examples/collect-all \
-		$(DESTDIR)$(SHAREDIR)/examples/fleet-check
+		$(DESTDIR)$(SHAREDIR)/examples/fleet-check \
+		$(DESTDIR)$(SHAREDIR)/examples/plot
+	rm -f $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml \
+		$(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 	-for d in $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
-		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR); do \
+		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR)/monitoring \
+		$(DESTDIR)$(SHAREDIR); do \
 		if [ -d $$d ]; then rmdir $$d; fi; \
 	done
 

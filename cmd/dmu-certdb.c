@@ -12,8 +12,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
 	    "       commands: add [-r] | check | get device ... | import [-r] device |\n"
-	    "                 list | pem device | pin device | remove device ... |\n"
-	    "                 show device\n");
+	    "                 inventory [device ...] | list | pem device |\n"
+	    "                 pin device | remove device ... | show device\n");
 	exit(DMU_EUSAGE);
 }
 
@@ -203,6 +203,56 @@ cmd_list(int argc, char **argv)
 	return status;
 }
 
+/*
+ * The provenance word of a record for the inventory.  Records do not carry
+ * one yet (issue 10): until then every pin is "unknown".
+ */
+static const char *
+authorized(const struct dmu_rec *r)
+{
+	(void)r;
+	return "unknown";
+}
+
+/* One JSON line per pin, of the devices named or of all. */
+static int
+cmd_inventory(int argc, char **argv)
+{
+	struct dmu_device d;
+	struct dmu_db db;
+	struct dmu_rec *r;
+	struct dmu_cert cert;
+	char err[DMU_ERRLEN], now[21];
+	size_t i, n;
+	int status = 0;
+
+	open_ro(&db);
+	dmu_utc_now(now);
+	n = argc > 1 ? (size_t)argc - 1 : db.n;
+	for (i = 0; i < n; i++) {
+		if (argc > 1) {
+			canon(&d, argv[i + 1]);
+			if ((r = dmu_db_find(&db, d.canon)) == NULL) {
+				dmu_warn("%s: unknown device (not in %s)",
+				    d.canon, db.path);
+				status = dmu_worse(status, DMU_EUNKNOWN);
+				continue;
+			}
+		} else if ((r = &db.rec[i])->device == NULL)
+			continue;
+		if (dmu_db_cert(db.path, r, &cert, err) != 0) {
+			dmu_warn("%s", err);
+			status = dmu_worse(status, DMU_EDATA);
+			continue;
+		}
+		dmu_cert_inventory(stdout, r->device, &cert, r->learned,
+		    authorized(r), now);
+		dmu_cert_free(&cert);
+	}
+	dmu_db_close(&db);
+	return status;
+}
+
 /* Commands on named devices: get, show, pem, pin. */
 static int
 cmd_each(const char *cmd, int argc, char **argv)
@@ -330,6 +380,8 @@ main(int argc, char **argv)
 		rc = cmd_import(argc, argv);
 	else if (strcmp(cmd, "list") == 0)
 		rc = cmd_list(argc, argv);
+	else if (strcmp(cmd, "inventory") == 0)
+		rc = cmd_inventory(argc, argv);
 	else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "show") == 0 ||
 	    strcmp(cmd, "pem") == 0 || strcmp(cmd, "pin") == 0)
 		rc = cmd_each(cmd, argc, argv);

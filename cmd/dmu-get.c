@@ -13,7 +13,8 @@ enum {
 	O_L = 1 << 0,		/* -l serial */
 	O_W = 1 << 1,		/* -w seconds */
 	O_SN = 1 << 2,		/* -s statefile, -n count */
-	O_R = 1 << 3		/* -r */
+	O_R = 1 << 3,		/* -r */
+	O_M = 1 << 4		/* -m file */
 };
 
 static const struct {
@@ -25,7 +26,7 @@ static const struct {
 	[R_SERIAL] = { NULL, O_R },
 	[R_LIST] = { "list", O_R },
 	[R_WAIT] = { "wait", O_L | O_W | O_R },
-	[R_FOLLOW] = { "follow", O_W | O_SN },
+	[R_FOLLOW] = { "follow", O_W | O_SN | O_M },
 };
 
 /* What is said when an option does not go with the resource, in order. */
@@ -37,6 +38,7 @@ static const struct {
 	{ O_R, "-r does not go with follow" },
 	{ O_L, "-l goes with wait" },
 	{ O_W, "-w goes with wait and follow" },
+	{ O_M, "-m goes with follow" },
 };
 
 /* Everything a run needs, from the command line to the connection. */
@@ -53,6 +55,7 @@ struct run {
 	int opt_d, opt_r;
 	unsigned given;		/* O_* of the options given */
 	const char *dbfile, *keyfile, *statefile, *app;
+	const char *metrics;	/* -m */
 	/* Serials written by list and wait, to delete with -d. */
 	long long *written;
 	size_t nwritten, capwritten;
@@ -64,9 +67,10 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-get [-dVr] [-a app] [-f file] [-k keyfile] "
-	    "[-l serial] [-n count]\n"
-	    "               [-s statefile] [-t seconds] [-w seconds] device "
-	    "[resource]\n");
+	    "[-l serial] [-m file]\n"
+	    "               [-n count] [-s statefile] [-t seconds] "
+	    "[-w seconds] device\n"
+	    "               [resource]\n");
 	exit(DMU_EUSAGE);
 }
 
@@ -256,6 +260,7 @@ follow(struct run *u)
 	c.limit = u->count;
 	c.wait_s = u->wait_s > 0 ? u->wait_s : 75;
 	c.delete = u->opt_d;
+	c.metrics = u->metrics;
 	c.emit = print_report;
 	c.warn = print_warning;
 	rc = dmu_collect_run(&c);
@@ -327,7 +332,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 	long long v;
 	int c;
 
-	while ((c = getopt(argc, argv, "a:df:k:l:n:rs:t:Vw:")) != -1) {
+	while ((c = getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:")) != -1) {
 		switch (c) {
 		case 'a':
 			u->app = optarg;
@@ -348,6 +353,10 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 			/* -l 0 is the default, and goes with anything. */
 			if (u->last > 0)
 				u->given |= O_L;
+			break;
+		case 'm':
+			u->metrics = optarg;
+			u->given |= O_M;
 			break;
 		case 'n':
 			if (dmu_parse_long(optarg, 1, 1LL << 53, &u->count) !=

@@ -12,6 +12,12 @@ struct job {
 	char *talk;		/* a message for stderr, or NULL */
 	int status;
 	int done;
+	/* For -m: */
+	char *label;		/* the device label: canonical or escaped */
+	const char *word;	/* ok, mismatch, unknown, unreachable, ... */
+	double secs;		/* the handshake's duration, or -1 */
+	double not_after;	/* the pinned certificate's, or -1 */
+	int dup;		/* the device was named before: no samples */
 };
 
 static struct dmu_db db;
@@ -25,7 +31,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-pin-check [-V] [-f file] [-j jobs] "
-	    "[-t seconds] [device ...]\n");
+	    "[-m file] [-t seconds]\n"
+	    "                     [device ...]\n");
 	exit(DMU_EUSAGE);
 }
 
@@ -68,16 +75,22 @@ check(struct job *j, struct dmu_conn *c)
 	struct dmu_cert cert;
 	struct dmu_rec *r;
 	char err[DMU_ERRLEN], esc[4 * DMU_DEVICE_MAX];
+	int64_t t0;
 	int rc;
 
+	j->word = "error";
+	j->secs = j->not_after = -1;
 	if (dmu_device_parse(&d, j->arg, err) != 0) {
 		j->line = dmu_xasprintf("%s error invalid device",
 		    dmu_escape(esc, sizeof(esc), j->arg));
+		j->label = dmu_xstrdup(esc);
 		j->talk = dmu_xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
 	}
+	j->label = dmu_xstrdup(d.canon);
 	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
+		j->word = "unknown";
 		j->line = dmu_xasprintf("%s unknown", d.canon);
 		j->talk = dmu_xasprintf("%s: unknown device (not in %s); learn it "
 		    "first: dmu-learn %s | dmu-certdb add", d.canon, db.path,
@@ -91,15 +104,23 @@ check(struct job *j, struct dmu_conn *c)
 		j->status = DMU_EDATA;
 		return;
 	}
+	if (dmu_time_parse(cert.not_after, &j->not_after) != 0)
+		j->not_after = -1;
+	t0 = dmu_now_ms();
 	rc = dmu_conn_open(c, &d, &cert, timeout_ms);
-	if (rc == DMU_OK)
+	j->secs = (double)(dmu_now_ms() - t0) / 1000;
+	if (rc == DMU_OK) {
+		j->word = "ok";
 		j->line = dmu_xasprintf("%s ok %s", d.canon, r->sha256hex);
-	else if (rc == DMU_EMISMATCH)
+	} else if (rc == DMU_EMISMATCH) {
+		j->word = "mismatch";
 		mismatch(j, c, d.canon, r->sha256hex);
-	else if (rc == DMU_ENET)
+	} else if (rc == DMU_ENET) {
+		j->word = dmu_conn_why(c) == DMU_WHY_INCOMPATIBLE ?
+		    "incompatible" : "unreachable";
 		j->line = dmu_xasprintf("%s error %s %s", d.canon,
 		    dmu_why_word(dmu_conn_why(c)), c->err);
-	else
+	} else
 		j->line = dmu_xasprintf("%s error data %s", d.canon, c->err);
 	j->status = rc;
 	dmu_conn_close(c);
@@ -142,12 +163,93 @@ add_job(char *arg)
 	jobs[njobs++].arg = arg;
 }
 
+/* The words of dmu_pin_status: each device has one of them at 1. */
+static const char *const words[] = { "ok", "mismatch", "unknown",
+    "unreachable", "incompatible", "error" };
+
+static int
+by_label(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a;
+	const struct job *y = *(struct job *const *)b;
+	int d = strcmp(x->label, y->label);
+
+	return d != 0 ? d : x < y ? -1 : x > y;
+}
+
+/*
+ * Marks every job but the first of each device: a series may appear only
+ * once in a metrics file, or the exporter rejects all of it.
+ */
+static void
+mark_dups(void)
+{
+	struct job **v = dmu_xcalloc(njobs + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < njobs; i++)
+		v[i] = &jobs[i];
+	qsort(v, njobs, sizeof(*v), by_label);
+	for (i = 1; i < njobs; i++)
+		v[i]->dup = strcmp(v[i - 1]->label, v[i]->label) == 0;
+	free(v);
+}
+
+/* Writes the textfile-collector file of -m: one family after the other. */
+static int
+fill_metrics(void *ctx, FILE *f)
+{
+	const char *l[4] = { "device", NULL, "status", NULL };
+	size_t i, k;
+
+	(void)ctx;
+	dmu_metric_head(f, "dmu_pin_ok", "gauge", "1 when the device "
+	    "presented its pinned certificate and proved its key, else 0.");
+	for (i = 0; i < njobs; i++) {
+		if (jobs[i].dup)
+			continue;
+		l[1] = jobs[i].label;
+		dmu_metric(f, "dmu_pin_ok", l, 1,
+		    strcmp(jobs[i].word, "ok") == 0);
+	}
+	dmu_metric_head(f, "dmu_pin_status", "gauge", "The outcome of the "
+	    "pin check, 1 for the status that applies: ok, mismatch, unknown "
+	    "(not in the database), unreachable, incompatible (TLS), error.");
+	for (i = 0; i < njobs; i++)
+		for (k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+			if (jobs[i].dup)
+				break;
+			l[1] = jobs[i].label;
+			l[3] = words[k];
+			dmu_metric(f, "dmu_pin_status", l, 2,
+			    strcmp(jobs[i].word, words[k]) == 0);
+		}
+	dmu_metric_head(f, "dmu_pin_check_duration_seconds", "gauge",
+	    "Time taken to connect and complete (or fail) the handshake.");
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].secs >= 0 && !jobs[i].dup) {
+			l[1] = jobs[i].label;
+			dmu_metric(f, "dmu_pin_check_duration_seconds", l, 1,
+			    jobs[i].secs);
+		}
+	dmu_metric_head(f, "dmu_cert_not_after_timestamp_seconds", "gauge",
+	    "The end of the pinned certificate's validity (an expired "
+	    "certificate still pins its device).");
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].not_after >= 0 && !jobs[i].dup) {
+			l[1] = jobs[i].label;
+			dmu_metric(f, "dmu_cert_not_after_timestamp_seconds",
+			    l, 1, jobs[i].not_after);
+		}
+	return ferror(f) ? -1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *opt_f = NULL;
+	const char *opt_f = NULL, *opt_m = NULL;
 	pthread_t *th;
-	char *line = NULL, *dev, *path;
+	char *line = NULL, *dev, *path, err[DMU_ERRLEN];
 	size_t cap = 0, i;
 	long long nthreads = 1;
 	long n;
@@ -155,7 +257,7 @@ main(int argc, char **argv)
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "f:j:t:V")) != -1) {
+	while ((c = getopt(argc, argv, "f:j:m:t:V")) != -1) {
 		switch (c) {
 		case 'f':
 			opt_f = optarg;
@@ -164,6 +266,9 @@ main(int argc, char **argv)
 			if (dmu_parse_long(optarg, 1, 256, &nthreads) != 0)
 				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
 				    "(1 to 256)", optarg);
+			break;
+		case 'm':
+			opt_m = optarg;
 			break;
 		case 't':
 			timeout_ms = dmu_opt_timeout(optarg);
@@ -225,6 +330,15 @@ main(int argc, char **argv)
 	for (i = 0; i < (size_t)nthreads; i++)
 		pthread_join(th[i], NULL);
 	free(th);
+	if (opt_m != NULL)
+		mark_dups();
+	if (opt_m != NULL && dmu_metrics_write(opt_m, fill_metrics, NULL,
+	    err) != DMU_OK) {
+		dmu_warn("%s", err);
+		status = dmu_worse(status, DMU_EFAIL);
+	}
+	for (i = 0; i < njobs; i++)
+		free(jobs[i].label);
 	free(jobs);
 	dmu_db_close(&db);
 	free(path);

@@ -1,4 +1,7 @@
-/* cert.c - decoding the end-entity certificate: key, names, dates, SPKI. */
+/*
+ * cert.c - decoding the end-entity certificate: key, names, dates, SPKI,
+ * serial number and signature algorithm; its inventory line.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,11 +157,94 @@ format_time(int tag, struct der t, char out[21])
 	return 0;
 }
 
+/*
+ * Formats the content octets of the serial number INTEGER as lower-case
+ * hex, without the zero octet that DER puts before a high bit; a serial
+ * longer than fits ends in "...".
+ */
+static void
+format_serial(struct der v, char *out, size_t sz)
+{
+	size_t o = 0;
+
+	if (v.n > 1 && v.p[0] == 0 && (v.p[1] & 0x80)) {
+		v.p++;
+		v.n--;
+	}
+	for (; v.n > 0 && o + 2 < sz - 3; v.p++, v.n--, o += 2)
+		snprintf(out + o, 3, "%02x", v.p[0]);
+	out[o] = '\0';
+	if (v.n > 0)
+		snprintf(out + o, sz - o, "...");
+}
+
+static const struct {
+	const char *oid;	/* content octets */
+	size_t len;
+	const char *name;	/* as RFC 3279, 4055, 5758 and 8410 name them */
+} sigalgs[] = {
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x02", 9, "md2WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x04", 9, "md5WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x05", 9, "sha1WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a", 9, "rsassa-pss" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b", 9, "sha256WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c", 9, "sha384WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d", 9, "sha512WithRSAEncryption" },
+	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0e", 9, "sha224WithRSAEncryption" },
+	{ "\x2a\x86\x48\xce\x3d\x04\x01", 7, "ecdsa-with-SHA1" },
+	{ "\x2a\x86\x48\xce\x3d\x04\x03\x01", 8, "ecdsa-with-SHA224" },
+	{ "\x2a\x86\x48\xce\x3d\x04\x03\x02", 8, "ecdsa-with-SHA256" },
+	{ "\x2a\x86\x48\xce\x3d\x04\x03\x03", 8, "ecdsa-with-SHA384" },
+	{ "\x2a\x86\x48\xce\x3d\x04\x03\x04", 8, "ecdsa-with-SHA512" },
+	{ "\x2a\x86\x48\xce\x38\x04\x03", 7, "dsa-with-sha1" },
+	{ "\x2b\x65\x70", 3, "Ed25519" },
+	{ "\x2b\x65\x71", 3, "Ed448" },
+};
+
+/*
+ * Names a signature algorithm OID, or writes it in dotted decimal
+ * ("1.2.3"), cut at sz; arcs too large for 64 bits give "unknown".
+ */
+static void
+format_sigalg(struct der oid, char *out, size_t sz)
+{
+	uint64_t arc = 0;
+	size_t i, o;
+
+	for (i = 0; i < sizeof(sigalgs) / sizeof(sigalgs[0]); i++)
+		if (sigalgs[i].len == oid.n &&
+		    memcmp(sigalgs[i].oid, oid.p, oid.n) == 0) {
+			snprintf(out, sz, "%s", sigalgs[i].name);
+			return;
+		}
+	out[0] = '\0';
+	for (i = 0, o = 0; i < oid.n; i++) {
+		if (arc >> 56)
+			goto unknown;
+		arc = arc << 7 | (oid.p[i] & 0x7f);
+		if (oid.p[i] & 0x80)
+			continue;
+		if (o == 0)	/* the first octets hold two arcs */
+			o = (size_t)snprintf(out, sz, "%u.%llu",
+			    arc < 80 ? (unsigned)(arc / 40) : 2U,
+			    (unsigned long long)(arc < 80 ? arc % 40 :
+			    arc - 80));
+		else if (o < sz)
+			o += (size_t)snprintf(out + o, sz - o, ".%llu",
+			    (unsigned long long)arc);
+		arc = 0;
+	}
+	if (o > 0 && (oid.n == 0 || !(oid.p[oid.n - 1] & 0x80)))
+		return;
+unknown:
+	snprintf(out, sz, "unknown");
+}
+
 /* Walks the TBSCertificate for names, validity and the SPKI. */
 static int
 walk(struct dmu_cert *c, char *err)
 {
-	struct der in = { c->der, c->len }, cert, tbs, v, val, spki;
+	struct der in = { c->der, c->len }, cert, tbs, v, val, spki, alg;
 	int tag;
 
 	if (der_expect(&in, 0x30, &cert, NULL) != 0 || in.n != 0 ||
@@ -167,8 +253,10 @@ walk(struct dmu_cert *c, char *err)
 	if (tbs.n > 0 && tbs.p[0] == 0xa0 &&
 	    der_next(&tbs, &tag, &val, NULL) != 0)		/* version */
 		goto bad;
-	if (der_expect(&tbs, 0x02, &val, NULL) != 0 ||		/* serial */
-	    der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* sig alg */
+	if (der_expect(&tbs, 0x02, &val, NULL) != 0)		/* serial */
+		goto bad;
+	format_serial(val, c->serial, sizeof(c->serial));
+	if (der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* sig alg */
 	    der_expect(&tbs, 0x30, &val, NULL) != 0 ||		/* issuer */
 	    format_name(val, c->issuer, sizeof(c->issuer)) != 0 ||
 	    der_expect(&tbs, 0x30, &v, NULL) != 0 ||		/* validity */
@@ -181,6 +269,16 @@ walk(struct dmu_cert *c, char *err)
 	    der_expect(&tbs, 0x30, &val, &spki) != 0)
 		goto bad;
 	dmu_sha256(c->spki_sha256, spki.p, spki.n);
+	/*
+	 * The outer signatureAlgorithm only names the algorithm for the
+	 * inventory: a certificate whose name for it we cannot read still
+	 * pins its device, so it is "unknown" rather than refused.
+	 */
+	if (der_expect(&cert, 0x30, &alg, NULL) != 0 ||
+	    der_expect(&alg, 0x06, &val, NULL) != 0)
+		snprintf(c->sigalg, sizeof(c->sigalg), "unknown");
+	else
+		format_sigalg(val, c->sigalg, sizeof(c->sigalg));
 	return 0;
 bad:
 	snprintf(err, DMU_ERRLEN, "malformed certificate");
@@ -228,6 +326,7 @@ copy_key(struct dmu_cert *c, const br_x509_pkey *pk, char *err)
 				bits--;
 			}
 		}
+		c->keybits = bits;
 		snprintf(c->keytype, sizeof(c->keytype), "RSA %zu", bits);
 		return 0;
 	}
@@ -241,6 +340,8 @@ copy_key(struct dmu_cert *c, const br_x509_pkey *pk, char *err)
 		c->pkey.key.ec.curve = k->curve;
 		c->pkey.key.ec.q = c->keybuf;
 		c->pkey.key.ec.qlen = k->qlen;
+		c->keybits = k->curve == BR_EC_secp521r1 ? 521 :
+		    k->curve == BR_EC_secp384r1 ? 384 : 256;
 		snprintf(c->keytype, sizeof(c->keytype), "EC %s", cv);
 		return 0;
 	}
@@ -426,4 +527,93 @@ dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
 	fprintf(f, "key:      %s\n", c->keytype);
 	if (learned != NULL)
 		fprintf(f, "learned:  %s\n", learned);
+}
+
+/* see dmu.h */
+unsigned
+dmu_cert_warnings(const struct dmu_cert *c, const char *now)
+{
+	unsigned w = 0;
+
+	if (c->pkey.key_type == BR_KEYTYPE_RSA && c->keybits < 2048)
+		w |= DMU_CW_RSA_WEAK;
+	if (strcmp(c->sigalg, "sha1WithRSAEncryption") == 0 ||
+	    strcmp(c->sigalg, "ecdsa-with-SHA1") == 0 ||
+	    strcmp(c->sigalg, "dsa-with-sha1") == 0)
+		w |= DMU_CW_SHA1;
+	if (strcmp(c->sigalg, "md5WithRSAEncryption") == 0)
+		w |= DMU_CW_MD5;
+	/* The dates are fixed-width UTC: they compare as strings. */
+	if (now != NULL && strcmp(c->not_after, now) < 0)
+		w |= DMU_CW_EXPIRED;
+	if (now != NULL && strcmp(c->not_before, now) > 0)
+		w |= DMU_CW_NOTYET;
+	return w;
+}
+
+/*
+ * Writes s as a JSON string.  Control characters and the DEL are escaped,
+ * and bytes above 0x7f, which cannot be trusted to be UTF-8, become
+ * U+FFFD, so that the line is valid JSON whatever a certificate holds.
+ */
+static void
+json_str(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	putc('"', f);
+	for (; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else if (*p > 0x7f)
+			fputs("\\ufffd", f);
+		else
+			putc(*p, f);
+	}
+	putc('"', f);
+}
+
+/* see dmu.h */
+int
+dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
+    const char *learned, const char *authorized, const char *now)
+{
+	static const char *const words[] = { "rsa-under-2048",
+	    "sha1-signature", "md5-signature", "expired", "not-yet-valid" };
+	char hex[65], pin[64];
+	unsigned w = dmu_cert_warnings(c, now);
+	size_t i;
+	int first = 1;
+
+	dmu_hex(hex, c->sha256, 32);
+	dmu_cert_pin(pin, c);
+	fputs("{\"device\":", f);
+	json_str(f, device);
+	fprintf(f, ",\"sha256\":\"%s\",\"pin\":\"%s\",\"learned\":", hex, pin);
+	json_str(f, learned);
+	fputs(",\"authorized\":", f);
+	json_str(f, authorized);
+	fputs(",\"subject\":", f);
+	json_str(f, c->subject);
+	fputs(",\"issuer\":", f);
+	json_str(f, c->issuer);
+	fputs(",\"serial\":", f);
+	json_str(f, c->serial);
+	fprintf(f, ",\"not_before\":\"%s\",\"not_after\":\"%s\",\"key\":",
+	    c->not_before, c->not_after);
+	json_str(f, c->keytype);
+	fprintf(f, ",\"key_bits\":%zu,\"signature\":", c->keybits);
+	json_str(f, c->sigalg);
+	fputs(",\"warnings\":[", f);
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (w & 1U << i) {
+			fprintf(f, "%s\"%s\"", first ? "" : ",", words[i]);
+			first = 0;
+		}
+	if (strcmp(authorized, "unverified") == 0)
+		fprintf(f, "%s\"unverified\"", first ? "" : ",");
+	fputs("]}\n", f);
+	return ferror(f) ? -1 : 0;
 }

@@ -109,10 +109,43 @@ delete_pending(struct dmu_collect *c)
 	return rc;
 }
 
+/*
+ * Writes the -m file: with force, or when dmu_up changed, at once;
+ * otherwise at most once a second, a write put off being made after the
+ * next answer, which poll_once() asks within a second.  up is dmu_up: 1 after an answer or a
+ * connection, 0 after a failure (not after a device's clean close, which
+ * is followed by a new connection at once).
+ */
+static void
+metrics(struct dmu_collect *c, int force, int up)
+{
+	char err[DMU_ERRLEN];
+	int64_t now;
+
+	if (c->metrics == NULL || c->f.device == NULL)
+		return;		/* none asked for, or the run never began */
+	now = dmu_now_ms();
+	if (!force && up == c->metrics_up && now - c->metrics_ms < 1000) {
+		c->metrics_dirty = 1;
+		return;
+	}
+	c->metrics_dirty = 0;
+	c->metrics_ms = now;
+	c->metrics_up = up;
+	if (dmu_follow_metrics(c->metrics, &c->f, c->connects > 1 ?
+	    c->connects - 1 : 0, up, err) != DMU_OK) {
+		if (!c->metrics_failed)
+			say(c, "%s", err);
+		c->metrics_failed = 1;
+	} else
+		c->metrics_failed = 0;
+}
+
 /* A network failure: say so and wait, shorter when a stop signal comes. */
 static void
 back_off(struct dmu_collect *c, const char *why)
 {
+	metrics(c, 0, 0);
 	dmu_follow_neterr(&c->f, -1);
 	say(c, "%s; trying again in %.1f s", why, (double)c->f.delay_ms / 1000);
 	dmu_sleep_ms(c->f.delay_ms);
@@ -137,6 +170,8 @@ reconnect(struct dmu_collect *c)
 		c->check = 1;
 		return DMU_ENET;
 	}
+	c->connects++;
+	metrics(c, 0, 1);
 	if (c->check && c->f.last > 0 && c->f.last_ts[0] != '\0') {
 		snprintf(path, sizeof(path), "/reports/%lld", c->f.last);
 		if ((rc = dmu_client_get(c->cl, path, 0, &r)) != DMU_OK) {
@@ -176,11 +211,15 @@ poll_once(struct dmu_collect *c)
 {
 	struct dmu_resp r;
 	char path[96];
+	long wait_s = c->wait_s;
 	int rc, act;
 
+	/* A write of the metrics put off: the next answer within a second. */
+	if (c->metrics_dirty)
+		wait_s = 1;
 	snprintf(path, sizeof(path), "/wait?lastSerial=%lld&timeout=%ld",
-	    c->f.last, c->wait_s);
-	rc = dmu_client_get(c->cl, path, c->wait_s * 1000, &r);
+	    c->f.last, wait_s);
+	rc = dmu_client_get(c->cl, path, wait_s * 1000, &r);
 	if (dmu_stop) {
 		if (rc == DMU_OK)
 			dmu_resp_free(&r);
@@ -204,6 +243,7 @@ poll_once(struct dmu_collect *c)
 		say(c, "HTTP %d; trying again in %.1f s", r.status,
 		    (double)c->f.delay_ms / 1000);
 	dmu_resp_free(&r);
+	metrics(c, 0, 1);
 	switch (act) {
 	case DMU_FOLLOW_RETRY:
 		dmu_sleep_ms(c->f.delay_ms);
@@ -225,9 +265,23 @@ poll_once(struct dmu_collect *c)
 	return DMU_OK;
 }
 
+static int run(struct dmu_collect *);
+
 /* see dmu.h */
 int
 dmu_collect_run(struct dmu_collect *c)
+{
+	int rc;
+
+	c->metrics_up = -1;
+	rc = run(c);
+	metrics(c, 1, 0);	/* the end: not connected any more */
+	return rc;
+}
+
+/* dmu_collect_run() but the last write of the metrics. */
+static int
+run(struct dmu_collect *c)
 {
 	char ts[64];
 	long long last = 0;
@@ -243,6 +297,7 @@ dmu_collect_run(struct dmu_collect *c)
 	c->f.emit = emit;
 	c->f.warn = warn_cb;
 	c->f.ctx = c;
+	metrics(c, 1, 0);
 	srandom((unsigned)getpid() ^ (unsigned)dmu_now_ms());
 	dmu_catch_signals();
 	while (!dmu_stop && !c->done) {

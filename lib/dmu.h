@@ -283,6 +283,10 @@ struct dmu_cert {
 	char not_before[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
 	char not_after[21];
 	uint8_t spki_sha256[32];	/* SHA-256 of SubjectPublicKeyInfo */
+	size_t keybits;			/* RSA modulus or EC curve size */
+	char serial[68];		/* lower-case hex, "..." after 32 bytes */
+	char sigalg[48];		/* "ecdsa-with-SHA256", a dotted OID, or
+					   "unknown" */
 };
 
 /*
@@ -309,6 +313,35 @@ int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
 
 /* Writes the curl --pinnedpubkey value "sha256//BASE64" of c to out (54 bytes). */
 void dmu_cert_pin(char *out, const struct dmu_cert *c);
+
+/* Warnings about a certificate: bits of dmu_cert_warnings(). */
+enum {
+	DMU_CW_RSA_WEAK = 1,	/* an RSA key under 2048 bits */
+	DMU_CW_SHA1 = 2,	/* signed with SHA-1 */
+	DMU_CW_MD5 = 4,		/* signed with MD5 */
+	DMU_CW_EXPIRED = 8,	/* not_after is before now */
+	DMU_CW_NOTYET = 16	/* not_before is after now */
+};
+
+/*
+ * Returns the DMU_CW_* bits that apply to c.  now is the current time as
+ * dmu_utc_now() writes it, or NULL to leave out the two that depend on the
+ * clock.  None of them keeps a pin from working.
+ */
+unsigned dmu_cert_warnings(const struct dmu_cert *c, const char *now);
+
+/*
+ * Writes the inventory line of a pin to f: one JSON object with device,
+ * sha256, pin, learned, authorized (the provenance word), subject, issuer,
+ * serial, not_before, not_after, key, key_bits, signature and warnings,
+ * the array of words "rsa-under-2048", "sha1-signature", "md5-signature",
+ * "expired", "not-yet-valid" (those two from now, as for
+ * dmu_cert_warnings()) and "unverified" (when authorized is that word).
+ * Every string is escaped so that the line is valid JSON whatever the
+ * certificate holds.  Returns 0, or -1 when writing to f failed.
+ */
+int dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
+    const char *learned, const char *authorized, const char *now);
 
 /*
  * Writes a human summary of c for device to f: fingerprint, pin, subject,
@@ -705,6 +738,8 @@ struct dmu_follow {
 	char last_ts[64];	/* its timestamp, "" when unknown */
 	long long count;	/* reports written so far */
 	long long limit;	/* stop after this many (0: never) */
+	long long restarts;	/* device restarts noticed */
+	long long lost;		/* serials skipped between reports */
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
@@ -849,6 +884,7 @@ struct dmu_collect {
 	long long limit;		/* stop after so many reports; 0: never */
 	long wait_s;			/* timeout of each long poll, 1..75 */
 	int delete;			/* delete what was written (-d) */
+	const char *metrics;		/* -m: metrics file, or NULL */
 	/*
 	 * Writes one report; returns 0, -1 when a stop signal kept it from
 	 * being written, or 1 on a write error.
@@ -863,10 +899,22 @@ struct dmu_collect {
 	size_t npending, cappending;
 	int check;			/* compare the last report first */
 	int done;			/* the run ends with its status */
+	long long connects;		/* connections made (for -m) */
+	int64_t metrics_ms;		/* when the metrics were written */
+	int metrics_up;			/* dmu_up as last written, or -1 */
+	int metrics_failed;		/* the last write failed: said so */
+	int metrics_dirty;		/* a write was put off: poll 1 s */
 	char err[DMU_ERRLEN];		/* why the run ended, when it failed */
 };
 
 /*
+ * With c->metrics set, the collector keeps that file current for the node
+ * exporter (dmu_follow_metrics()): at the start, after each answer but at
+ * most once a second (a write put off makes the next long poll 1 s long,
+ * so the file is never more than about 2 s behind), at once when the
+ * connection is made or lost, and at the end, with dmu_up 0.  A failure to write it is a warning, said once
+ * until a write succeeds again.
+ *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
  * kept-alive connection, writes each new report through emit, saves the
@@ -880,5 +928,54 @@ int dmu_collect_run(struct dmu_collect *c);
 
 /* Frees what c owns (not c->cl). */
 void dmu_collect_free(struct dmu_collect *c);
+
+/* metrics.c */
+
+/*
+ * Writes the "# HELP" and "# TYPE" lines of a metric family to f, in the
+ * Prometheus text exposition format; type is "gauge" or "counter", help
+ * one line of text without a backslash.  Every sample of the family
+ * follows at once: the format wants a family in one piece.
+ */
+void dmu_metric_head(FILE *f, const char *name, const char *type,
+    const char *help);
+
+/*
+ * Writes one sample of name to f: nlabels labels, labels[2i] the name and
+ * labels[2i+1] the value of each, and the value, integers (up to 2^53)
+ * exactly and others to 9 digits.  Label values are escaped as the format
+ * says (backslash, double quote, line feed); other control characters and
+ * bytes above 0x7f are written as '?', so any string makes a valid line.
+ */
+void dmu_metric(FILE *f, const char *name, const char *const *labels,
+    size_t nlabels, double value);
+
+/*
+ * Replaces the metrics file at path atomically, as dmu_replace_file()
+ * does (the temporary name does not end in ".prom", so the textfile
+ * collector never reads half a file), mode 0644 for an exporter that runs
+ * as another user.  Returns DMU_OK or DMU_EFAIL with the reason in err.
+ */
+int dmu_metrics_write(const char *path, int (*fill)(void *, FILE *),
+    void *ctx, char *err);
+
+/*
+ * Writes the metrics file of a collector (dmu-get follow -m) for the node
+ * exporter, as dmu_metrics_write() does, from f and the collector's own
+ * counts: dmu_reports_total (f->count), dmu_report_last_serial,
+ * dmu_report_last_timestamp_seconds (f->last_ts, left out when it is not
+ * an RFC 3339 time), dmu_restarts_total, dmu_lost_reports_total,
+ * dmu_reconnects_total and dmu_up, each labelled with the device.  Returns
+ * DMU_OK or DMU_EFAIL with the reason in err.
+ */
+int dmu_follow_metrics(const char *path, const struct dmu_follow *f,
+    long long reconnects, int up, char *err);
+
+/*
+ * Parses an RFC 3339 time, "YYYY-MM-DDTHH:MM:SS", optional fraction, then
+ * "Z" or "+HH:MM"/"-HH:MM", into seconds since the epoch.  Returns 0, or
+ * -1 when s is not such a time.
+ */
+int dmu_time_parse(const char *s, double *out);
 
 #endif

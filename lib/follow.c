@@ -80,10 +80,13 @@ take(void *ctx, const struct dmu_report *r)
 {
 	struct batch *b = ctx;
 	struct dmu_follow *f = b->f;
+	long long gap;
 
 	if (r->serial <= f->last)
 		return 0;	/* written already: the device sent it again */
-	if (f->last > 0 && r->serial > f->last + 1)
+	gap = f->last > 0 && r->serial > f->last + 1 ?
+	    r->serial - f->last - 1 : 0;
+	if (gap > 0)
 		warnf(f, "serials %lld to %lld were lost before they "
 		    "could be read (device buffer overflow?)", f->last + 1,
 		    r->serial - 1);
@@ -96,6 +99,7 @@ take(void *ctx, const struct dmu_report *r)
 		b->werr = 1;
 		return 1;
 	}
+	f->lost += gap;		/* counted once the report is written */
 	f->last = r->serial;
 	snprintf(f->last_ts, sizeof(f->last_ts), "%s", r->timestamp);
 	f->count++;
@@ -142,6 +146,7 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		msg[0] = '\0';
 	if (status == 400 && strstr(msg, "is greater than current max serial")
 	    != NULL) {
+		f->restarts++;
 		warnf(f, "the device restarted and lost its buffer; "
 		    "reading again from its first report (last written: "
 		    "serial %lld)", f->last);
@@ -188,6 +193,7 @@ dmu_follow_continuity(struct dmu_follow *f, int status, const char *body,
 	    s.n != 1 || s.serial != f->last)
 		return;
 	if (strcmp(s.ts, f->last_ts) != 0) {
+		f->restarts++;
 		warnf(f, "the device restarted: its serial %lld now has "
 		    "timestamp %s, not %s; reading again from its first "
 		    "report", f->last, s.ts, f->last_ts);

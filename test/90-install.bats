@@ -73,6 +73,10 @@ f 755 usr/bin/dmu-certdb
 f 755 usr/bin/dmu-get
 f 755 usr/bin/dmu-learn
 f 755 usr/bin/dmu-pin-check
+d usr/lib
+d usr/lib/nagios
+d usr/lib/nagios/plugins
+f 755 usr/lib/nagios/plugins/check_dmu
 d usr/share
 d usr/share/bash-completion
 d usr/share/bash-completion/completions
@@ -84,10 +88,13 @@ d usr/share/dmu
 d usr/share/dmu/examples
 f 755 usr/share/dmu/examples/collect-all
 f 755 usr/share/dmu/examples/fleet-check
+f 755 usr/share/dmu/examples/plot
 d usr/share/dmu/jq
 f 644 usr/share/dmu/jq/content.jq
 f 644 usr/share/dmu/jq/csv.jq
 f 644 usr/share/dmu/jq/values-csv.jq
+d usr/share/dmu/monitoring
+f 644 usr/share/dmu/monitoring/dmu.rules.yml
 d usr/share/dmu/systemd
 f 644 usr/share/dmu/systemd/dmu-follow@.service
 d usr/share/man
@@ -108,6 +115,9 @@ shared_dirs() {
 	cat <<'EOF'
 d usr
 d usr/bin
+d usr/lib
+d usr/lib/nagios
+d usr/lib/nagios/plugins
 d usr/share
 d usr/share/bash-completion
 d usr/share/bash-completion/completions
@@ -140,10 +150,16 @@ mk() {
 		n=${f##*/}
 		cmp "$f" "$DMU_STAGE/usr/share/man/man${n##*.}/$n"
 	done
-	for f in "$DMU_REPO"/share/jq/*.jq "$DMU_REPO"/share/examples/*; do
+	for f in "$DMU_REPO"/share/jq/*.jq "$DMU_REPO"/share/examples/* \
+	    "$DMU_REPO"/share/monitoring/*.yml; do
 		n=${f#"$DMU_REPO"/share/}
 		cmp "$f" "$DMU_STAGE/usr/share/dmu/$n"
 	done
+	# check_dmu differs only in the directory of the programs it runs.
+	assert_equal "$(diff "$DMU_REPO/share/monitoring/check_dmu" \
+	    "$DMU_STAGE/usr/lib/nagios/plugins/check_dmu" | grep '^[<>]')" \
+	    "< BINDIR=
+> BINDIR=/usr/bin"
 }
 
 @test "install: modes are set whatever the umask, and a second install changes nothing" {
@@ -162,7 +178,8 @@ mk() {
 @test "install: PREFIX, BINDIR and the others move the files; the unit follows BINDIR" {
 	d=$BATS_TEST_TMPDIR/stage
 	mk install DESTDIR="$d" PREFIX=/opt/dmu BINDIR=/opt/dmu/libexec \
-	    BASHCOMPDIR=/etc/bash_completion.d || fail "$(cat mk.log)"
+	    BASHCOMPDIR=/etc/bash_completion.d \
+	    NAGIOSPLUGINDIR=/usr/lib/monitoring-plugins || fail "$(cat mk.log)"
 	for p in "${PROG_NAMES[@]}"; do
 		[ -x "$d/opt/dmu/libexec/$p" ] || fail "no $p in BINDIR"
 		[ -f "$d/etc/bash_completion.d/$p" ] || fail "no completion for $p"
@@ -172,9 +189,11 @@ mk() {
 	run grep '^ExecStart=' "$d/opt/dmu/share/dmu/systemd/dmu-follow@.service"
 	assert_output --partial " /opt/dmu/libexec/dmu-get -f /etc/dmu/certdb "
 	refute_output --partial /usr/bin/dmu-get
+	grep -qx 'BINDIR=/opt/dmu/libexec' "$d/usr/lib/monitoring-plugins/check_dmu"
 	# uninstall with the same variables leaves no file.
 	mk uninstall DESTDIR="$d" PREFIX=/opt/dmu BINDIR=/opt/dmu/libexec \
-	    BASHCOMPDIR=/etc/bash_completion.d || fail "$(cat mk.log)"
+	    BASHCOMPDIR=/etc/bash_completion.d \
+	    NAGIOSPLUGINDIR=/usr/lib/monitoring-plugins || fail "$(cat mk.log)"
 	run find "$d" ! -type d
 	assert_output ""
 	[ ! -e "$d/opt/dmu/share/dmu" ]
@@ -427,11 +446,11 @@ comp_db() {
 
 @test "completion: options of each program" {
 	run complete_line "dmu-get -"
-	assert_output "$(printf '%s\n' -V -a -d -f -k -l -n -r -s -t -w | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w | LC_ALL=C sort)"
 	run complete_line "dmu-learn -"
 	assert_output "$(printf '%s\n' -F -V -f -t -y | LC_ALL=C sort)"
 	run complete_line "dmu-pin-check -"
-	assert_output "$(printf '%s\n' -V -f -j -t | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -f -j -m -t | LC_ALL=C sort)"
 	run complete_line "dmu-certdb -"
 	assert_output "$(printf '%s\n' -V -f | LC_ALL=C sort)"
 	run complete_line "dmu-certdb add -"
@@ -495,11 +514,13 @@ comp_db() {
 @test "completion: dmu-certdb commands; -f names the database the devices come from" {
 	comp_db
 	run complete_line "dmu-certdb "
-	assert_output "$(printf '%s\n' add check get import list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
 	run complete_line "dmu-certdb p"
 	assert_output "$(printf '%s\n' pem pin)"
 	run complete_line "dmu-certdb -f other.db "
-	assert_output "$(printf '%s\n' add check get import list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
+	run complete_line "dmu-certdb i"
+	assert_output "$(printf '%s\n' import inventory)"
 	{ echo "$DB_HEADER"; record 10.0.0.9:443 a; } >other.db
 	run complete_line "dmu-certdb -f other.db get "
 	assert_output "10.0.0.9:443"

@@ -516,3 +516,74 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	run on_pty yes "${EX% -r}"
 	assert_failure 4
 }
+
+# ---- monitoring (issue 11) ----
+
+@test "dmu-certdb(1) example 6: audit the pins: warnings, and RSA keys weakest first" {
+	openssl req -x509 -newkey rsa:1024 -nodes -sha1 -subj /CN=DMU801 \
+	    -days 30 -keyout weak.key -out weak.pem 2>/dev/null
+	mkcert a ec
+	mkcert b rsa
+	record 127.0.0.1:8443 a | dmu-certdb add
+	record st2.example:443 b | dmu-certdb add
+	dmu-certdb import st3.example < weak.pem
+	P1=8443
+	example dmu-certdb.1 6
+	example_has "dmu-certdb inventory | jq"
+	run_ex
+	assert_success
+	assert_output "st3.example:443 rsa-under-2048,sha1-signature
+1024 st3.example:443
+2048 st2.example:443"
+}
+
+@test "dmu-pin-check(1) example 4: metrics for the node exporter, checked by promtool" {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus)"
+	sim_up a
+	P1=$PORT
+	sim_up b
+	example dmu-pin-check.1 4
+	example_has "-m pins.prom"
+	run_ex
+	assert_success
+	assert_equal "$(grep -c '^dmu_pin_ok{.*} 1$' pins.prom)" 2
+}
+
+@test "dmu(7) example 11: check_dmu over the default database, as a monitoring system runs it" {
+	unset DMU_CERTDB XDG_CONFIG_HOME
+	sim_up a
+	P1=$PORT
+	sim_up b
+	down=127.0.0.1:$(free_port)
+	mkcert c ec
+	record "$down" c | dmu-certdb add
+	sed "s#^BINDIR=\$#BINDIR=$DMU_BIN#" "$DMU_REPO/share/monitoring/check_dmu" >check_dmu
+	chmod 755 check_dmu
+	example dmu.7 11
+	example_has "check_dmu -f ~/.config/dmu/certdb -c 2"
+	EX=${EX//\/usr\/local\/lib\/nagios\/plugins\//$PWD/}
+	run setsid env -i HOME="$HOME" bash -c "$EX" </dev/null
+	assert_equal "$status" 1
+	assert_line -n 0 --regexp "^DMU PINS WARNING - 1 unreachable: $down; 2 ok \| ok=2;;;0;3 "
+	assert_line -n 1 --regexp "^$down error unreachable "
+}
+
+@test "dmu-get(1) example 10: a collector with metrics for the node exporter, checked by promtool" {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus)"
+	sim_up a -n 3
+	P1=$PORT
+	example dmu-get.1 10
+	example_has "-m st1.prom"
+	bg out err bash -c "exec ${CMDS[0]}"
+	wait_lines st1.ndjson 3
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 10
+	assert_equal "$BG_STATUS" 0
+	run --separate-stderr bash -c "${CMDS[1]}"
+	assert_success
+	grep -qx "dmu_reports_total{device=\"127.0.0.1:$P1\"} 3" st1.prom ||
+	    fail "st1.prom: $(cat st1.prom)"
+	grep -qx "dmu_up{device=\"127.0.0.1:$P1\"} 0" st1.prom
+}

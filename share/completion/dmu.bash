@@ -83,11 +83,11 @@ _dmu_pin_check() {
 	local cur prev _dmu_w
 	_dmu_words
 	case $prev in
-	-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-f|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-j|-t) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-V -f -j -t"
+		_dmu_reply "-V -f -j -m -t"
 	else
 		_dmu_reply "$(_dmu_devices)"
 	fi
@@ -97,14 +97,14 @@ _dmu_get() {
 	local cur prev n _dmu_w
 	_dmu_words
 	case $prev in
-	-f|-k|-s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-f|-k|-m|-s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-a|-l|-n|-t|-w) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-V -a -d -f -k -l -n -r -s -t -w"
+		_dmu_reply "-V -a -d -f -k -l -m -n -r -s -t -w"
 		return
 	fi
-	n=$(_dmu_operands afklnstw | wc -l)
+	n=$(_dmu_operands afklmnstw | wc -l)
 	case $n in
 	0) _dmu_reply "$(_dmu_devices)" ;;
 	1) _dmu_reply "latest oldest list wait follow" ;;
@@ -124,7 +124,7 @@ _dmu_certdb() {
 		if [[ $cur == -* ]]; then
 			_dmu_reply "-V -f"
 		else
-			_dmu_reply "add check get import list pem pin remove show"
+			_dmu_reply "add check get import inventory list pem pin remove show"
 		fi
 		return
 	fi
@@ -137,7 +137,7 @@ _dmu_certdb() {
 			_dmu_reply "$(_dmu_devices)"
 		fi
 		;;
-	get|remove) _dmu_reply "$(_dmu_devices)" ;;
+	get|inventory|remove) _dmu_reply "$(_dmu_devices)" ;;
 	pem|pin|show) ((${#ops[@]} == 1)) && _dmu_reply "$(_dmu_devices)" ;;
 	esac
 }

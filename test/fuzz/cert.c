@@ -62,6 +62,24 @@ check_cert(const struct dmu_cert *c, const void *der, size_t len)
 	fclose(f);
 	free(line);
 
+	/* the inventory line: one line, no raw control byte, ASCII only */
+	CHECK(fz_terminated(c->serial, sizeof(c->serial)) &&
+	    strspn(c->serial, "0123456789abcdef.") == strlen(c->serial),
+	    "serial '%s'", c->serial);
+	CHECK(fz_terminated(c->sigalg, sizeof(c->sigalg)) && c->sigalg[0] &&
+	    fz_printable(c->sigalg), "sigalg");
+	line = NULL;
+	CHECK((f = open_memstream(&line, &n)) != NULL, "open_memstream");
+	CHECK(dmu_cert_inventory(f, "dev:443", c, "2024-01-01T00:00:00Z",
+	    "unknown", "2025-01-01T00:00:00Z") == 0, "inventory");
+	fclose(f);
+	CHECK(n > 2 && line[0] == '{' && line[n - 1] == '\n' &&
+	    memchr(line, '\n', n - 1) == NULL, "inventory line");
+	for (size_t i = 0; i + 1 < n; i++)
+		CHECK((unsigned char)line[i] >= 0x20 &&
+		    (unsigned char)line[i] < 0x7f, "inventory byte %zu", i);
+	free(line);
+
 	/* PEM: written, then read back */
 	line = NULL;
 	CHECK((f = open_memstream(&line, &n)) != NULL, "open_memstream");
