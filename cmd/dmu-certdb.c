@@ -88,9 +88,9 @@ static int
 cmd_add(int argc, char **argv)
 {
 	struct dmu_db db;
-	struct dmu_rec r;
+	struct dmu_rec *recs = NULL;
 	char *line = NULL, err[DMU_ERRLEN];
-	size_t cap = 0;
+	size_t cap = 0, nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
 	int c, replace = 0, changed = 0, status = 0;
 
@@ -101,7 +101,11 @@ cmd_add(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	open_rw(&db);
+	/*
+	 * All of stdin first, verified, and only then the lock: the writer
+	 * of the pipe may be a person reading a prompt, and no other writer
+	 * must wait for that.
+	 */
 	while ((n = dmu_getline(&line, &cap, DMU_DB_LINE_MAX, stdin)) != -1) {
 		lineno++;
 		if (n == -2) {
@@ -109,22 +113,35 @@ cmd_add(int argc, char **argv)
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		if (dmu_rec_parse(dmu_trim(line), &r, 1, err) != 0) {
+		if (nrec == caprec) {
+			caprec = caprec ? caprec * 2 : 16;
+			recs = dmu_xreallocarray(recs, caprec, sizeof(*recs));
+		}
+		if (dmu_rec_parse(dmu_trim(line), &recs[nrec], 1, err) != 0) {
 			dmu_warn("stdin:%ld: %s", lineno, err);
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		if (r.device != NULL)
-			status = dmu_worse(status, add_one(&db, &r, "add",
-			    replace, &changed));
-		dmu_rec_free(&r);
+		if (recs[nrec].device == NULL)
+			dmu_rec_free(&recs[nrec]);
+		else
+			nrec++;
 	}
 	free(line);
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
-	if (changed)
-		commit(&db);
-	dmu_db_close(&db);
+	if (nrec > 0) {
+		open_rw(&db);
+		for (i = 0; i < nrec; i++)
+			status = dmu_worse(status, add_one(&db, &recs[i],
+			    "add", replace, &changed));
+		if (changed)
+			commit(&db);
+		dmu_db_close(&db);
+	}
+	for (i = 0; i < nrec; i++)
+		dmu_rec_free(&recs[i]);
+	free(recs);
 	return status;
 }
 

@@ -587,10 +587,9 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 		n = strlen(db->path) + sizeof(".lock");
 		lockpath = dmu_xmalloc(n);
 		snprintf(lockpath, n, "%s.lock", db->path);
-		db->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (db->lockfd < 0 || flock(db->lockfd, LOCK_EX) != 0) {
-			snprintf(db->err, sizeof(db->err), "cannot lock "
-			    "%.200s: %s", lockpath, strerror(errno));
+		db->lockfd = dmu_lock(lockpath, dmu_lock_timeout_ms(),
+		    db->err);
+		if (db->lockfd < 0) {
 			free(lockpath);
 			return DMU_EFAIL;
 		}

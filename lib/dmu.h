@@ -485,6 +485,23 @@ int dmu_db_cert(const char *path, const struct dmu_rec *r,
  */
 int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
 
+/* lock.c */
+
+/*
+ * How long a writer waits for a lock that another holds: $DMU_LOCK_TIMEOUT
+ * seconds (0 to 3600), else 30 s.  Returns milliseconds.
+ */
+long dmu_lock_timeout_ms(void);
+
+/*
+ * Takes an exclusive flock(2) lock on lockpath, creating it (mode 0644)
+ * if missing.  A symbolic link or anything but a regular file at lockpath
+ * is refused, never followed.  Waits at most wait_ms for another holder.
+ * Returns the descriptor that holds the lock (close it to release), or -1
+ * with a one-line reason naming lockpath in err.
+ */
+int dmu_lock(const char *lockpath, long wait_ms, char *err);
+
 /* key.c */
 
 #define DMU_KEY_MAX	512	/* longest API key accepted */
