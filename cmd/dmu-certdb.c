@@ -178,7 +178,8 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	dmu_rec_make(&r, d.canon, &cert);
+	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
+	dmu_rec_make(&r, d.canon, &cert, "unknown");
 	open_rw(&db);
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
@@ -212,12 +213,22 @@ cmd_list(int argc, char **argv)
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		printf("%s %s %s %s\n", r->device, r->sha256hex, r->learned,
+		printf("%s %s %s %s %s %s\n", r->device, r->sha256hex,
+		    r->learned, dmu_rec_prov(r), r->user[0] ? r->user : "-",
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
 	dmu_db_close(&db);
 	return status;
+}
+
+/* The lines of show that say how a pin was authorized. */
+static void
+show_prov(const struct dmu_rec *r)
+{
+	printf("provenance: %s\n", dmu_rec_prov(r));
+	if (r->user[0] != '\0')
+		printf("user:     %s\n", r->user);
 }
 
 /* Commands on named devices: get, show, pem, pin. */
@@ -253,6 +264,7 @@ cmd_each(const char *cmd, int argc, char **argv)
 			} else if (strcmp(cmd, "show") == 0) {
 				dmu_cert_show(stdout, r.device, &cert,
 				    r.learned);
+				show_prov(&r);
 			} else if (strcmp(cmd, "pem") == 0) {
 				dmu_pem_write(stdout, "CERTIFICATE", cert.der,
 				    cert.len);

@@ -367,6 +367,12 @@ load_pin(const char *opt_f)
 		dmu_die(rc, "%s", err);
 	if (dmu_db_cert(path, &rec, &pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
+	/* An audit must find every pin that no person compared: say so. */
+	if (strcmp(rec.prov, "unverified") == 0)
+		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
+		    "with dmu-learn -y on %s and nobody compared its "
+		    "fingerprint", rec.device, rec.sha256hex, rec.user,
+		    rec.learned);
 	dmu_rec_free(&rec);
 	free(path);
 }

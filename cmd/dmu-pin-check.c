@@ -11,6 +11,7 @@ struct job {
 	char *arg;		/* the device as given */
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
+	struct dmu_rec *rec;	/* its record in db, or NULL */
 	int status;
 	int done;
 };
@@ -103,6 +104,7 @@ check(struct job *j, struct dmu_conn *c)
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
+	j->rec = r;
 	if (dmu_db_cert(db.path, r, &cert, err) != 0) {
 		j->line = xasprintf("%s error database bad record", d.canon);
 		j->talk = xasprintf("%s", err);
@@ -122,6 +124,17 @@ check(struct job *j, struct dmu_conn *c)
 	j->status = rc;
 	dmu_conn_close(c);
 	dmu_cert_free(&cert);
+}
+
+/* An audit must find every pin that no person compared: say so. */
+static void
+warn_unverified(const struct dmu_rec *r)
+{
+	if (strcmp(r->prov, "unverified") == 0)
+		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
+		    "with dmu-learn -y on %s and nobody compared its "
+		    "fingerprint", r->device, r->sha256hex, r->user,
+		    r->learned);
 }
 
 static void *
@@ -165,7 +178,7 @@ main(int argc, char **argv)
 {
 	const char *opt_f = NULL;
 	pthread_t *th;
-	char *line = NULL, *dev, *path;
+	char *line = NULL, *dev, *path, *warned;
 	size_t cap = 0, i;
 	long long nthreads = 1;
 	long n;
@@ -226,12 +239,17 @@ main(int argc, char **argv)
 	for (i = 0; i < (size_t)nthreads; i++)
 		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
 			dmu_die(DMU_EFAIL, "cannot start a thread");
+	warned = dmu_xcalloc(db.n + 1, 1);
 	/* Results in input order, each as soon as it and those before are in. */
 	for (i = 0; i < njobs; i++) {
 		pthread_mutex_lock(&mu);
 		while (!jobs[i].done)
 			pthread_cond_wait(&cv, &mu);
 		pthread_mutex_unlock(&mu);
+		if (jobs[i].rec != NULL && !warned[jobs[i].rec - db.rec]) {
+			warned[jobs[i].rec - db.rec] = 1;
+			warn_unverified(jobs[i].rec);
+		}
 		if (jobs[i].talk != NULL)
 			dmu_warn("%s", jobs[i].talk);
 		printf("%s\n", jobs[i].line);
@@ -244,6 +262,7 @@ main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	free(th);
 	free(jobs);
+	free(warned);
 	dmu_db_close(&db);
 	free(path);
 	if (dmu_fshut() != 0)

@@ -375,14 +375,43 @@ void dmu_conn_close(struct dmu_conn *c);
 
 /* db.c */
 
+/*
+ * A format-1 file holds only 4-field records "DEVICE SHA256 LEARNED CERT";
+ * a format-2 file may also hold 6-field records "DEVICE SHA256 LEARNED
+ * PROVENANCE USER CERT".  A file is written as format 1 while none of its
+ * records carries a provenance, so that older readers keep reading it.
+ */
 #define DMU_DB_HEADER	"# dmu-certdb 1"
-#define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 100 + DMU_B64_LEN(DMU_CERT_MAX))
+#define DMU_DB_HEADER2	"# dmu-certdb 2"
+#define DMU_USER_MAX	32	/* longest USER field */
+#define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 160 + DMU_B64_LEN(DMU_CERT_MAX))
+
+/*
+ * Returns 1 when s is a provenance word: "terminal" (a person typed yes),
+ * "fingerprint" (-F), "manifest" (a fingerprint on a manifest line),
+ * "unverified" (-y) or "unknown".
+ */
+int dmu_prov_valid(const char *s);
+
+/*
+ * Returns 1 when s is a USER field: 1 to DMU_USER_MAX bytes of letters,
+ * digits, '.', '_' and '-', not starting with '.' or '-'.
+ */
+int dmu_user_valid(const char *s);
+
+/*
+ * Writes the name of the real user into out (DMU_USER_MAX + 1 bytes): the
+ * login name when it is a valid USER field, else the decimal uid.
+ */
+void dmu_user_name(char *out);
 
 /* One line of the database: a record, or a comment/blank line (device NULL). */
 struct dmu_rec {
 	char *device;			/* canonical host:port, or NULL */
 	char sha256hex[65];		/* of the certificate DER */
 	char learned[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
+	char prov[12];			/* provenance word; "" in a 4-field line */
+	char user[DMU_USER_MAX + 1];	/* who learned it; "" in a 4-field line */
 	char *certb64;			/* base64 DER, one line */
 	char *mem;			/* owns device, certb64 or the comment */
 	long lineno;			/* where it stands in the file, or 0 */
@@ -462,12 +491,21 @@ void dmu_db_close(struct dmu_db *db);
 int dmu_rec_parse(const char *line, struct dmu_rec *r, int verify,
     char *err);
 
-/* Writes a record as one database line to f. */
+/*
+ * Writes a record as one database line to f: 4 fields when r->prov is "",
+ * else 6.
+ */
 int dmu_rec_write(FILE *f, const struct dmu_rec *r);
 
-/* Builds a record for device from a decoded certificate, learned now. */
+/*
+ * Builds a record for device from a decoded certificate, learned now by
+ * the real user, authorized as prov (a provenance word).
+ */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
-    const struct dmu_cert *c);
+    const struct dmu_cert *c, const char *prov);
+
+/* The provenance word of r: r->prov, or "unknown" for a 4-field record. */
+const char *dmu_rec_prov(const struct dmu_rec *r);
 
 /* Frees what r owns. */
 void dmu_rec_free(struct dmu_rec *r);

@@ -99,7 +99,7 @@ count_in() {
 	example_has "openssl x509 -noout -text"
 	run_ex
 	assert_success
-	assert_output --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) [0-9T:Z-]+ CN=DMU801"
+	assert_output --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) [0-9T:Z-]+ [a-z]+ [^ ]+ CN=DMU801"
 	assert_output --partial "$(fpr_colon a)"
 	assert_output --partial "Certificate:"
 	assert_output --regexp "Subject: ?CN ?= ?DMU801"

@@ -150,7 +150,8 @@ sim_up() {
 	start_sim "$name" -K "$ADV_KEY" "$@"
 	DEV=127.0.0.1:$SIM_PORT
 	CTL=$SIM_CTL
-	dmu-learn -y -t "$T" "$DEV" </dev/null 2>/dev/null | dmu-certdb add ||
+	dmu-learn -F "$(fpr_hex "$name")" -t "$T" "$DEV" </dev/null 2>/dev/null |
+	    dmu-certdb add ||
 	    fail "sim_up: cannot learn $DEV"
 	sim_log_settled "$name" || fail "sim_up: $name.log does not settle"
 	: >"$name.log"
