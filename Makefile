@@ -42,7 +42,7 @@ PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
-	lib/follow.o lib/lock.o
+	lib/follow.o lib/lock.o lib/history.o lib/evidence.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7
@@ -200,7 +200,7 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
 FUZZ_NAMES = http json db device fpr cert follow
 FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
 	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
-	lib/follow.c lib/lock.c
+	lib/follow.c lib/lock.c lib/history.c lib/evidence.c
 FUZZ_BINS = test/fuzz/fuzz-http test/fuzz/fuzz-json test/fuzz/fuzz-db \
 	test/fuzz/fuzz-device test/fuzz/fuzz-fpr test/fuzz/fuzz-cert \
 	test/fuzz/fuzz-follow

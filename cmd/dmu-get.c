@@ -15,6 +15,7 @@ static struct dmu_key key;
 static char base[128];
 static int timeout_ms = 10000;
 static int opt_d, opt_r;
+static char *evpath;		/* where mismatches are kept */
 
 /* Serials written in the current batch, to delete with -d. */
 static long long *written;
@@ -50,6 +51,18 @@ disconnect(void)
 	connected = 0;
 }
 
+/* Keeps what an impostor presented; a failure only draws a warning. */
+static void
+keep_evidence(void)
+{
+	char err[DMU_ERRLEN];
+
+	if (dmu_ev_record(evpath, dev.canon, &conn->pin, conn->addr,
+	    conn->why, err) != DMU_OK)
+		dmu_warn("%s: warning: what it presented was not kept: %s",
+		    dev.canon, err);
+}
+
 /* Opens the pinned connection; a mismatch ends the program at once. */
 static int
 connect_dev(void)
@@ -64,6 +77,7 @@ connect_dev(void)
 		    "pinned certificate %s but could not prove it holds its "
 		    "private key; nothing was sent (an impostor replaying the "
 		    "public certificate, or a broken device)", dev.canon, phex);
+		keep_evidence();
 		exit(DMU_EMISMATCH);
 	}
 	if (rc == DMU_EMISMATCH) {
@@ -73,6 +87,7 @@ connect_dev(void)
 		    "nothing was sent (a man in the middle, or a replaced "
 		    "device: check it, then 'dmu-learn %s | dmu-certdb add "
 		    "-r')", dev.canon, hex, phex, dev.canon);
+		keep_evidence();
 		exit(DMU_EMISMATCH);
 	}
 	if (rc != DMU_OK) {
@@ -374,6 +389,7 @@ load_pin(const char *opt_f)
 		    "fingerprint", rec.device, rec.sha256hex, rec.user,
 		    rec.learned);
 	dmu_rec_free(&rec);
+	evpath = dmu_ev_path(path);
 	free(path);
 }
 

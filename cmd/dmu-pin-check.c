@@ -12,11 +12,13 @@ struct job {
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
 	struct dmu_rec *rec;	/* its record in db, or NULL */
+	char *evwarn;		/* the evidence was not kept: why, or NULL */
 	int status;
 	int done;
 };
 
 static struct dmu_db db;
+static char *evpath;		/* where mismatches are kept */
 static struct job *jobs;
 static size_t njobs, next;
 static int timeout_ms = 10000;
@@ -114,8 +116,14 @@ check(struct job *j, struct dmu_conn *c)
 	rc = dmu_conn_open(c, &d, &cert, timeout_ms);
 	if (rc == DMU_OK)
 		j->line = xasprintf("%s ok %s", d.canon, r->sha256hex);
-	else if (rc == DMU_EMISMATCH)
+	else if (rc == DMU_EMISMATCH) {
 		mismatch(j, c, d.canon, r->sha256hex);
+		/* Kept for a person to look at; a failure changes nothing. */
+		if (dmu_ev_record(evpath, d.canon, &c->pin, c->addr, c->why,
+		    err) != DMU_OK)
+			j->evwarn = xasprintf("%s: warning: what it presented "
+			    "was not kept: %s", d.canon, err);
+	}
 	else if (rc == DMU_ENET)
 		j->line = xasprintf("%s error %s %s", d.canon,
 		    dmu_why_word(c->why), c->err);
@@ -228,6 +236,7 @@ main(int argc, char **argv)
 		free(line);
 	}
 	path = dmu_db_path(opt_f);
+	evpath = dmu_ev_path(path);
 	rc = dmu_db_open(&db, path, 0);
 	if (db.warning[0] != '\0')
 		dmu_warn("%s", db.warning);
@@ -252,10 +261,13 @@ main(int argc, char **argv)
 		}
 		if (jobs[i].talk != NULL)
 			dmu_warn("%s", jobs[i].talk);
+		if (jobs[i].evwarn != NULL)
+			dmu_warn("%s", jobs[i].evwarn);
 		printf("%s\n", jobs[i].line);
 		status = dmu_worse(status, jobs[i].status);
 		free(jobs[i].line);
 		free(jobs[i].talk);
+		free(jobs[i].evwarn);
 		free(jobs[i].arg);
 	}
 	for (i = 0; i < (size_t)nthreads; i++)
@@ -265,6 +277,7 @@ main(int argc, char **argv)
 	free(warned);
 	dmu_db_close(&db);
 	free(path);
+	free(evpath);
 	if (dmu_fshut() != 0)
 		status = dmu_worse(status, DMU_EFAIL);
 	return status;

@@ -646,6 +646,7 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
+	db->hfd = -1;
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
@@ -775,6 +776,7 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	k.report = report;
 	k.ctx = ctx;
 	k.seen.lockfd = -1;
+	k.seen.hfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
@@ -801,6 +803,7 @@ dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
 
+	dmu_hist_note(db, old != NULL ? "replace" : "add", r, old);
 	rec_copy(&copy, r);
 	if (old != NULL) {
 		dmu_rec_free(old);
@@ -818,6 +821,7 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 
 	if (r == NULL)
 		return -1;
+	dmu_hist_note(db, "remove", r, NULL);
 	i = (size_t)(r - db->rec);
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
@@ -848,8 +852,13 @@ fill_db(void *ctx, FILE *f)
 int
 dmu_db_commit(struct dmu_db *db)
 {
-	int rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
+	int rc;
 
+	/* The history first: no change is made that it does not keep. */
+	if (dmu_hist_append(db) != DMU_OK)
+		return DMU_EFAIL;
+	rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
+	dmu_hist_done(db, rc == DMU_OK);
 	if (rc == DMU_OK)
 		db->exists = 1;
 	return rc;
@@ -866,8 +875,12 @@ dmu_db_close(struct dmu_db *db)
 	free(db->rec);
 	free(db->slot);
 	free(db->path);
+	free(db->hist);
+	if (db->hfd >= 0)
+		close(db->hfd);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
+	db->hfd = -1;
 }

@@ -260,12 +260,18 @@ void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
 
 enum { DMU_PIN_ASSERT, DMU_PIN_CAPTURE };
 
+#define DMU_CHAIN_MAX	3	/* certificates kept after the end-entity one */
+#define DMU_CHAIN_BYTES	16384	/* their DER together, at most */
+
 /*
  * Our br_x509_class.  In assert mode it hashes the end-entity certificate,
  * compares the hash in constant time with the pinned one and hands out the
  * key of the pinned (stored) certificate.  In capture mode it keeps the
  * end-entity certificate (at most DMU_CERT_MAX bytes) and hands out its key.
- * Host names, dates and the rest of the chain are ignored.
+ * Host names, dates and the rest of the chain are ignored for trust; in
+ * both modes the end-entity certificate stays in buf and the next
+ * DMU_CHAIN_MAX certificates that fit in DMU_CHAIN_BYTES in chain, as
+ * evidence of what a server presented.
  */
 struct dmu_pin {
 	const br_x509_class *vtable;
@@ -276,6 +282,11 @@ struct dmu_pin {
 	unsigned char *buf;		/* DMU_CERT_MAX bytes, owned */
 	size_t len;			/* bytes of the end-entity certificate */
 	int toolarge;			/* it did not fit in buf */
+	unsigned char *chain;		/* DMU_CHAIN_BYTES, owned */
+	size_t chainsz[DMU_CHAIN_MAX];	/* DER length of each kept */
+	size_t chainlen;		/* bytes used in chain */
+	int nchain;			/* certificates kept in chain */
+	int chaindrop;			/* the current one does not fit */
 	uint8_t presented[32];		/* SHA-256 of what the server sent */
 	int have_presented;
 	int mismatch;			/* assert mode: it was another cert */
@@ -425,6 +436,10 @@ struct dmu_db {
 	size_t nslot;			/* slots, a power of two, or 0 */
 	int lockfd;			/* -1 when not locked */
 	int exists;			/* the file was there */
+	char *hist;			/* history lines of the changes made */
+	size_t hlen, hcap;
+	int hfd;			/* history appended, not yet settled */
+	long long hend;			/* where the history ended before */
 	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
 	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
 };
@@ -465,16 +480,25 @@ int dmu_db_check(const char *path, void (*report)(void *, long,
 /* Returns the record of canonical device, or NULL. */
 struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
 
-/* Adds r, or replaces the record of the same device; copies the strings. */
+/*
+ * Adds r, or replaces the record of the same device; copies the strings.
+ * The change is noted for the history (dmu_hist_note()).
+ */
 void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
-/* Removes the record of device; returns 0, or -1 when it is absent. */
+/*
+ * Removes the record of device, noting it for the history; returns 0, or
+ * -1 when it is absent.
+ */
 int dmu_db_remove(struct dmu_db *db, const char *device);
 
 /*
- * Writes the database (the lock must be held): a temporary file in the
- * same directory, fsync, rename, fsync of the directory; mode 0644.
- * Returns DMU_OK or DMU_EFAIL with the reason in db->err.
+ * Writes the database (the lock must be held): first the history of the
+ * changes is appended to FILE.history and fsync'd, then the database goes
+ * to a temporary file in the same directory, fsync, rename, fsync of the
+ * directory; mode 0644.  When the database cannot be written, the lines
+ * just appended to the history are taken back.  Returns DMU_OK or
+ * DMU_EFAIL with the reason in db->err.
  */
 int dmu_db_commit(struct dmu_db *db);
 
@@ -522,6 +546,155 @@ int dmu_db_cert(const char *path, const struct dmu_rec *r,
  * Returns 0, or DMU_EDATA with a reason in err.
  */
 int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
+
+/* history.c */
+
+#define DMU_HIST_HEADER	"# dmu-certdb-history 1"
+#define DMU_HIST_LINE_MAX (DMU_DEVICE_MAX + 300 + 2 * DMU_B64_LEN(DMU_CERT_MAX))
+
+/*
+ * One line of FILE.history: "TIME ACTION DEVICE SHA256 PROVENANCE USER
+ * CERTB64" for ACTION add or remove, and for replace three more fields,
+ * "OLDSHA256 OLDPROVENANCE OLDCERTB64", the pin replaced.  SHA256,
+ * PROVENANCE and CERTB64 are those of the pin added, or removed; USER is
+ * who made the change.  All fields point into mem.
+ */
+struct dmu_hist {
+	char *mem;
+	const char *time, *action, *device, *sha256hex, *prov, *user;
+	const char *certb64;
+	const char *oldsha256hex, *oldprov, *oldcertb64;	/* or NULL */
+	long lineno;
+};
+
+/* Returns the history path of the database at dbpath, newly allocated. */
+char *dmu_hist_path(const char *dbpath);
+
+/*
+ * Parses one history line (copied) into h, checking every field's syntax
+ * (certificates are decoded only when used).  Returns 0, or DMU_EDATA with
+ * a reason in err; free h with dmu_hist_free().
+ */
+int dmu_hist_parse(const char *line, struct dmu_hist *h, char *err);
+
+/* Frees what h owns. */
+void dmu_hist_free(struct dmu_hist *h);
+
+/*
+ * Calls fn(ctx, entry) for every entry of the history at path, oldest
+ * first; a non-zero return from fn stops and is returned.  A missing file
+ * is an empty history.  Returns DMU_OK, DMU_EDATA at the first bad line
+ * ("PATH:LINE: reason" in err) or DMU_EFAIL (I/O, in err).
+ */
+int dmu_hist_scan(const char *path, int (*fn)(void *,
+    const struct dmu_hist *), void *ctx, char *err);
+
+/*
+ * Notes a change for the history of db: action "add", "replace" (old is
+ * the record replaced) or "remove" of rec, now, by the real user.
+ */
+void dmu_hist_note(struct dmu_db *db, const char *action,
+    const struct dmu_rec *rec, const struct dmu_rec *old);
+
+/*
+ * Appends what was noted to the history (the database lock held), after
+ * cutting a partial last line that a killed writer left, and fsyncs it.
+ * Returns DMU_OK or DMU_EFAIL (reason in db->err, nothing appended).
+ */
+int dmu_hist_append(struct dmu_db *db);
+
+/*
+ * Settles an append: keeps it when committed, else cuts the history back
+ * to where it ended before.
+ */
+void dmu_hist_done(struct dmu_db *db, int committed);
+
+/*
+ * Finds the certificate that device had with fingerprint sha256hex in
+ * the history at path (added, replaced or removed) and decodes it into c.
+ * Returns DMU_OK, DMU_EUNKNOWN, DMU_EDATA or DMU_EFAIL with err.
+ */
+int dmu_hist_cert(const char *path, const char *device,
+    const char *sha256hex, struct dmu_cert *c, char *err);
+
+/* evidence.c */
+
+#define DMU_EV_HEADER	"# dmu-evidence 1"
+#define DMU_EV_PER_DEVICE 16	/* entries kept a device; the oldest go */
+#define DMU_EV_LINE_MAX	(DMU_DEVICE_MAX + 300 + DMU_B64_LEN(DMU_CERT_MAX) + \
+	DMU_CHAIN_MAX * (DMU_B64_LEN(DMU_CHAIN_BYTES) + 1))
+
+/*
+ * One line of the evidence: "DEVICE SHA256 FIRST LAST COUNT ADDRESS REASON
+ * CHAIN", a certificate that device presented instead of its pin: when it
+ * was first and last seen, how often, from which "IP:PORT" ('-' when
+ * unknown), why it was refused ("certificate" or "key-proof-failed") and
+ * the certificates, base64 DER joined by ',' with the end-entity one
+ * first, or '-' when it was too large to keep.  Fields point into mem.
+ */
+struct dmu_ev {
+	char *mem;
+	const char *device, *sha256hex, *first, *last, *addr, *reason;
+	const char *chain;
+	long long count;
+	long lineno;
+};
+
+/*
+ * Returns the evidence path for the database at dbpath, newly allocated:
+ * FILE.evidence beside the database when the user may write its
+ * directory, else $XDG_STATE_HOME/dmu/evidence (an absolute path), else
+ * $HOME/.local/state/dmu/evidence.
+ */
+char *dmu_ev_path(const char *dbpath);
+
+/*
+ * Parses one evidence line (copied) into e, checking every field's syntax.
+ * Returns 0, or DMU_EDATA with a reason in err (may be NULL); free e with
+ * dmu_ev_free().
+ */
+int dmu_ev_parse(const char *line, struct dmu_ev *e, char *err);
+
+/* Frees what e owns. */
+void dmu_ev_free(struct dmu_ev *e);
+
+/*
+ * Calls fn(ctx, entry) for every entry of the evidence at path, in file
+ * order; a non-zero return from fn stops and is returned.  A missing file
+ * holds nothing.  Returns DMU_OK, DMU_EDATA at the first bad line
+ * ("PATH:LINE: reason" in err) or DMU_EFAIL.
+ */
+int dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
+    void *ctx, char *err);
+
+/*
+ * Records that device presented what pin holds (after a failed
+ * dmu_conn_open(): pin->presented, buf and chain) from addr, refused for
+ * why (DMU_WHY_CERT or DMU_WHY_KEYPROOF): a new entry, or the count and
+ * last time of the one with that SHA-256.  At most DMU_EV_PER_DEVICE
+ * entries a device are kept, the one seen longest ago dropped.  Takes
+ * path.lock (waiting at most 5 s), creates missing directories (0700) and
+ * replaces path atomically.  Returns DMU_OK, or another code with the
+ * reason in err; the caller only warns.
+ */
+int dmu_ev_record(const char *path, const char *device,
+    const struct dmu_pin *pin, const char *addr, int why, char *err);
+
+/*
+ * Drops the entry of device with fingerprint sha256hex (it was pinned on
+ * purpose), under the same lock.  Returns DMU_OK, or another code with
+ * err.
+ */
+int dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
+    char *err);
+
+/*
+ * Decodes the end-entity certificate of the entry of device with
+ * fingerprint sha256hex into c.  Returns DMU_OK, DMU_EUNKNOWN, DMU_EDATA or
+ * DMU_EFAIL with err.
+ */
+int dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
+    struct dmu_cert *c, char *err);
 
 /* lock.c */
 
