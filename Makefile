@@ -197,16 +197,17 @@ FUZZ_TIME = 60
 FUZZ_FLAGS =
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
-FUZZ_NAMES = http json db device fpr cert follow
+FUZZ_NAMES = http json db device fpr cert follow history evidence
 FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
 	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
 	lib/follow.c lib/lock.c lib/history.c lib/evidence.c
 FUZZ_BINS = test/fuzz/fuzz-http test/fuzz/fuzz-json test/fuzz/fuzz-db \
 	test/fuzz/fuzz-device test/fuzz/fuzz-fpr test/fuzz/fuzz-cert \
-	test/fuzz/fuzz-follow
+	test/fuzz/fuzz-follow test/fuzz/fuzz-history test/fuzz/fuzz-evidence
 REPLAY_BINS = test/fuzz/replay-http test/fuzz/replay-json \
 	test/fuzz/replay-db test/fuzz/replay-device test/fuzz/replay-fpr \
-	test/fuzz/replay-cert test/fuzz/replay-follow
+	test/fuzz/replay-cert test/fuzz/replay-follow test/fuzz/replay-history \
+	test/fuzz/replay-evidence
 FUZZ_CC_ALL = $(FUZZ_CFLAGS) $(FUZZ_SAN) $(CPPFLAGS) $(DMU_CFLAGS)
 
 # The library again, instrumented: test/fuzz/fz for libFuzzer, test/fuzz/san
@@ -243,6 +244,10 @@ test/fuzz/fuzz-cert: test/fuzz/cert.c
 	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/cert.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
 test/fuzz/fuzz-follow: test/fuzz/follow.c
 	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/follow.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-history: test/fuzz/history.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/history.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/fuzz-evidence: test/fuzz/evidence.c
+	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/evidence.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
 
 test/fuzz/replay-http: test/fuzz/http.c
 	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/http.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
@@ -258,6 +263,10 @@ test/fuzz/replay-cert: test/fuzz/cert.c
 	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/cert.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
 test/fuzz/replay-follow: test/fuzz/follow.c
 	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/follow.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-history: test/fuzz/history.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/history.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
+test/fuzz/replay-evidence: test/fuzz/evidence.c
+	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/evidence.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@pass=0; fail=0; \

@@ -161,6 +161,24 @@ count_in() {
 	assert_equal "$(dmu-certdb list | cut -d' ' -f1)" 127.0.0.1:9
 }
 
+@test "dmu-certdb(1) example 6: a mismatch seen, the device re-learned by its fingerprint, the history" {
+	mkcert a ec
+	mkcert b ec
+	start_sim b
+	P1=$SIM_PORT
+	record "127.0.0.1:$P1" a | dmu-certdb add
+	run --separate-stderr dmu-pin-check -t "$T" "127.0.0.1:$P1" </dev/null
+	assert_failure 4
+	example dmu-certdb.1 6
+	example_has 'dmu-learn -F "$fp"'
+	run setsid bash -e -o pipefail -c "fp=$(fpr_colon b)"$'\n'"$EX"
+	assert_success
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$P1 $(fpr_hex b) [^ ]+ [^ ]+ 1 127\.0\.0\.1:$P1 certificate$"
+	assert_line --regexp '^status: +seen$'
+	assert_line --regexp " replace 127\.0\.0\.1:$P1 $(fpr_hex b) fingerprint [^ ]+ $(fpr_hex a) unknown$"
+	assert_equal "$(dmu-certdb seen)" ''
+}
+
 # ---- dmu-certdb(5) ----
 
 # default_db_sim: a simulator learned into the default database
