@@ -553,3 +553,15 @@ refute_key_in() {
 	run grep -c '^request ' b.log
 	assert_output 0
 }
+
+@test "dmu(7) SECURITY CONSIDERATIONS: every test it names exists" {
+	sec=$(sed -n '/^\.Sh SECURITY CONSIDERATIONS/,/^\.Sh /p' "$DMU_REPO/man/dmu.7")
+	[ -n "$sec" ] || fail "no SECURITY CONSIDERATIONS in dmu(7)"
+	names=$(cat "$DMU_TEST_DIR"/[0-9][0-9]-*.bats | sed -n 's/^@test "\(.*\)" {$/\1/p')
+	n=0
+	while IFS= read -r t; do
+		grep -qxF -- "$t" <<<"$names" || fail "dmu(7) names no such test: '$t'"
+		n=$((n + 1))
+	done < <(sed -n 's/^\.\(Pq \)\{0,1\}Dq //p' <<<"$sec" | sed 's/ [.,;]$//')
+	[ "$n" -ge 18 ] || fail "only $n tests named"
+}
