@@ -42,7 +42,8 @@ PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
-	lib/follow.o lib/lock.o lib/history.o lib/evidence.o
+	lib/follow.o lib/state.o lib/client.o lib/collect.o \
+	lib/lock.o lib/history.o lib/evidence.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7
@@ -179,7 +180,8 @@ uninstall:
 
 clean:
 	rm -f $(PROGS) $(TESTPROGS) cmd/*.o lib/*.o test/*.o lib/libdmu.a
-	rm -rf $(FUZZ_BINS) $(REPLAY_BINS) test/fuzz/san test/fuzz/fz test/fuzz/work
+	rm -rf test/fuzz/fuzz-* test/fuzz/replay-* test/fuzz/san test/fuzz/fz \
+		test/fuzz/work
 	rm -rf build
 
 .PHONY: all check check-asan check-valgrind check-static demo bench static \
@@ -198,16 +200,7 @@ FUZZ_FLAGS =
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
 FUZZ_NAMES = http json db device fpr cert follow history evidence
-FUZZ_LIBSRC = lib/util.c lib/codec.c lib/device.c lib/cert.c lib/pin.c \
-	lib/net.c lib/tls.c lib/db.c lib/http.c lib/json.c lib/key.c \
-	lib/follow.c lib/lock.c lib/history.c lib/evidence.c
-FUZZ_BINS = test/fuzz/fuzz-http test/fuzz/fuzz-json test/fuzz/fuzz-db \
-	test/fuzz/fuzz-device test/fuzz/fuzz-fpr test/fuzz/fuzz-cert \
-	test/fuzz/fuzz-follow test/fuzz/fuzz-history test/fuzz/fuzz-evidence
-REPLAY_BINS = test/fuzz/replay-http test/fuzz/replay-json \
-	test/fuzz/replay-db test/fuzz/replay-device test/fuzz/replay-fpr \
-	test/fuzz/replay-cert test/fuzz/replay-follow test/fuzz/replay-history \
-	test/fuzz/replay-evidence
+FUZZ_LIBSRC = $(LIBOBJ:.o=.c)
 FUZZ_CC_ALL = $(FUZZ_CFLAGS) $(FUZZ_SAN) $(CPPFLAGS) $(DMU_CFLAGS)
 
 # The library again, instrumented: test/fuzz/fz for libFuzzer, test/fuzz/san
@@ -227,48 +220,23 @@ test/fuzz/san/libdmu.a: $(FUZZ_LIBSRC) lib/dmu.h
 	done
 	$(AR) rcs $@ test/fuzz/san/*.o
 
-$(FUZZ_BINS): test/fuzz/fuzz.h test/fuzz/fz/libdmu.a
-$(REPLAY_BINS): test/fuzz/fuzz.h test/fuzz/replay.c test/fuzz/san/libdmu.a
+# One rule for every harness: the names in FUZZ_NAMES, each built from
+# test/fuzz/NAME.c, for libFuzzer (fuzz-NAME) and for the replay
+# (replay-NAME).
+fuzz-bins: test/fuzz/fuzz.h test/fuzz/fz/libdmu.a
+	for n in $(FUZZ_NAMES); do \
+		$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer \
+		    -o test/fuzz/fuzz-$$n test/fuzz/$$n.c test/fuzz/fz/libdmu.a \
+		    $(BEARSSL_LIBS) || exit 1; \
+	done
+replay-bins: test/fuzz/fuzz.h test/fuzz/replay.c test/fuzz/san/libdmu.a
+	for n in $(FUZZ_NAMES); do \
+		$(CC) $(FUZZ_CC_ALL) -o test/fuzz/replay-$$n test/fuzz/$$n.c \
+		    test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS) || \
+		    exit 1; \
+	done
 
-test/fuzz/fuzz-http: test/fuzz/http.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/http.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-json: test/fuzz/json.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/json.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-db: test/fuzz/db.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/db.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-device: test/fuzz/device.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/device.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-fpr: test/fuzz/fpr.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/fpr.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-cert: test/fuzz/cert.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/cert.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-follow: test/fuzz/follow.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/follow.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-history: test/fuzz/history.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/history.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/fuzz-evidence: test/fuzz/evidence.c
-	$(FUZZ_CC) $(FUZZ_CC_ALL) -fsanitize=fuzzer -o $@ test/fuzz/evidence.c test/fuzz/fz/libdmu.a $(BEARSSL_LIBS)
-
-test/fuzz/replay-http: test/fuzz/http.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/http.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-json: test/fuzz/json.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/json.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-db: test/fuzz/db.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/db.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-device: test/fuzz/device.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/device.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-fpr: test/fuzz/fpr.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/fpr.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-cert: test/fuzz/cert.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/cert.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-follow: test/fuzz/follow.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/follow.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-history: test/fuzz/history.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/history.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-test/fuzz/replay-evidence: test/fuzz/evidence.c
-	$(CC) $(FUZZ_CC_ALL) -o $@ test/fuzz/evidence.c test/fuzz/replay.c test/fuzz/san/libdmu.a $(BEARSSL_LIBS)
-
-fuzz: $(FUZZ_BINS)
+fuzz: fuzz-bins
 	@pass=0; fail=0; \
 	for n in $(FUZZ_NAMES); do \
 		w=test/fuzz/work/$$n; d=; \
@@ -287,7 +255,7 @@ fuzz: $(FUZZ_BINS)
 	echo "$$pass passed, $$fail failed"; \
 	test $$fail -eq 0
 
-fuzz-replay: $(REPLAY_BINS)
+fuzz-replay: replay-bins
 	@pass=0; fail=0; \
 	for n in $(FUZZ_NAMES); do \
 		printf '%s: ' "replay $$n"; \
@@ -300,4 +268,4 @@ fuzz-replay: $(REPLAY_BINS)
 	echo "$$pass passed, $$fail failed"; \
 	test $$fail -eq 0
 
-.PHONY: fuzz fuzz-replay
+.PHONY: fuzz fuzz-replay fuzz-bins replay-bins

@@ -6,20 +6,60 @@
 
 #include "dmu.h"
 
-static struct dmu_device dev;
-static struct dmu_cert pinned;
-static struct dmu_conn *conn;
-static struct dmu_src src;
-static int connected;
-static struct dmu_key key;
-static char base[128];
-static int timeout_ms = 10000;
-static int opt_d, opt_r;
-static char *evpath;		/* where mismatches are kept */
+enum resource { R_LATEST, R_OLDEST, R_SERIAL, R_LIST, R_WAIT, R_FOLLOW };
 
-/* Serials written in the current batch, to delete with -d. */
-static long long *written;
-static size_t nwritten, capwritten;
+/* The options that go with some resources only. */
+enum {
+	O_L = 1 << 0,		/* -l serial */
+	O_W = 1 << 1,		/* -w seconds */
+	O_SN = 1 << 2,		/* -s statefile, -n count */
+	O_R = 1 << 3		/* -r */
+};
+
+static const struct {
+	const char *name;	/* NULL: a serial */
+	unsigned opts;		/* which of O_* go with it */
+} resources[] = {
+	[R_LATEST] = { "latest", O_R },
+	[R_OLDEST] = { "oldest", O_R },
+	[R_SERIAL] = { NULL, O_R },
+	[R_LIST] = { "list", O_R },
+	[R_WAIT] = { "wait", O_L | O_W | O_R },
+	[R_FOLLOW] = { "follow", O_W | O_SN },
+};
+
+/* What is said when an option does not go with the resource, in order. */
+static const struct {
+	unsigned opt;
+	const char *msg;
+} misfits[] = {
+	{ O_SN, "-s and -n go with follow" },
+	{ O_R, "-r does not go with follow" },
+	{ O_L, "-l goes with wait" },
+	{ O_W, "-w goes with wait and follow" },
+};
+
+/* Everything a run needs, from the command line to the connection. */
+struct run {
+	struct dmu_device dev;
+	struct dmu_cert pinned;
+	struct dmu_key key;
+	struct dmu_client cl;
+	enum resource res;
+	long long serial;	/* R_SERIAL */
+	long long last;		/* -l */
+	long long count;	/* -n */
+	long wait_s;		/* -w, 0 when not given */
+	int opt_d, opt_r;
+	unsigned given;		/* O_* of the options given */
+	const char *dbfile, *keyfile, *statefile, *app;
+	char *evpath;		/* where mismatches are kept */
+	/* Serials written by list and wait, to delete with -d. */
+	long long *written;
+	size_t nwritten, capwritten;
+};
+
+static struct run *the_run;	/* for the atexit() wipe of the key */
 
 static void
 usage(void)
@@ -34,142 +74,80 @@ usage(void)
 static void
 wipe_key(void)
 {
-	dmu_key_wipe(&key);
+	dmu_key_wipe(&the_run->key);
 }
 
-static long
-conn_read(void *ctx, void *buf, size_t len)
-{
-	return dmu_conn_read(ctx, buf, len);
-}
-
+/* What the impostor presented is kept; a failure only draws a warning. */
 static void
-disconnect(void)
+evidence_warning(const struct run *u)
 {
-	if (connected)
-		dmu_conn_close(conn);
-	connected = 0;
-}
-
-/* Keeps what an impostor presented; a failure only draws a warning. */
-static void
-keep_evidence(void)
-{
-	char err[DMU_ERRLEN];
-
-	if (dmu_ev_record(evpath, dev.canon, &conn->pin, conn->addr,
-	    conn->why, err) != DMU_OK)
+	if (u->cl.evwarn[0] != '\0')
 		dmu_warn("%s: warning: what it presented was not kept: %s",
-		    dev.canon, err);
+		    u->dev.canon, u->cl.evwarn);
 }
 
-/* Opens the pinned connection; a mismatch ends the program at once. */
+/* Says what a refused handshake saw; returns DMU_EMISMATCH. */
 static int
-connect_dev(void)
+mismatch(const struct run *u)
 {
+	const struct dmu_conn *c = u->cl.conn;
+	const uint8_t *seen = dmu_conn_presented(c);
 	char hex[65], phex[65];
-	int rc;
 
-	rc = dmu_conn_open(conn, &dev, &pinned, timeout_ms);
-	if (rc == DMU_EMISMATCH && conn->why == DMU_WHY_KEYPROOF) {
-		dmu_hex(phex, pinned.sha256, 32);
+	dmu_hex(phex, u->pinned.sha256, 32);
+	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF) {
 		dmu_warn("%s: CERTIFICATE MISMATCH: the device presented the "
 		    "pinned certificate %s but could not prove it holds its "
 		    "private key; nothing was sent (an impostor replaying the "
-		    "public certificate, or a broken device)", dev.canon, phex);
-		keep_evidence();
-		exit(DMU_EMISMATCH);
+		    "public certificate, or a broken device)", u->dev.canon,
+		    phex);
+		evidence_warning(u);
+		return DMU_EMISMATCH;
 	}
-	if (rc == DMU_EMISMATCH) {
-		dmu_hex(hex, conn->pin.presented, 32);
-		dmu_hex(phex, pinned.sha256, 32);
-		dmu_warn("%s: certificate mismatch: presented %s, pinned %s; "
-		    "nothing was sent (a man in the middle, or a replaced "
-		    "device: check it, then 'dmu-learn %s | dmu-certdb add "
-		    "-r')", dev.canon, hex, phex, dev.canon);
-		keep_evidence();
-		exit(DMU_EMISMATCH);
-	}
-	if (rc != DMU_OK) {
-		dmu_conn_close(conn);
-		return rc;
-	}
-	dmu_src_init(&src, conn_read, conn);
-	connected = 1;
-	return DMU_OK;
+	if (seen != NULL)
+		dmu_hex(hex, seen, 32);
+	else
+		snprintf(hex, sizeof(hex), "nothing");
+	dmu_warn("%s: certificate mismatch: presented %s, pinned %s; nothing "
+	    "was sent (a man in the middle, or a replaced device: check it, "
+	    "then 'dmu-learn %s | dmu-certdb add -r')", u->dev.canon, hex,
+	    phex, u->dev.canon);
+	evidence_warning(u);
+	return DMU_EMISMATCH;
 }
 
 /*
- * Sends GET target on the connection and reads the answer into r, within
- * the time-out plus extra_ms.  Returns DMU_OK, DMU_ENET or DMU_EDATA, with
- * the reason in err.
+ * Writes a report as one line, in one write: collectors may share a pipe.
+ * Returns 0, -1 when a stop signal kept it from being written, or 1 on a
+ * write error.
  */
-static int
-request(const char *target, long extra_ms, struct dmu_resp *r, char *err)
-{
-	char req[1024], b64[DMU_KEY_B64MAX];
-	long n;
-	int rc;
-
-	dmu_key_reveal(&key, b64);
-	n = dmu_http_get(req, sizeof(req), dev.canon, target, b64);
-	dmu_wipe(b64, sizeof(b64));
-	if (n < 0) {
-		dmu_wipe(req, sizeof(req));
-		snprintf(err, DMU_ERRLEN, "request too long");
-		return DMU_EUSAGE;
-	}
-	/* A long poll may be silent for its whole time: wait that long. */
-	conn->timeout_ms = timeout_ms + (int)extra_ms;
-	dmu_conn_deadline(conn, timeout_ms + extra_ms);
-	rc = dmu_conn_write(conn, req, (size_t)n);
-	dmu_wipe(req, sizeof(req));
-	if (rc != 0) {
-		snprintf(err, DMU_ERRLEN, "%s", conn->err);
-		disconnect();
-		return DMU_ENET;
-	}
-	rc = dmu_http_read(&src, r, err);
-	/* The connection knows why reading failed: time-out, cut, ... */
-	if (rc == DMU_ENET && conn->err[0] != '\0') {
-		size_t used = strlen(err);
-
-		snprintf(err + used, DMU_ERRLEN - used, ": %s", conn->err);
-	}
-	if (rc != DMU_OK || !r->keepalive)
-		disconnect();
-	return rc;
-}
-
-/* Remembers a report's serial; with print set, writes it as a line. */
-static int
-take_report(const struct dmu_report *r, int print)
-{
-	/* One line, one write: collectors may share a pipe. */
-	if (print && (fflush(stdout) != 0 ||
-	    dmu_write_line(STDOUT_FILENO, r->line, r->len) != 0))
-		return 1;
-	if (nwritten == capwritten) {
-		capwritten = capwritten ? capwritten * 2 : 64;
-		written = dmu_xreallocarray(written, capwritten,
-		    sizeof(*written));
-	}
-	written[nwritten++] = r->serial;
-	return 0;
-}
-
 static int
 print_report(void *ctx, const struct dmu_report *r)
 {
 	(void)ctx;
-	return take_report(r, 1);
+	if (fflush(stdout) != 0 ||
+	    dmu_write_line(STDOUT_FILENO, r->line, r->len) != 0)
+		return errno == EINTR && dmu_stop ? -1 : 1;
+	return 0;
 }
 
+/* For list and wait: prints a report (unless -r) and remembers it for -d. */
 static int
-note_report(void *ctx, const struct dmu_report *r)
+take_report(void *ctx, const struct dmu_report *r)
 {
-	(void)ctx;
-	return take_report(r, 0);
+	struct run *u = ctx;
+
+	if (!u->opt_r && print_report(NULL, r) != 0)
+		return 1;
+	if (!u->opt_d)
+		return 0;
+	if (u->nwritten == u->capwritten) {
+		u->capwritten = u->capwritten ? u->capwritten * 2 : 64;
+		u->written = dmu_xreallocarray(u->written, u->capwritten,
+		    sizeof(*u->written));
+	}
+	u->written[u->nwritten++] = r->serial;
+	return 0;
 }
 
 static void
@@ -179,208 +157,146 @@ print_warning(void *ctx, const char *msg)
 	dmu_warn("%s", msg);
 }
 
-/* Deletes the reports written in this batch (-d), one by one. */
-static void
-delete_written(void)
+/* Deletes what list or wait wrote (-d), one by one; failures are said. */
+static int
+delete_written(struct run *u)
 {
-	struct dmu_resp r;
-	char target[256], err[DMU_ERRLEN];
 	size_t i;
+	int rc;
 
-	for (i = 0; i < nwritten; i++) {
-		if (!connected && connect_dev() != DMU_OK) {
+	for (i = 0; i < u->nwritten; i++) {
+		rc = dmu_client_delete(&u->cl, u->written[i]);
+		if (rc == DMU_EMISMATCH)
+			return mismatch(u);
+		if (rc != DMU_OK)
 			dmu_warn("%s: cannot delete serial %lld: %s",
-			    dev.canon, written[i], conn->err);
-			continue;
-		}
-		snprintf(target, sizeof(target), "%s/reports/%lld?delete=true",
-		    base, written[i]);
-		if (request(target, 0, &r, err) != DMU_OK) {
-			dmu_warn("%s: cannot delete serial %lld: %s",
-			    dev.canon, written[i], err);
-			continue;
-		}
-		if (r.status != 200 && r.status != 404)
-			dmu_warn("%s: cannot delete serial %lld: HTTP %d",
-			    dev.canon, written[i], r.status);
-		dmu_resp_free(&r);
+			    u->dev.canon, u->written[i], u->cl.err);
 	}
-	nwritten = 0;
+	return DMU_OK;
 }
 
 /* Says what an HTTP error answer means; returns DMU_EHTTP. */
 static int
-http_error(const struct dmu_resp *r)
+http_error(const struct run *u, const struct dmu_resp *r)
 {
 	char msg[DMU_ERRLEN];
 
 	if (dmu_json_message(r->body, r->len, msg, sizeof(msg)) != 0)
 		msg[0] = '\0';
-	dmu_warn("%s: HTTP %d%s%s", dev.canon, r->status, msg[0] ? ": " : "",
-	    msg);
+	dmu_warn("%s: HTTP %d%s%s", u->dev.canon, r->status, msg[0] ? ": " :
+	    "", msg);
 	return DMU_EHTTP;
+}
+
+/* The path of a one-shot request for the resource. */
+static void
+one_shot_path(const struct run *u, char *path, size_t sz)
+{
+	const char *del = u->opt_d ? "?delete=true" : "";
+
+	switch (u->res) {
+	case R_LATEST:
+	case R_OLDEST:
+		snprintf(path, sz, "/reports/%s%s", resources[u->res].name,
+		    del);
+		break;
+	case R_SERIAL:
+		snprintf(path, sz, "/reports/%lld%s", u->serial, del);
+		break;
+	case R_LIST:
+		/* list and wait delete what they wrote one by one (-d). */
+		snprintf(path, sz, "/reports");
+		break;
+	default:	/* R_WAIT */
+		snprintf(path, sz, "/wait?lastSerial=%lld", u->last);
+		if (u->wait_s > 0)
+			snprintf(path + strlen(path), sz - strlen(path),
+			    "&timeout=%ld", u->wait_s);
+		break;
+	}
 }
 
 /* One request: a report, the list, or one long poll. */
 static int
-fetch(const char *target, long extra_ms)
+fetch(struct run *u)
 {
 	struct dmu_resp r;
-	char err[DMU_ERRLEN];
+	char path[128], err[DMU_ERRLEN];
+	long extra = u->res == R_WAIT ? (u->wait_s > 0 ? u->wait_s : 75) *
+	    1000 : 0;
 	int rc;
 
-	if ((rc = connect_dev()) != DMU_OK) {
-		dmu_warn("%s: %s", dev.canon, conn->err);
-		return rc;
-	}
-	if ((rc = request(target, extra_ms, &r, err)) != DMU_OK) {
-		dmu_warn("%s: %s", dev.canon, err);
+	one_shot_path(u, path, sizeof(path));
+	if ((rc = dmu_client_get(&u->cl, path, extra, &r)) != DMU_OK) {
+		if (rc == DMU_EMISMATCH)
+			return mismatch(u);
+		dmu_warn("%s: %s", u->dev.canon, u->cl.err);
 		return rc;
 	}
 	if (r.status == 204) {
 		rc = DMU_OK;
 	} else if (r.status != 200) {
-		rc = http_error(&r);
-	} else if ((rc = dmu_json_reports(r.body, r.len, dev.canon,
-	    opt_r ? note_report : print_report, NULL, err)) != 0) {
+		rc = http_error(u, &r);
+	} else if ((rc = dmu_json_reports(r.body, r.len, u->dev.canon,
+	    take_report, u, err)) != 0) {
 		/* -r too prints only an answer that parses. */
 		if (rc == DMU_EDATA)
-			dmu_warn("%s: malformed answer: %s", dev.canon, err);
+			dmu_warn("%s: malformed answer: %s", u->dev.canon, err);
 		else
 			rc = DMU_EFAIL;
-	} else if (opt_r) {
+	} else if (u->opt_r) {
 		if (fwrite(r.body, 1, r.len, stdout) != r.len ||
 		    fflush(stdout) != 0)
 			rc = DMU_EFAIL;
 	}
 	dmu_resp_free(&r);
+	if (rc == DMU_OK && u->opt_d && (u->res == R_LIST || u->res == R_WAIT))
+		rc = delete_written(u);
 	return rc;
 }
 
-/* A network failure in follow: say so, wait, and let the loop go on. */
-static void
-back_off(struct dmu_follow *f, const char *why)
-{
-	dmu_follow_neterr(f, -1);
-	dmu_warn("%s: %s; trying again in %.1f s", dev.canon, why,
-	    (double)f->delay_ms / 1000);
-	dmu_sleep_ms(f->delay_ms);
-}
-
-/* The collector: long polls on one kept-alive connection, forever. */
+/* The collector, in lib/collect.c; here only what it says at the end. */
 static int
-follow(const char *statefile, long long limit, long wait_s)
+follow(struct run *u)
 {
-	struct dmu_follow f;
-	struct dmu_resp r;
-	char target[256], err[DMU_ERRLEN], ts[64];
-	long long last = 0;
-	int rc, act, check = 0;
+	struct dmu_collect c;
+	int rc;
 
-	if (statefile != NULL) {
-		if ((rc = dmu_state_read(statefile, &last, ts, sizeof(ts),
-		    err)) != DMU_OK)
-			dmu_die(rc, "%s", err);
-		check = last > 0;
-	} else
-		ts[0] = '\0';
-	dmu_follow_init(&f, dev.canon, last, ts);
-	f.limit = limit;
-	f.emit = print_report;
-	f.warn = print_warning;
-	srandom((unsigned)getpid() ^ (unsigned)dmu_now_ms());
-	dmu_catch_signals();
-	while (!dmu_stop) {
-		if (!connected) {
-			if ((rc = connect_dev()) != DMU_OK) {
-				back_off(&f, conn->err);
-				check = 1;
-				continue;
-			}
-			/* Did the device restart while we were away? */
-			if (check && f.last > 0 && f.last_ts[0] != '\0') {
-				snprintf(target, sizeof(target),
-				    "%s/reports/%lld", base, f.last);
-				if (request(target, 0, &r, err) != DMU_OK) {
-					back_off(&f, err);
-					continue;
-				}
-				dmu_follow_continuity(&f, r.status, r.body,
-				    r.len);
-				dmu_resp_free(&r);
-			}
-			check = 0;
-			if (!connected)
-				continue;
-		}
-		snprintf(target, sizeof(target), "%s/wait?lastSerial=%lld&"
-		    "timeout=%ld", base, f.last, wait_s);
-		rc = request(target, wait_s * 1000, &r, err);
-		if (dmu_stop)
-			break;
-		if (rc == DMU_EDATA)
-			dmu_die(DMU_EDATA, "%s: malformed answer: %s",
-			    dev.canon, err);
-		if (rc != DMU_OK) {
-			back_off(&f, err);
-			check = 1;
-			continue;
-		}
-		nwritten = 0;
-		act = dmu_follow_answer(&f, r.status, r.body, r.len,
-		    r.retry_after);
-		if (act == DMU_FOLLOW_RETRY)
-			dmu_warn("%s: HTTP %d; trying again in %.1f s",
-			    dev.canon, r.status, (double)f.delay_ms / 1000);
-		dmu_resp_free(&r);
-		switch (act) {
-		case DMU_FOLLOW_AGAIN:
-			break;
-		case DMU_FOLLOW_SAVED:
-		case DMU_FOLLOW_DONE:
-			/*
-			 * Only what is on stdout moves the state on; when
-			 * stdout is a file, it must be on the disk first.
-			 */
-			if (statefile != NULL && fsync(STDOUT_FILENO) != 0 &&
-			    errno != EINVAL && errno != EROFS)
-				dmu_die(DMU_EFAIL, "stdout:");
-			if (statefile != NULL && dmu_state_write(statefile,
-			    f.last, f.last_ts, err) != DMU_OK)
-				dmu_die(DMU_EFAIL, "%s", err);
-			if (opt_d)
-				delete_written();
-			if (act == DMU_FOLLOW_DONE)
-				return DMU_OK;
-			break;
-		case DMU_FOLLOW_RETRY:
-			dmu_sleep_ms(f.delay_ms);
-			break;
-		default:
-			dmu_die(f.status, "%s: %s", dev.canon, f.err);
-		}
-	}
-	return DMU_OK;
+	memset(&c, 0, sizeof(c));
+	c.cl = &u->cl;
+	c.statefile = u->statefile;
+	c.limit = u->count;
+	c.wait_s = u->wait_s > 0 ? u->wait_s : 75;
+	c.delete = u->opt_d;
+	c.emit = print_report;
+	c.warn = print_warning;
+	rc = dmu_collect_run(&c);
+	if (rc == DMU_EMISMATCH)
+		mismatch(u);
+	else if (rc != DMU_OK)
+		dmu_warn("%s: %s", u->dev.canon, c.err);
+	dmu_collect_free(&c);
+	return rc;
 }
 
 /* Loads the pinned certificate of the device; exits when there is none. */
 static void
-load_pin(const char *opt_f)
+load_pin(struct run *u)
 {
 	struct dmu_rec rec;
 	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN];
 	int rc;
 
-	path = dmu_db_path(opt_f);
-	rc = dmu_db_lookup(path, dev.canon, &rec, warning, err);
+	path = dmu_db_path(u->dbfile);
+	rc = dmu_db_lookup(path, u->dev.canon, &rec, warning, err);
 	if (warning[0] != '\0')
 		dmu_warn("%s", warning);
 	if (rc == DMU_EUNKNOWN)
 		dmu_die(rc, "%s; learn it first: dmu-learn %s | dmu-certdb "
-		    "add", err, dev.canon);
+		    "add", err, u->dev.canon);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", err);
-	if (dmu_db_cert(path, &rec, &pinned, err) != 0)
+	if (dmu_db_cert(path, &rec, &u->pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
 	/* An audit must find every pin that no person compared: say so. */
 	if (strcmp(rec.prov, "unverified") == 0)
@@ -389,128 +305,139 @@ load_pin(const char *opt_f)
 		    "fingerprint", rec.device, rec.sha256hex, rec.user,
 		    rec.learned);
 	dmu_rec_free(&rec);
-	evpath = dmu_ev_path(path);
+	u->cl.evpath = u->evpath = dmu_ev_path(path);
 	free(path);
 }
 
-int
-main(int argc, char **argv)
+/* Parses the resource operand into u->res (and u->serial); exits 2. */
+static void
+parse_resource(struct run *u, const char *arg)
 {
-	const char *opt_f = NULL, *opt_k = NULL, *opt_s = NULL, *res;
-	const char *app = getenv("DMU_APP");
-	char err[DMU_ERRLEN], warning[DMU_ERRLEN], target[256];
-	long long serial = 0, last = 0, count = 0, wait_s = -1;
-	int c, rc;
+	size_t i;
 
-	dmu_setprogname(argv[0]);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < sizeof(resources) / sizeof(resources[0]); i++)
+		if (resources[i].name != NULL &&
+		    strcmp(arg, resources[i].name) == 0) {
+			u->res = (enum resource)i;
+			return;
+		}
+	if (dmu_parse_long(arg, 1, 1LL << 53, &u->serial) != 0)
+		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
+		    "serial, list, wait or follow)", arg);
+	u->res = R_SERIAL;
+}
+
+/* Exits 2 when an option given does not go with the resource. */
+static void
+check_options(const struct run *u)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(misfits) / sizeof(misfits[0]); i++)
+		if ((u->given & misfits[i].opt) &&
+		    !(resources[u->res].opts & misfits[i].opt))
+			dmu_die(DMU_EUSAGE, "%s", misfits[i].msg);
+}
+
+/* Reads the options into u; returns the index of the first operand. */
+static int
+parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
+{
+	long long v;
+	int c;
+
 	while ((c = getopt(argc, argv, "a:df:k:l:n:rs:t:Vw:")) != -1) {
 		switch (c) {
 		case 'a':
-			app = optarg;
+			u->app = optarg;
 			break;
 		case 'd':
-			opt_d = 1;
+			u->opt_d = 1;
 			break;
 		case 'f':
-			opt_f = optarg;
+			u->dbfile = optarg;
 			break;
 		case 'k':
-			opt_k = optarg;
+			u->keyfile = optarg;
 			break;
 		case 'l':
-			if (dmu_parse_long(optarg, 0, 1LL << 53, &last) != 0)
+			if (dmu_parse_long(optarg, 0, 1LL << 53, &u->last) != 0)
 				dmu_die(DMU_EUSAGE, "invalid serial '%s'",
 				    optarg);
+			/* -l 0 is the default, and goes with anything. */
+			if (u->last > 0)
+				u->given |= O_L;
 			break;
 		case 'n':
-			if (dmu_parse_long(optarg, 1, 1LL << 53, &count) != 0)
+			if (dmu_parse_long(optarg, 1, 1LL << 53, &u->count) !=
+			    0)
 				dmu_die(DMU_EUSAGE, "invalid count '%s'",
 				    optarg);
+			u->given |= O_SN;
 			break;
 		case 'r':
-			opt_r = 1;
+			u->opt_r = 1;
+			u->given |= O_R;
 			break;
 		case 's':
-			opt_s = optarg;
+			u->statefile = optarg;
+			u->given |= O_SN;
 			break;
 		case 't':
-			timeout_ms = dmu_opt_timeout(optarg);
+			*timeout_ms = dmu_opt_timeout(optarg);
 			break;
 		case 'V':
-			return dmu_print_version();
+			exit(dmu_print_version());
 		case 'w':
-			if (dmu_parse_long(optarg, 1, 75, &wait_s) != 0)
+			if (dmu_parse_long(optarg, 1, 75, &v) != 0)
 				dmu_die(DMU_EUSAGE, "invalid wait '%s' (1 to "
 				    "75 seconds)", optarg);
+			u->wait_s = (long)v;
+			u->given |= O_W;
 			break;
 		default:
 			usage();
 		}
 	}
-	argc -= optind;
+	return optind;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct run u;
+	char err[DMU_ERRLEN], warning[DMU_ERRLEN];
+	int rc, timeout_ms = 10000;
+
+	dmu_setprogname(argv[0]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	u.app = getenv("DMU_APP");
+	argc -= parse_options(&u, argc, argv, &timeout_ms);
 	argv += optind;
 	if (argc < 1 || argc > 2)
 		usage();
-	res = argc == 2 ? argv[1] : "latest";
-	if (dmu_device_parse(&dev, argv[0], err) != 0)
+	if (dmu_device_parse(&u.dev, argv[0], err) != 0)
 		dmu_die(DMU_EUSAGE, "%s", err);
-	if (app == NULL || *app == '\0')
-		app = "https_server_1";
-	if (strlen(app) > 64 || strspn(app, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(app))
-		dmu_die(DMU_EUSAGE, "invalid application name '%.64s'", app);
-	snprintf(base, sizeof(base), "/api/application/%s/reports/v1", app);
-	if (strcmp(res, "latest") == 0 || strcmp(res, "oldest") == 0) {
-		snprintf(target, sizeof(target), "%s/reports/%s%s", base, res,
-		    opt_d ? "?delete=true" : "");
-	} else if (strcmp(res, "list") == 0) {
-		snprintf(target, sizeof(target), "%s/reports", base);
-	} else if (strcmp(res, "wait") == 0) {
-		snprintf(target, sizeof(target), "%s/wait?lastSerial=%lld",
-		    base, last);
-		if (wait_s > 0)
-			snprintf(target + strlen(target), sizeof(target) -
-			    strlen(target), "&timeout=%lld", wait_s);
-	} else if (strcmp(res, "follow") == 0) {
-		target[0] = '\0';
-	} else if (dmu_parse_long(res, 1, 1LL << 53, &serial) == 0) {
-		snprintf(target, sizeof(target), "%s/reports/%lld%s", base,
-		    serial, opt_d ? "?delete=true" : "");
-	} else {
-		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, "
-		    "a serial, list, wait or follow)", res);
-	}
-	if (strcmp(res, "follow") != 0 && (opt_s != NULL || count > 0))
-		dmu_die(DMU_EUSAGE, "-s and -n go with follow");
-	if (strcmp(res, "follow") == 0 && opt_r)
-		dmu_die(DMU_EUSAGE, "-r does not go with follow");
-	if (strcmp(res, "wait") != 0 && last > 0)
-		dmu_die(DMU_EUSAGE, "-l goes with wait");
-	if (strcmp(res, "wait") != 0 && strcmp(res, "follow") != 0 &&
-	    wait_s > 0)
-		dmu_die(DMU_EUSAGE, "-w goes with wait and follow");
+	if (dmu_client_init(&u.cl, &u.dev, u.app, timeout_ms, err) != DMU_OK)
+		dmu_die(DMU_EUSAGE, "%s", err);
+	parse_resource(&u, argc == 2 ? argv[1] : "latest");
+	check_options(&u);
 	/* No key, no connection: a usage error before anything else. */
-	if ((rc = dmu_key_load(&key, opt_k, warning, err)) != DMU_OK)
+	if ((rc = dmu_key_load(&u.key, u.keyfile, warning, err)) != DMU_OK)
 		dmu_die(rc, "%s", err);
+	the_run = &u;
 	atexit(wipe_key);
 	if (warning[0] != '\0')
 		dmu_warn("%s", warning);
-	load_pin(opt_f);
-	conn = dmu_xcalloc(1, sizeof(*conn));
-	if (strcmp(res, "follow") == 0)
-		rc = follow(opt_s, count, wait_s > 0 ? (long)wait_s : 75);
-	else {
-		rc = fetch(target, strcmp(res, "wait") == 0 ?
-		    (wait_s > 0 ? wait_s : 75) * 1000 : 0);
-		/* list and wait delete what they wrote only with -d. */
-		if (rc == DMU_OK && opt_d && (strcmp(res, "list") == 0 ||
-		    strcmp(res, "wait") == 0))
-			delete_written();
-	}
-	disconnect();
-	free(conn);
-	dmu_cert_free(&pinned);
+	if (dmu_client_key(&u.cl, &u.key, err) != DMU_OK)
+		dmu_die(DMU_EUSAGE, "%s", err);
+	load_pin(&u);
+	u.cl.pinned = &u.pinned;
+	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
+	dmu_client_free(&u.cl);
+	dmu_cert_free(&u.pinned);
+	free(u.written);
+	free(u.evpath);
 	if (dmu_fshut() != 0)
 		rc = dmu_worse(rc, DMU_EFAIL);
 	return rc;

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "dmu.h"
@@ -22,6 +23,7 @@ usage(void)
 static int
 ask(const char *device, const struct dmu_cert *c)
 {
+	struct termios tio;
 	FILE *tty;
 	char line[64];
 	int yes;
@@ -31,8 +33,19 @@ ask(const char *device, const struct dmu_cert *c)
 	fprintf(tty, "\nThe device presented this certificate:\n\n");
 	dmu_cert_show(tty, device, c, NULL);
 	fprintf(tty, "\nCompare the SHA-256 fingerprint with the one shown "
-	    "on the device.\nTrust this certificate for %s? Type yes to "
-	    "accept: ", device);
+	    "on the device.\n");
+	fflush(tty);
+	/*
+	 * Only an answer typed after the prompt appeared counts: what was
+	 * typed ahead (while this or an earlier device was contacted) is
+	 * thrown away just before the prompt is shown, as getpass(3) does.
+	 */
+	if (tcgetattr(fileno(tty), &tio) == 0)
+		tcsetattr(fileno(tty), TCSAFLUSH, &tio);
+	else
+		tcflush(fileno(tty), TCIFLUSH);
+	fprintf(tty, "Trust this certificate for %s? Type yes to accept: ",
+	    device);
 	fflush(tty);
 	yes = fgets(line, sizeof(line), tty) != NULL &&
 	    strcmp(dmu_trim(line), "yes") == 0;
@@ -75,6 +88,7 @@ compare_db(const char *device, const struct dmu_cert *c)
 static int
 learn(const char *arg, const char *fpr, int manifest)
 {
+	const struct dmu_cert *cert;
 	const char *prov;
 	struct dmu_device d;
 	struct dmu_conn *c;
@@ -95,7 +109,7 @@ learn(const char *arg, const char *fpr, int manifest)
 	c = dmu_xcalloc(1, sizeof(*c));
 	rc = dmu_conn_open(c, &d, NULL, timeout_ms);
 	if (rc == DMU_EMISMATCH) {
-		dmu_hex(hex, c->pin.presented, 32);
+		dmu_hex(hex, dmu_conn_presented(c), 32);
 		dmu_warn("%s: the device presented certificate %s but could "
 		    "not prove it holds its private key: an impostor replaying "
 		    "a public certificate (or a broken device); not learned",
@@ -107,15 +121,16 @@ learn(const char *arg, const char *fpr, int manifest)
 		goto done;
 	}
 	/* The handshake completed: the device holds the certificate's key. */
-	dmu_hex(hex, c->pin.captured.sha256, 32);
-	if (fpr != NULL && !dmu_ct_equal(want, c->pin.captured.sha256, 32)) {
+	cert = dmu_conn_captured(c);
+	dmu_hex(hex, cert->sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert->sha256, 32)) {
 		dmu_hex(whex, want, 32);
 		dmu_warn("%s: certificate mismatch: presented %s, expected %s; "
 		    "not learned", d.canon, hex, whex);
 		rc = DMU_EMISMATCH;
 		goto done;
 	}
-	compare_db(d.canon, &c->pin.captured);
+	compare_db(d.canon, cert);
 	/* The record says how a person authorized it. */
 	prov = fpr != NULL ? (manifest ? "manifest" : "fingerprint") :
 	    opt_y ? "unverified" : "terminal";
@@ -123,7 +138,7 @@ learn(const char *arg, const char *fpr, int manifest)
 		ok = 1;
 		dmu_warn("%s: accepted certificate %s (%s)", d.canon, hex,
 		    fpr != NULL ? "fingerprint matches" : "-y");
-	} else if ((ok = ask(d.canon, &c->pin.captured)) < 0) {
+	} else if ((ok = ask(d.canon, cert)) < 0) {
 		dmu_warn("%s: no terminal to ask for authorization; refusing "
 		    "(give -F fingerprint, or -y on a trusted network)",
 		    d.canon);
@@ -134,7 +149,7 @@ learn(const char *arg, const char *fpr, int manifest)
 		rc = DMU_EFAIL;
 		goto done;
 	}
-	dmu_rec_make(&r, d.canon, &c->pin.captured, prov);
+	dmu_rec_make(&r, d.canon, cert, prov);
 	dmu_rec_write(stdout, &r);
 	fflush(stdout);
 	dmu_rec_free(&r);

@@ -1,6 +1,5 @@
 /* dmu-pin-check - assert pinned certificates with a handshake, no request. */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,23 +32,6 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	s = dmu_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* The line and the talk of a mismatch, by its class. */
 static void
 mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
@@ -57,20 +39,20 @@ mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
 {
 	char hex[65];
 
-	dmu_hex(hex, c->pin.presented, 32);
-	if (c->why == DMU_WHY_KEYPROOF) {
-		j->line = xasprintf("%s mismatch key-proof-failed %s", dev,
+	dmu_hex(hex, dmu_conn_presented(c), 32);
+	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF) {
+		j->line = dmu_xasprintf("%s mismatch key-proof-failed %s", dev,
 		    pinned);
-		j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device "
+		j->talk = dmu_xasprintf("%s: CERTIFICATE MISMATCH: the device "
 		    "presented the pinned certificate %s but could not prove "
 		    "it holds its private key; nothing was sent. This is an "
 		    "impostor replaying the public certificate (or a broken "
 		    "device), never a network failure.", dev, pinned);
 		return;
 	}
-	j->line = xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
+	j->line = dmu_xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
 	    pinned);
-	j->talk = xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
+	j->talk = dmu_xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
 	    "%s, but %s is pinned; nothing was sent. This may be a man in the "
 	    "middle. Only if the device itself was replaced, re-learn it: "
 	    "dmu-learn %s | dmu-certdb add -r", dev, hex, pinned, dev);
@@ -92,15 +74,15 @@ check(struct job *j, struct dmu_conn *c)
 	int rc;
 
 	if (dmu_device_parse(&d, j->arg, err) != 0) {
-		j->line = xasprintf("%s error invalid device",
+		j->line = dmu_xasprintf("%s error invalid device",
 		    dmu_escape(esc, sizeof(esc), j->arg));
-		j->talk = xasprintf("%s", err);
+		j->talk = dmu_xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
 	}
 	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
-		j->line = xasprintf("%s unknown", d.canon);
-		j->talk = xasprintf("%s: unknown device (not in %s); learn it "
+		j->line = dmu_xasprintf("%s unknown", d.canon);
+		j->talk = dmu_xasprintf("%s: unknown device (not in %s); learn it "
 		    "first: dmu-learn %s | dmu-certdb add", d.canon, db.path,
 		    d.canon);
 		j->status = DMU_EUNKNOWN;
@@ -108,27 +90,27 @@ check(struct job *j, struct dmu_conn *c)
 	}
 	j->rec = r;
 	if (dmu_db_cert(db.path, r, &cert, err) != 0) {
-		j->line = xasprintf("%s error database bad record", d.canon);
-		j->talk = xasprintf("%s", err);
+		j->line = dmu_xasprintf("%s error database bad record", d.canon);
+		j->talk = dmu_xasprintf("%s", err);
 		j->status = DMU_EDATA;
 		return;
 	}
 	rc = dmu_conn_open(c, &d, &cert, timeout_ms);
 	if (rc == DMU_OK)
-		j->line = xasprintf("%s ok %s", d.canon, r->sha256hex);
+		j->line = dmu_xasprintf("%s ok %s", d.canon, r->sha256hex);
 	else if (rc == DMU_EMISMATCH) {
 		mismatch(j, c, d.canon, r->sha256hex);
 		/* Kept for a person to look at; a failure changes nothing. */
-		if (dmu_ev_record(evpath, d.canon, &c->pin, c->addr, c->why,
-		    err) != DMU_OK)
-			j->evwarn = xasprintf("%s: warning: what it presented "
+		if (dmu_ev_record(evpath, d.canon, &c->pin, c->addr,
+		    dmu_conn_why(c), err) != DMU_OK)
+			j->evwarn = dmu_xasprintf("%s: warning: what it presented "
 			    "was not kept: %s", d.canon, err);
 	}
 	else if (rc == DMU_ENET)
-		j->line = xasprintf("%s error %s %s", d.canon,
-		    dmu_why_word(c->why), c->err);
+		j->line = dmu_xasprintf("%s error %s %s", d.canon,
+		    dmu_why_word(dmu_conn_why(c)), c->err);
 	else
-		j->line = xasprintf("%s error data %s", d.canon, c->err);
+		j->line = dmu_xasprintf("%s error data %s", d.canon, c->err);
 	j->status = rc;
 	dmu_conn_close(c);
 	dmu_cert_free(&cert);

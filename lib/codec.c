@@ -110,15 +110,37 @@ dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n)
 	return (long)len;
 }
 
-static int
-hexval(int c)
+/* see dmu.h */
+int
+dmu_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = tolower(c);
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
+}
+
+/* see dmu.h */
+int
+dmu_is_control(const unsigned char *c, size_t n)
+{
+	return (n == 1 && (c[0] < 0x20 || c[0] == 0x7f)) ||
+	    (n == 2 && c[0] == 0xc2 && c[1] < 0xa0);
+}
+
+/* see dmu.h */
+char *
+dmu_scrub(char *out, size_t outsz, const char *in, size_t n)
+{
+	size_t o;
+
+	for (o = 0; o < n && in[o] != '\0' && o + 1 < outsz; o++)
+		out[o] = in[o] >= 0x20 && in[o] < 0x7f ? in[o] : '?';
+	out[o] = '\0';
+	return out;
 }
 
 /* see dmu.h */
@@ -151,7 +173,7 @@ dmu_fpr_parse(const char *s, uint8_t out[32])
 	for (i = 0; i < 32; i++) {
 		if (colons && i > 0 && *s++ != ':')
 			return -1;
-		if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0)
+		if ((hi = dmu_hexval(s[0])) < 0 || (lo = dmu_hexval(s[1])) < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
 		s += 2;

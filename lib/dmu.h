@@ -1,8 +1,21 @@
 /*
  * dmu.h - the one header of libdmu: device addresses, codecs, certificates,
- * the pinning X.509 class, TLS connections, the certificate database, HTTP
- * and JSON.  Library functions report through return values and never print
- * or exit, except the allocation wrappers and the diagnostic helpers.
+ * the pinning X.509 class, TLS connections, the certificate database, HTTP,
+ * JSON, the client of a device and its collector.
+ *
+ * Library functions report and the programs decide: a function returns a
+ * status (0 or DMU_OK on success, else one of the exit codes below) and
+ * never prints or exits.  The exceptions are named in util.c's section:
+ * the allocation wrappers (exit 1 when memory runs out), the diagnostic
+ * helpers dmu_warn() and dmu_die(), the command-line helpers
+ * dmu_opt_timeout(), dmu_print_version() and dmu_fshut(), and a stop
+ * signal during dmu_stop_exits(1).
+ *
+ * Failures carry their reason one way: a buffer of DMU_ERRLEN bytes, named
+ * err in parameters or a struct member err, filled with dmu_seterr().  A
+ * path or other text of unbounded length in a reason is cut at 200 bytes
+ * (%.200s) so that what follows it is not lost, and text from outside is
+ * passed through dmu_scrub() first.
  */
 #ifndef DMU_H
 #define DMU_H
@@ -26,6 +39,11 @@ enum {
 };
 
 #define DMU_ERRLEN 256		/* size of every error-message buffer */
+
+/* The Makefile defines the version; a build without it says "0". */
+#ifndef DMU_VERSION
+#define DMU_VERSION "0"
+#endif
 
 /* util.c */
 
@@ -68,12 +86,14 @@ void *dmu_xmalloc(size_t n);
 void *dmu_xcalloc(size_t n, size_t size);
 void *dmu_xreallocarray(void *p, size_t n, size_t size);
 char *dmu_xstrdup(const char *s);
+char *dmu_xasprintf(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 /* Returns the more serious of two exit codes: 4 > 7 > 5 > 6 > 3 > 1 > 0. */
 int dmu_worse(int a, int b);
-
-/* Overwrites n bytes at p with zeros in a way the compiler keeps. */
-void dmu_wipe(void *p, size_t n);
 
 /*
  * Flushes and checks stdout; returns 0, or -1 after printing a diagnostic
@@ -109,8 +129,12 @@ char *dmu_trim(char *s);
 /*
  * Writes the n bytes at s and a newline to fd in one writev(2) when the
  * kernel takes it whole (so that lines from several writers to one pipe
- * do not mix, up to PIPE_BUF), going on after a partial write.  Returns 0,
- * or -1 with errno set.
+ * do not mix, up to PIPE_BUF), going on after a partial write.  Once
+ * dmu_catch_signals() was called it never blocks in write(2): it waits
+ * for room in dmu_poll(), so a stop signal ends the wait even when the
+ * reader has stalled; a line not begun is then dropped (-1, errno EINTR)
+ * and one begun gets a second to be finished.  Returns 0, or -1 with
+ * errno set.
  */
 int dmu_write_line(int fd, const char *s, size_t n);
 
@@ -146,9 +170,21 @@ void dmu_catch_signals(void);
 
 /*
  * poll(2) that returns -1 with errno EINTR at once when dmu_stop is or gets
- * set, and goes on after other interruptions.  nfds may be 0 (a sleep).
+ * set, and goes on after other interruptions.  nfds may be 0 (a sleep); a
+ * negative timeout_ms waits without a limit.
  */
 int dmu_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
+
+/*
+ * Around a call that no signal can cut short (getaddrinfo(3)): with on
+ * set, a stop signal ends the process at once with status 0; with on
+ * clear, signals are held again.  Only for a caller with nothing to save
+ * at that moment.  Does nothing before dmu_catch_signals().
+ */
+void dmu_stop_exits(int on);
+
+/* Returns 1 once dmu_catch_signals() was called, else 0. */
+int dmu_signals_caught(void);
 
 /* Sleeps ms milliseconds, or less when dmu_stop gets set. */
 void dmu_sleep_ms(long ms);
@@ -180,6 +216,24 @@ long dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n);
  * padding.  Returns 0 and fills out, or -1.
  */
 int dmu_fpr_parse(const char *s, uint8_t out[32]);
+
+/* The value of the hex digit c (either case), or -1. */
+int dmu_hexval(int c);
+
+/*
+ * Returns 1 when the character c of n bytes is one that no terminal should
+ * get raw: a C0 control, DEL, or a C1 control (U+0080..U+009F) in UTF-8.
+ */
+int dmu_is_control(const unsigned char *c, size_t n);
+
+/*
+ * The one scrubber of untrusted text for messages, which are ASCII: copies
+ * at most n bytes of in, stopping at a NUL, into out (outsz bytes,
+ * NUL-terminated), each byte outside ' '..'~' written as '?'.  Returns out.
+ * (Text decoded from JSON keeps its UTF-8 and loses only what
+ * dmu_is_control() names: see dmu_json_message().)
+ */
+char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
 
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
@@ -383,6 +437,24 @@ long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
 
 /* Sends close_notify when possible, closes the socket, frees the pin. */
 void dmu_conn_close(struct dmu_conn *c);
+
+/* Sets the time-out of each network wait that follows, in milliseconds. */
+void dmu_conn_timeout(struct dmu_conn *c, int ms);
+
+/* The DMU_WHY_* class of the last failed dmu_conn_open(). */
+int dmu_conn_why(const struct dmu_conn *c);
+
+/*
+ * The SHA-256 of the certificate the device presented in the last
+ * dmu_conn_open(), or NULL when it presented none.
+ */
+const uint8_t *dmu_conn_presented(const struct dmu_conn *c);
+
+/*
+ * The certificate captured by a dmu_conn_open() without a pin, or NULL;
+ * it belongs to c until dmu_conn_close().
+ */
+const struct dmu_cert *dmu_conn_captured(const struct dmu_conn *c);
 
 /* db.c */
 
@@ -719,33 +791,35 @@ int dmu_lock(const char *lockpath, long wait_ms, char *err);
 #define DMU_KEY_B64MAX	(DMU_B64_LEN(DMU_KEY_MAX) + 1)
 
 /*
- * The API key in base64, kept masked with a random pad so that neither the
- * key nor its base64 form stands in memory (or a core file) between
- * requests.
+ * The API key in base64, alone in a page of its own that is left out of
+ * core dumps (MADV_DONTDUMP) and locked out of swap where the limit allows;
+ * while a key is loaded the process is not dumpable (PR_SET_DUMPABLE 0),
+ * which also keeps other users' debuggers from attaching (ptrace).
  */
 struct dmu_key {
-	unsigned char masked[DMU_KEY_B64MAX];
-	unsigned char pad[DMU_KEY_B64MAX];
-	size_t len;
+	void *page;		/* the mapping, NULL when no key is loaded */
+	size_t size;		/* of the mapping */
+	size_t len;		/* of the base64 key */
 };
 
 /*
  * Loads the API key from the first line of file (when not NULL), else of
  * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k.  Plain copies are
- * wiped.  A key file readable by group or others sets warning.  Returns
- * DMU_OK, DMU_EUSAGE (no key given, or empty) or DMU_EFAIL (file
- * unreadable), with the reason in err.
+ * wiped, and DMU_API_KEY is removed from the environment.  A key file
+ * readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
+ * (no key given, or empty, or too long) or DMU_EFAIL (file unreadable),
+ * with the reason in err; on failure nothing is loaded.
  */
 int dmu_key_load(struct dmu_key *k, const char *file, char *warning,
     char *err);
 
 /*
  * Writes the base64 key and a NUL to b64 (DMU_KEY_B64MAX bytes); the
- * caller wipes it as soon as the request is formatted.
+ * caller wipes it (explicit_bzero) as soon as the request is formatted.
  */
 void dmu_key_reveal(const struct dmu_key *k, char *b64);
 
-/* Wipes k. */
+/* Wipes and unmaps the key, and makes the process dumpable again. */
 void dmu_key_wipe(struct dmu_key *k);
 
 /* http.c */
@@ -753,6 +827,7 @@ void dmu_key_wipe(struct dmu_key *k);
 #define DMU_HTTP_LINE_MAX	1024		/* status line, one header line */
 #define DMU_HTTP_HEAD_MAX	16384		/* the whole header block */
 #define DMU_HTTP_BODY_MAX	(8L << 20)	/* a body, decoded */
+#define DMU_RETRY_AFTER_MAX	3600L		/* longest Retry-After, s */
 
 /*
  * A byte source: read(ctx, buf, len) returns the number of bytes read (at
@@ -854,7 +929,11 @@ struct dmu_follow {
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
-	/* Writes one report; returns 0, or non-zero on a write error. */
+	/*
+	 * Writes one report; returns 0, -1 when a stop signal kept it from
+	 * being written (the batch ends there, the state stays before it),
+	 * or 1 on a write error.
+	 */
 	int (*emit)(void *ctx, const struct dmu_report *r);
 	/* Receives a warning for stderr (restart, lost serials, ...). */
 	void (*warn)(void *ctx, const char *msg);
@@ -900,5 +979,130 @@ int dmu_state_read(const char *path, long long *serial, char *ts,
 /* Replaces the state file atomically.  Returns DMU_OK or DMU_EFAIL. */
 int dmu_state_write(const char *path, long long serial, const char *ts,
     char *err);
+
+/* client.c */
+
+#define DMU_REQ_MAX	1024	/* one request, its headers and the key */
+#define DMU_BASE_MAX	128	/* "/api/application/APP/reports/v1" */
+
+/*
+ * Requests to one pinned device: a kept-alive connection that is opened
+ * when needed, the API key, and the base path of the reports API.  The
+ * device, the pinned certificate and the key belong to the caller and must
+ * outlive the client.
+ */
+struct dmu_client {
+	const struct dmu_device *dev;
+	const struct dmu_cert *pinned;
+	const struct dmu_key *key;
+	char base[DMU_BASE_MAX];	/* /api/application/APP/reports/v1 */
+	int timeout_ms;			/* connect and each wait */
+	struct dmu_conn *conn;		/* owned */
+	struct dmu_src src;		/* over conn, while connected */
+	int connected;
+	char err[DMU_ERRLEN];		/* why the last call failed */
+	const char *evpath;		/* where mismatches are kept, or NULL */
+	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
+};
+
+/*
+ * Sets up cl for device dev and application app (NULL or "":
+ * https_server_1), without a key and a pin yet (dmu_client_key(), and
+ * cl->pinned set by the caller).  Returns DMU_OK, or DMU_EUSAGE with the
+ * reason in err when app is not a valid name.
+ */
+int dmu_client_init(struct dmu_client *cl, const struct dmu_device *dev,
+    const char *app, int timeout_ms, char *err);
+
+/*
+ * Gives cl its API key.  Returns DMU_OK, or DMU_EUSAGE with the reason in
+ * err when the longest request a run can send (a long poll with the
+ * highest serial) would not fit DMU_REQ_MAX with this host and key.
+ */
+int dmu_client_key(struct dmu_client *cl, const struct dmu_key *key,
+    char *err);
+
+/*
+ * Connects and completes the pinned handshake unless connected already.
+ * Returns what dmu_conn_open() returns, the reason in cl->err; after
+ * DMU_EMISMATCH, dmu_conn_why() and dmu_conn_presented() of cl->conn say
+ * what was seen, and with cl->evpath set, what was presented has been
+ * kept there (dmu_ev_record()), or cl->evwarn says why not.
+ */
+int dmu_client_connect(struct dmu_client *cl);
+
+/*
+ * Sends GET base+path (connecting first when needed) and reads the answer
+ * into r, allowing extra_ms beyond the time-out for a long poll.  Returns
+ * DMU_OK, or what dmu_client_connect() returns, or DMU_ENET, DMU_EDATA, or
+ * DMU_EUSAGE (the request does not fit), with the reason in cl->err.  The
+ * connection is closed after a failure or an answer that does not keep
+ * it alive.  Free r with dmu_resp_free() after DMU_OK.
+ */
+int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
+    struct dmu_resp *r);
+
+/*
+ * Deletes report serial on the device (GET /reports/N?delete=true); an
+ * answer 404 counts as done.  Returns DMU_OK, DMU_EHTTP for another
+ * status, or what dmu_client_get() returns, the reason in cl->err.
+ */
+int dmu_client_delete(struct dmu_client *cl, long long serial);
+
+/* Closes the connection (close_notify); the client can connect again. */
+void dmu_client_close(struct dmu_client *cl);
+
+/* Closes the connection and frees what cl owns. */
+void dmu_client_free(struct dmu_client *cl);
+
+/* collect.c */
+
+/* A report written and not yet deleted on the device (-d). */
+struct dmu_pending {
+	long long serial;
+	int tries;			/* deletions that failed */
+};
+
+/*
+ * The collector of dmu-get follow.  The caller fills in the first group
+ * and calls dmu_collect_run(); the rest is the collector's own.
+ */
+struct dmu_collect {
+	struct dmu_client *cl;
+	const char *statefile;		/* NULL: no state file */
+	long long limit;		/* stop after so many reports; 0: never */
+	long wait_s;			/* timeout of each long poll, 1..75 */
+	int delete;			/* delete what was written (-d) */
+	/*
+	 * Writes one report; returns 0, -1 when a stop signal kept it from
+	 * being written, or 1 on a write error.
+	 */
+	int (*emit)(void *ctx, const struct dmu_report *r);
+	/* Receives "DEVICE: message" warnings for stderr. */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
+
+	struct dmu_follow f;		/* what to make of each answer */
+	struct dmu_pending *pending;	/* deletions still to make */
+	size_t npending, cappending;
+	int check;			/* compare the last report first */
+	int done;			/* the run ends with its status */
+	char err[DMU_ERRLEN];		/* why the run ended, when it failed */
+};
+
+/*
+ * Runs the collector until the count is reached or SIGTERM or SIGINT
+ * (which it catches; see dmu_catch_signals()): long polls on one
+ * kept-alive connection, writes each new report through emit, saves the
+ * state file after each batch that reached stdout, deletes with -d after
+ * that, backs off on network failures, 429 and 5xx, and checks for an
+ * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
+ * DMU_EUSAGE with the reason in c->err.
+ */
+int dmu_collect_run(struct dmu_collect *c);
+
+/* Frees what c owns (not c->cl). */
+void dmu_collect_free(struct dmu_collect *c);
 
 #endif

@@ -12,7 +12,6 @@
 
 #define BACKOFF_FIRST	1000	/* ms */
 #define BACKOFF_MAX	60000	/* ms */
-#define RETRY_AFTER_MAX	3600	/* s; a device asking for more is capped */
 
 /* see dmu.h */
 void
@@ -30,7 +29,7 @@ static void
 warnf(struct dmu_follow *f, const char *fmt, ...)
 {
 	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
-	unsigned char *p;
+	char safe[sizeof(msg)];
 	va_list ap;
 
 	if (f->warn == NULL)
@@ -40,15 +39,8 @@ warnf(struct dmu_follow *f, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "%s: %s", f->device, text);
-	/* Timestamps come from the device: no control character reaches a terminal. */
-	for (p = (unsigned char *)msg; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			*p++ = '?';	/* C1 controls, U+0080..U+009F, too */
-			*p = '?';
-		}
-	f->warn(f->ctx, msg);
+	/* Timestamps come from the device: no control reaches a terminal. */
+	f->warn(f->ctx, dmu_scrub(safe, sizeof(safe), msg, sizeof(msg)));
 }
 
 /* see dmu.h */
@@ -60,8 +52,8 @@ dmu_follow_neterr(struct dmu_follow *f, long retry_after)
 	/* Jitter of +-25 %, so that a fleet does not reconnect in step. */
 	d = d - d / 4 + (long)(random() % (d / 2 + 1));
 	if (retry_after >= 0) {
-		if (retry_after > RETRY_AFTER_MAX)
-			retry_after = RETRY_AFTER_MAX;
+		if (retry_after > DMU_RETRY_AFTER_MAX)
+			retry_after = DMU_RETRY_AFTER_MAX;
 		if (retry_after * 1000 > d)
 			d = retry_after * 1000;
 	}
@@ -70,6 +62,13 @@ dmu_follow_neterr(struct dmu_follow *f, long retry_after)
 	    f->backoff_ms * 2;
 	return DMU_FOLLOW_RETRY;
 }
+
+/*
+ * What take() returns to stop the batch: the count is reached (TAKE_DONE),
+ * or a stop signal kept a report from being written (TAKE_STOPPED).
+ */
+#define TAKE_DONE	2
+#define TAKE_STOPPED	3
 
 struct batch {
 	struct dmu_follow *f;
@@ -88,21 +87,26 @@ take(void *ctx, const struct dmu_report *r)
 		warnf(f, "serials %lld to %lld were lost before they "
 		    "could be read (device buffer overflow?)", f->last + 1,
 		    r->serial - 1);
-	if (f->emit(f->ctx, r) != 0) {
+	switch (f->emit(f->ctx, r)) {
+	case 0:
+		break;
+	case -1:
+		return TAKE_STOPPED;	/* not written: the state stays before it */
+	default:
 		b->werr = 1;
 		return 1;
 	}
 	f->last = r->serial;
 	snprintf(f->last_ts, sizeof(f->last_ts), "%s", r->timestamp);
 	f->count++;
-	return f->limit > 0 && f->count >= f->limit ? 2 : 0;
+	return f->limit > 0 && f->count >= f->limit ? TAKE_DONE : 0;
 }
 
 static int
 fail(struct dmu_follow *f, int status, const char *why)
 {
 	f->status = status;
-	snprintf(f->err, sizeof(f->err), "%s", why);
+	dmu_seterr(f->err, "%s", why);
 	return DMU_FOLLOW_FAIL;
 }
 
@@ -120,10 +124,13 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		rc = dmu_json_reports(body, len, f->device, take, &b, why);
 		if (b.werr)
 			return fail(f, DMU_EFAIL, "write error on stdout");
-		if (rc != 0 && rc != 2)
+		if (rc == TAKE_STOPPED)
+			return f->count > before ? DMU_FOLLOW_SAVED :
+			    DMU_FOLLOW_AGAIN;
+		if (rc != 0 && rc != TAKE_DONE)
 			return fail(f, DMU_EDATA, why);
 		f->backoff_ms = BACKOFF_FIRST;
-		if (rc == 2)
+		if (rc == TAKE_DONE)
 			return DMU_FOLLOW_DONE;
 		return f->count > before ? DMU_FOLLOW_SAVED : DMU_FOLLOW_AGAIN;
 	}
@@ -187,65 +194,4 @@ dmu_follow_continuity(struct dmu_follow *f, int status, const char *body,
 		f->last = 0;
 		f->last_ts[0] = '\0';
 	}
-}
-
-/* see dmu.h */
-int
-dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
-    char *err)
-{
-	char line[128], *sp;
-	FILE *f;
-
-	*serial = 0;
-	ts[0] = '\0';
-	if ((f = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return DMU_OK;
-		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\n")] = '\0';
-	if ((sp = strchr(line, ' ')) != NULL)
-		*sp++ = '\0';
-	if (sp == NULL || dmu_parse_long(line, 0, 1LL << 53, serial) != 0 ||
-	    strlen(sp) >= tssz || strchr(sp, ' ') != NULL) {
-		snprintf(err, DMU_ERRLEN, "%.200s:1: expected 'SERIAL "
-		    "TIMESTAMP'", path);
-		*serial = 0;
-		return DMU_EDATA;
-	}
-	if (strcmp(sp, "-") != 0)
-		memcpy(ts, sp, strlen(sp) + 1);
-	return DMU_OK;
-}
-
-struct state {
-	long long serial;
-	const char *ts;
-};
-
-static int
-fill_state(void *ctx, FILE *f)
-{
-	const struct state *st = ctx;
-
-	/* A timestamp that the format cannot hold is not kept. */
-	fprintf(f, "%lld %s\n", st->serial, st->ts[0] != '\0' &&
-	    strcspn(st->ts, " \t\r\n") == strlen(st->ts) ? st->ts : "-");
-	return ferror(f) ? -1 : 0;
-}
-
-/* see dmu.h */
-int
-dmu_state_write(const char *path, long long serial, const char *ts,
-    char *err)
-{
-	struct state st = { serial, ts };
-
-	return dmu_replace_file(path, 0644, fill_state, &st, err);
 }

@@ -10,13 +10,6 @@
 
 #include "dmu.h"
 
-#ifndef DMU_VERSION
-#define DMU_VERSION "0"
-#endif
-
-/* Longest Retry-After honoured: a device asking for more waits an hour. */
-#define RETRY_AFTER_MAX	3600L
-
 /* What src_getc() returns besides a byte. */
 #define SRC_EOF	(-1)
 #define SRC_ERR	(-2)
@@ -40,16 +33,6 @@ struct head {
 };
 
 
-/* Copies at most 32 bytes of s to out (33 bytes), unprintables as '?'. */
-static void
-sanitize(char *out, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 32 && s[i] != '\0'; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[i] = '\0';
-}
 
 /* ASCII only: strcasecmp() depends on the locale. */
 static int
@@ -96,16 +79,6 @@ is_tchar(int c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* see dmu.h */
 void
@@ -220,7 +193,7 @@ split_field(char *line, char **name, char **value, const char *what,
 	char *colon, *p, *e;
 
 	if (is_ows((unsigned char)line[0])) {
-		/* obs-fold: RFC 9112 lets us reject it, and we do */
+		/* Obs-fold: RFC 9112 lets us reject it, and we do. */
 		dmu_seterr(err, "continuation line in %s", what);
 		return DMU_EDATA;
 	}
@@ -305,7 +278,7 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 		h->have_cl = 1;
 		h->cl = n;
 	} else if (ascii_caseeq(name, "transfer-encoding")) {
-		/* a second field would apply chunked twice or add a coding */
+		/* A second field would apply chunked twice or add a coding. */
 		if (h->chunked || !ascii_caseeq(value, "chunked")) {
 			dmu_seterr(err, "unsupported transfer coding");
 			return DMU_EDATA;
@@ -314,10 +287,10 @@ take_field(struct head *h, const char *name, const char *value, char *err)
 	} else if (ascii_caseeq(name, "connection")) {
 		take_connection(h, value);
 	} else if (ascii_caseeq(name, "retry-after")) {
-		/* an HTTP-date is treated as absent: no clock to trust */
-		if (parse_digits(value, RETRY_AFTER_MAX, &n) == 0)
-			h->retry_after = n > RETRY_AFTER_MAX ?
-			    RETRY_AFTER_MAX : (long)n;
+		/* An HTTP-date is treated as absent: no clock to trust. */
+		if (parse_digits(value, DMU_RETRY_AFTER_MAX, &n) == 0)
+			h->retry_after = n > DMU_RETRY_AFTER_MAX ?
+			    DMU_RETRY_AFTER_MAX : (long)n;
 	}
 	return DMU_OK;
 }
@@ -349,7 +322,7 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 	h->minor = line[7] - '0';
 	return DMU_OK;
 bad:
-	sanitize(safe, line);
+	dmu_scrub(safe, sizeof(safe), line, 32);
 	dmu_seterr(err, "malformed status line \"%s\"", safe);
 	return DMU_EDATA;
 }
@@ -448,7 +421,7 @@ read_sized(struct dmu_src *s, struct body *b, size_t cl, char *err)
 		dmu_seterr(err, "body too large");
 		return DMU_EDATA;
 	}
-	/* growing up to cl + 1 only: the NUL fits without another copy */
+	/* Growing up to cl + 1 only: the NUL fits without another copy. */
 	rc = read_data(s, b, cl, cl + 1, err);
 	if (rc == SRC_EOF || rc == SRC_ERR) {
 		dmu_seterr(err, "%s after %zu of %zu body bytes",
@@ -473,12 +446,12 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		if ((rc = read_line(s, line, &n, &budget, "chunked body",
 		    err)) != DMU_OK)
 			return rc;
-		if (hexval((unsigned char)line[0]) < 0)
+		if (dmu_hexval((unsigned char)line[0]) < 0)
 			goto badsize;
 		size = 0;
-		for (p = line; (d = hexval((unsigned char)*p)) >= 0; p++) {
+		for (p = line; (d = dmu_hexval((unsigned char)*p)) >= 0; p++) {
 			size = size * 16 + (size_t)d;
-			/* checked per digit, so size cannot overflow */
+			/* Checked per digit, so size cannot overflow. */
 			if (size > DMU_HTTP_BODY_MAX - b->len) {
 				dmu_seterr(err, "body too large");
 				return DMU_EDATA;
@@ -486,7 +459,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		}
 		while (is_ows((unsigned char)*p))
 			p++;
-		/* chunk extensions carry nothing for us */
+		/* Chunk extensions carry nothing for us. */
 		if (*p != '\0' && *p != ';')
 			goto badsize;
 		if (size == 0)
@@ -555,6 +528,72 @@ read_to_eof(struct dmu_src *s, struct body *b, char *err)
 	}
 }
 
+/*
+ * Reads the head of the final answer: interim 1xx answers are skipped
+ * within the one header budget, and 101 is refused.
+ */
+static int
+read_final_head(struct dmu_src *s, struct head *h, char *line, char *err)
+{
+	size_t budget = DMU_HTTP_HEAD_MAX;
+	int rc;
+
+	for (;;) {
+		if ((rc = read_head(s, h, line, &budget, err)) != DMU_OK)
+			return rc;
+		if (h->status >= 200)
+			return DMU_OK;
+		if (h->status == 101) {
+			/* We asked for no upgrade: what follows is not HTTP. */
+			dmu_seterr(err, "unexpected 101 switching protocols");
+			return DMU_EDATA;
+		}
+	}
+}
+
+/*
+ * Reads the body as the head frames it into b, NUL-terminated; *framed
+ * says whether its end was marked (a length or chunks) rather than the end
+ * of the stream.
+ */
+static int
+read_body(struct dmu_src *s, const struct head *h, struct body *b,
+    char *line, int *framed, char *err)
+{
+	int rc;
+
+	*framed = 1;
+	if (h->status == 204 || h->status == 304)
+		rc = DMU_OK;
+	else if (h->chunked)
+		rc = read_chunked(s, b, line, err);
+	else if (h->have_cl)
+		rc = read_sized(s, b, h->cl, err);
+	else {
+		rc = read_to_eof(s, b, err);
+		*framed = 0;
+	}
+	if (rc != DMU_OK)
+		return rc;
+	if ((rc = body_reserve(b, b->len + 1, b->len + 1, err)) != DMU_OK)
+		return rc;
+	b->p[b->len] = '\0';
+	return DMU_OK;
+}
+
+/* Whether the connection may carry another request after this answer. */
+static int
+keeps_alive(const struct head *h, int framed)
+{
+	/* Both lengths: a smuggling hint, do not reuse the stream. */
+	if (!framed || (h->chunked && h->have_cl))
+		return 0;
+	/* Chunked in HTTP/1.0 is faulty framing (RFC 9112 6.1). */
+	if (h->minor == 0)
+		return h->conn_keepalive && !h->conn_close && !h->chunked;
+	return !h->conn_close;
+}
+
 /* see dmu.h */
 int
 dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
@@ -562,75 +601,29 @@ dmu_http_read(struct dmu_src *s, struct dmu_resp *r, char *err)
 	char line[DMU_HTTP_LINE_MAX + 1];
 	struct head h;
 	struct body b = { NULL, 0, 0 };
-	size_t budget = DMU_HTTP_HEAD_MAX;
 	int rc, framed;
 
-	r->status = 0;
-	r->keepalive = 0;
+	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
-	r->body = NULL;
-	r->len = 0;
 	if (err != NULL)
 		err[0] = '\0';
-
-	/* said apart: a kept-alive connection the device closed meanwhile */
+	/* Said apart: a kept-alive connection the device closed meanwhile. */
 	if ((rc = src_fill(s)) <= 0) {
 		dmu_seterr(err, rc == 0 ? "connection closed before the answer" :
 		    "read error before the answer");
 		return DMU_ENET;
 	}
-	for (;;) {
-		if ((rc = read_head(s, &h, line, &budget, err)) != DMU_OK)
-			goto fail;
-		if (h.status >= 200)
-			break;
-		if (h.status == 101) {
-			/* we asked for no upgrade: what follows is not HTTP */
-			dmu_seterr(err, "unexpected 101 switching protocols");
-			rc = DMU_EDATA;
-			goto fail;
-		}
+	if ((rc = read_final_head(s, &h, line, err)) != DMU_OK ||
+	    (rc = read_body(s, &h, &b, line, &framed, err)) != DMU_OK) {
+		free(b.p);
+		return rc;
 	}
-
-	framed = 1;
-	if (h.status == 204 || h.status == 304)
-		rc = DMU_OK;
-	else if (h.chunked)
-		rc = read_chunked(s, &b, line, err);
-	else if (h.have_cl)
-		rc = read_sized(s, &b, h.cl, err);
-	else {
-		rc = read_to_eof(s, &b, err);
-		framed = 0;
-	}
-	if (rc != DMU_OK)
-		goto fail;
-	if ((rc = body_reserve(&b, b.len + 1, b.len + 1, err)) != DMU_OK)
-		goto fail;
-	b.p[b.len] = '\0';
-
-	if (!framed)
-		r->keepalive = 0;
-	else if (h.minor == 0)
-		/* chunked in HTTP/1.0 is faulty framing (RFC 9112 6.1) */
-		r->keepalive = h.conn_keepalive && !h.conn_close &&
-		    !h.chunked;
-	else
-		r->keepalive = !h.conn_close;
-	/* both lengths: a smuggling hint, do not reuse the stream */
-	if (h.chunked && h.have_cl)
-		r->keepalive = 0;
+	r->keepalive = keeps_alive(&h, framed);
 	r->status = h.status;
 	r->retry_after = h.retry_after;
 	r->body = b.p;
 	r->len = b.len;
 	return DMU_OK;
-fail:
-	free(b.p);
-	r->status = 0;
-	r->keepalive = 0;
-	r->retry_after = -1;
-	return rc;
 }
 
 /* see dmu.h */
@@ -659,8 +652,6 @@ long
 dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
     const char *keyb64)
 {
-	volatile char *v;
-	size_t i;
 	int n;
 
 	if (buf == NULL || host == NULL || target == NULL ||
@@ -678,9 +669,8 @@ dmu_http_get(char *buf, size_t sz, const char *host, const char *target,
 	    keyb64 != NULL ? keyb64 : "",
 	    keyb64 != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sz) {
-		/* a cut request may still hold part of the key */
-		for (v = buf, i = 0; i < sz; i++)
-			v[i] = 0;
+		/* A cut request may still hold part of the key. */
+		explicit_bzero(buf, sz);
 		return -1;
 	}
 	return n;

@@ -77,17 +77,6 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
 static size_t
@@ -106,7 +95,7 @@ utf8_len(const unsigned char *p, size_t avail)
 		n = 4;
 	else
 		return 0;
-	/* the second byte rules out overlongs, surrogates, > U+10FFFF */
+	/* The second byte rules out overlongs, surrogates, > U+10FFFF. */
 	if (p[0] == 0xe0)
 		lo = 0xa0;
 	else if (p[0] == 0xed)
@@ -131,9 +120,8 @@ sink_put(struct sink *sk, const unsigned char *c, size_t n)
 
 	if (sk == NULL || sk->full)
 		return;
-	/* C0, DEL and C1 controls: nothing a terminal should get raw */
-	if (sk->scrub && ((n == 1 && (c[0] < 0x20 || c[0] == 0x7f)) ||
-	    (n == 2 && c[0] == 0xc2 && c[1] < 0xa0))) {
+	/* C0, DEL and C1 controls: nothing a terminal should get raw. */
+	if (sk->scrub && dmu_is_control(c, n)) {
 		c = &q;
 		n = 1;
 	}
@@ -182,7 +170,7 @@ hex4(struct jp *jp)
 	if (jp->len - jp->pos < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		if ((d = hexval(jp->s[jp->pos + i])) < 0)
+		if ((d = dmu_hexval(jp->s[jp->pos + i])) < 0)
 			return -1;
 		v = v * 16 + d;
 	}
@@ -468,7 +456,7 @@ obj_next(struct jp *jp, struct member *m)
 	(void)parse_string(jp, &sk);
 	m->kend = jp->pos;
 	m->key[sk.len] = '\0';
-	/* a NUL from \u0000 would make a short name look like ours */
+	/* A NUL from \u0000 would make a short name look like ours. */
 	m->keylong = sk.full || memchr(m->key, '\0', sk.len) != NULL;
 	skip_ws(jp);
 	if (jp->pos < jp->len)		/* the ':' */
@@ -546,11 +534,11 @@ copy_timestamp(char *ts, const unsigned char *s, size_t beg, size_t end)
 	while (i < end) {
 		if (s[i] == '\\') {
 			k = s[i + 1] == 'u' ? 6 : 2;
-			/* a surrogate pair is one character */
+			/* A surrogate pair is one character. */
 			if (k == 6 && i + 12 <= end && s[i + 6] == '\\' &&
 			    s[i + 7] == 'u' && (s[i + 2] == 'd' ||
-			    s[i + 2] == 'D') && hexval(s[i + 3]) >= 8 &&
-			    hexval(s[i + 3]) <= 0xb)
+			    s[i + 2] == 'D') && dmu_hexval(s[i + 3]) >= 8 &&
+			    dmu_hexval(s[i + 3]) <= 0xb)
 				k = 12;
 		} else
 			k = utf8_len(s + i, end - i);
@@ -648,7 +636,7 @@ one_report(struct walk *w, struct jp *body, size_t beg, size_t end)
 			    w->err) != 0)
 				return DMU_EDATA;
 		} else if (is_key(&m, "timestamp")) {
-			/* two would leave the state file guessing */
+			/* Two would leave the state file guessing. */
 			if (have_ts) {
 				dmu_seterr(w->err,
 				    "duplicate timestamp in a report");
@@ -759,7 +747,7 @@ dmu_json_reports(const char *body, size_t len, const char *device,
 	if ((rc = walk_reports(&w, &jp)) != 0)
 		return rc;
 
-	/* re-emitted members take no more room than they had */
+	/* Re-emitted members take no more room than they had. */
 	devlen = strlen(w.device);
 	if (devlen > (SIZE_MAX - 64) / 6 ||
 	    w.maxspan > SIZE_MAX - 64 - 6 * devlen) {

@@ -1,5 +1,6 @@
 /* key.c - the API key: from a file or the environment, never from argv. */
-#include <sys/random.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,88 +10,128 @@
 
 #include "dmu.h"
 
-static void
-mask(struct dmu_key *k, const char *b64)
-{
-	size_t i, n = strlen(b64);
-	ssize_t got = getrandom(k->pad, n, 0);
-	int64_t t = dmu_now_ms();
+/*
+ * The page that holds the key: the key as read and its base64 form, and
+ * nothing else, so that it can be kept out of core dumps as a whole.
+ */
+struct keypage {
+	char raw[DMU_KEY_MAX + 2];
+	char b64[DMU_KEY_B64MAX];
+};
 
-	/* Without randomness the pad still keeps the key out of sight. */
-	for (i = got < 0 ? 0 : (size_t)got; i < n; i++)
-		k->pad[i] = (unsigned char)(t >> (i % 8 * 8)) ^
-		    (unsigned char)(i * 167 + 13);
-	for (i = 0; i < n; i++)
-		k->masked[i] = (unsigned char)b64[i] ^ k->pad[i];
-	k->len = n;
+/*
+ * Maps the key's page, excluded from core dumps, and makes the process
+ * non-dumpable while it exists (which also refuses ptrace to other users).
+ * Returns NULL when no page can be had.
+ */
+static struct keypage *
+keypage_new(size_t *sz)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	*sz = pg > 0 && (size_t)pg >= sizeof(struct keypage) ? (size_t)pg :
+	    sizeof(struct keypage);
+	p = mmap(NULL, *sz, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, *sz, MADV_DONTDUMP);
+	(void)mlock(p, *sz);	/* out of swap too, where the limit allows */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return p;
+}
+
+/* Reads the first line of file into raw (at most size - 1 bytes). */
+static int
+read_file(const char *file, char *raw, size_t size, char *warning,
+    char *err)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t nr;
+	int fd;
+
+	/* Plain read(2): no stdio buffer keeps a copy of the key. */
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+		dmu_seterr(err, "cannot read key file %.200s: %s", file,
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		dmu_seterr(warning, "warning: key file %.200s is readable by "
+		    "group or others", file);
+	while (got < size - 1 && (nr = read(fd, raw + got, size - 1 - got))
+	    != 0) {
+		if (nr < 0 && errno == EINTR)
+			continue;
+		if (nr < 0) {
+			dmu_seterr(err, "cannot read key file %.200s: %s",
+			    file, strerror(errno));
+			close(fd);
+			return DMU_EFAIL;
+		}
+		got += (size_t)nr;
+		if (memchr(raw, '\n', got) != NULL)
+			break;
+	}
+	close(fd);
+	raw[got] = '\0';
+	return DMU_OK;
 }
 
 /* see dmu.h */
 int
 dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 {
-	char key[DMU_KEY_MAX + 2], b64[DMU_KEY_B64MAX], *env;
-	struct stat st;
-	size_t n, got = 0;
-	ssize_t nr;
-	int fd, rc = DMU_OK;
+	struct keypage *kp;
+	char *env;
+	size_t n;
+	int rc = DMU_OK;
 
+	memset(k, 0, sizeof(*k));
 	warning[0] = '\0';
-	key[0] = '\0';
 	if (file == NULL && (env = getenv("DMU_API_KEY_FILE")) != NULL &&
 	    *env != '\0')
 		file = env;
-	if (file != NULL) {
-		/* Plain read(2): no stdio buffer keeps a copy of the key. */
-		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
-			snprintf(err, DMU_ERRLEN, "cannot read key file "
-			    "%.200s: %s", file, strerror(errno));
-			return DMU_EFAIL;
-		}
-		if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-			snprintf(warning, DMU_ERRLEN, "warning: key file "
-			    "%.200s is readable by group or others", file);
-		while (got < sizeof(key) - 1 && (nr = read(fd, key + got,
-		    sizeof(key) - 1 - got)) != 0) {
-			if (nr < 0 && errno == EINTR)
-				continue;
-			if (nr < 0) {
-				snprintf(err, DMU_ERRLEN, "cannot read key "
-				    "file %.200s: %s", file, strerror(errno));
-				close(fd);
-				dmu_wipe(key, sizeof(key));
-				return DMU_EFAIL;
-			}
-			got += (size_t)nr;
-			if (memchr(key, '\n', got) != NULL)
-				break;
-		}
-		close(fd);
-		key[got] = '\0';
-	} else if ((env = getenv("DMU_API_KEY")) != NULL) {
-		snprintf(key, sizeof(key), "%s", env);
-		/* Gone from our environment (and /proc/PID/environ) too. */
-		dmu_wipe(env, strlen(env));
-		unsetenv("DMU_API_KEY");
-	} else {
-		snprintf(err, DMU_ERRLEN, "no API key: give -k FILE, or set "
+	env = file == NULL ? getenv("DMU_API_KEY") : NULL;
+	if (file == NULL && env == NULL) {
+		dmu_seterr(err, "no API key: give -k FILE, or set "
 		    "DMU_API_KEY_FILE or DMU_API_KEY");
 		return DMU_EUSAGE;
 	}
-	n = strcspn(key, "\r\n");
-	if (key[n] == '\0' && n > DMU_KEY_MAX) {
-		snprintf(err, DMU_ERRLEN, "API key longer than %d bytes",
-		    DMU_KEY_MAX);
+	if ((kp = keypage_new(&k->size)) == NULL) {
+		dmu_seterr(err, "cannot map a page for the API key: %s",
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	k->page = kp;
+	if (file != NULL) {
+		rc = read_file(file, kp->raw, sizeof(kp->raw), warning, err);
+	} else {
+		n = strlen(env);
+		memcpy(kp->raw, env, n < sizeof(kp->raw) - 1 ? n :
+		    sizeof(kp->raw) - 1);
+		/* Gone from our environment (and /proc/PID/environ) too. */
+		explicit_bzero(env, n);
+		unsetenv("DMU_API_KEY");
+	}
+	n = strcspn(kp->raw, "\r\n");
+	if (rc != DMU_OK) {
+		/* read_file() said why. */
+	} else if (kp->raw[n] == '\0' && n > DMU_KEY_MAX) {
+		dmu_seterr(err, "API key longer than %d bytes", DMU_KEY_MAX);
 		rc = DMU_EUSAGE;
 	} else if (n == 0) {
-		snprintf(err, DMU_ERRLEN, "the API key is empty");
+		dmu_seterr(err, "the API key is empty");
 		rc = DMU_EUSAGE;
 	} else {
-		dmu_b64_encode(b64, key, n);
-		mask(k, b64);
+		dmu_b64_encode(kp->b64, kp->raw, n);
+		k->len = strlen(kp->b64);
 	}
-	dmu_wipe(key, sizeof(key));
-	dmu_wipe(b64, sizeof(b64));
+	explicit_bzero(kp->raw, sizeof(kp->raw));
+	if (rc != DMU_OK)
+		dmu_key_wipe(k);
 	return rc;
 }
 
@@ -98,10 +139,9 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 void
 dmu_key_reveal(const struct dmu_key *k, char *b64)
 {
-	size_t i;
+	const struct keypage *kp = k->page;
 
-	for (i = 0; i < k->len; i++)
-		b64[i] = (char)(k->masked[i] ^ k->pad[i]);
+	memcpy(b64, kp->b64, k->len);
 	b64[k->len] = '\0';
 }
 
@@ -109,5 +149,11 @@ dmu_key_reveal(const struct dmu_key *k, char *b64)
 void
 dmu_key_wipe(struct dmu_key *k)
 {
-	dmu_wipe(k, sizeof(*k));
+	if (k->page == NULL)
+		return;
+	explicit_bzero(k->page, k->size);
+	munmap(k->page, k->size);
+	k->page = NULL;
+	k->len = 0;
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }

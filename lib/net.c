@@ -76,7 +76,19 @@ dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *addr,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | (d->is_ip ? AI_NUMERICHOST : 0);
-	if ((r = getaddrinfo(d->host, d->port, &hints, &res)) != 0) {
+	if (dmu_stop) {
+		dmu_seterr(err, "cannot connect: interrupted");
+		return -1;
+	}
+	/*
+	 * A resolver can take many seconds and no signal cuts it short; a
+	 * collector has nothing unsaved while it resolves, so a stop signal
+	 * may end it there.
+	 */
+	dmu_stop_exits(1);
+	r = getaddrinfo(d->host, d->port, &hints, &res);
+	dmu_stop_exits(0);
+	if (r != 0) {
 		dmu_seterr(err, "cannot resolve %.100s: %s", d->host,
 		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -1;

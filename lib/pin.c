@@ -98,21 +98,21 @@ pin_end_chain(const br_x509_class **ctx)
 	struct dmu_pin *p = PIN(ctx);
 
 	if (!p->have_presented) {
-		snprintf(p->err, sizeof(p->err), "the device sent no "
+		dmu_seterr(p->err, "the device sent no "
 		    "certificate");
 		return BR_ERR_X509_EMPTY_CHAIN;
 	}
 	if (p->mode == DMU_PIN_ASSERT) {
 		if (!dmu_ct_equal(p->presented, p->pinned->sha256, 32)) {
 			p->mismatch = 1;
-			snprintf(p->err, sizeof(p->err), "certificate "
+			dmu_seterr(p->err, "certificate "
 			    "mismatch");
 			return BR_ERR_X509_NOT_TRUSTED;
 		}
 		return 0;
 	}
 	if (p->toolarge) {
-		snprintf(p->err, sizeof(p->err), "the device's certificate is "
+		dmu_seterr(p->err, "the device's certificate is "
 		    "larger than %d bytes", DMU_CERT_MAX);
 		return BR_ERR_X509_LIMIT_EXCEEDED;
 	}

@@ -97,15 +97,15 @@ waitfd(struct dmu_conn *c, short ev)
 
 	r = dmu_poll(&pfd, 1, wait_ms(c));
 	if (r == 0) {
-		snprintf(c->err, sizeof(c->err), "timed out");
+		dmu_seterr(c->err, "timed out");
 		return -1;
 	}
 	if (r < 0 && dmu_stop) {
-		snprintf(c->err, sizeof(c->err), "interrupted");
+		dmu_seterr(c->err, "interrupted");
 		return -1;
 	}
 	if (r < 0) {
-		snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
+		dmu_seterr(c->err, "poll: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -179,6 +179,60 @@ explain(struct dmu_conn *c, int e)
 }
 
 /*
+ * Writes what the engine has to send.  Returns 0 when some went out or
+ * the socket is full and became writable, or -1 with the reason in c->err.
+ */
+static int
+send_records(struct dmu_conn *c)
+{
+	br_ssl_engine_context *eng = &c->sc.eng;
+	unsigned char *buf;
+	size_t len;
+	ssize_t k;
+
+	buf = br_ssl_engine_sendrec_buf(eng, &len);
+	if ((k = write(c->fd, buf, len)) > 0) {
+		br_ssl_engine_sendrec_ack(eng, (size_t)k);
+		return 0;
+	}
+	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		return waitfd(c, POLLOUT);
+	dmu_seterr(c->err, "write: %s", strerror(errno));
+	c->broken = 1;
+	return -1;
+}
+
+/*
+ * Reads records for the engine.  Returns 0 when some came in or the socket
+ * became readable, or -1 with the reason in c->err (a TCP close too).
+ */
+static int
+recv_records(struct dmu_conn *c)
+{
+	br_ssl_engine_context *eng = &c->sc.eng;
+	unsigned char *buf;
+	size_t len;
+	ssize_t k;
+
+	buf = br_ssl_engine_recvrec_buf(eng, &len);
+	if ((k = read(c->fd, buf, len)) > 0) {
+		br_ssl_engine_recvrec_ack(eng, (size_t)k);
+		return 0;
+	}
+	if (k == 0) {
+		c->peer_closed = 1;
+		dmu_seterr(c->err, "connection closed by the device");
+		c->broken = 1;
+		return -1;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return waitfd(c, POLLIN);
+	dmu_seterr(c->err, "read: %s", strerror(errno));
+	c->broken = 1;
+	return -1;
+}
+
+/*
  * Drives the engine until one of the states in target is reached, like
  * BearSSL's br_sslio but with poll() and our time-outs.  Returns 0, 1 when
  * the engine closed cleanly, or -1 with the reason in c->err.
@@ -187,73 +241,37 @@ static int
 run_until(struct dmu_conn *c, unsigned target)
 {
 	br_ssl_engine_context *eng = &c->sc.eng;
-	unsigned char *buf;
 	unsigned st;
-	size_t len;
-	ssize_t k;
+	int e;
 
 	for (;;) {
 		st = br_ssl_engine_current_state(eng);
 		if (st & BR_SSL_CLOSED) {
-			int e = br_ssl_engine_last_error(eng);
-
-			if (e == BR_ERR_OK)
+			if ((e = br_ssl_engine_last_error(eng)) == BR_ERR_OK)
 				return 1;
 			explain(c, e);
 			return -1;
 		}
 		if (st & BR_SSL_SENDREC) {
-			buf = br_ssl_engine_sendrec_buf(eng, &len);
-			k = write(c->fd, buf, len);
-			if (k > 0) {
-				br_ssl_engine_sendrec_ack(eng, (size_t)k);
-				continue;
-			}
-			if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
-				if (waitfd(c, POLLOUT) != 0)
-					return -1;
-				continue;
-			}
-			snprintf(c->err, sizeof(c->err), "write: %s",
-			    strerror(errno));
-			c->broken = 1;
-			return -1;
+			if (send_records(c) != 0)
+				return -1;
+			continue;
 		}
 		if (st & target)
 			return 0;
 		if (st & BR_SSL_RECVAPP) {
 			/* Wants to send, but unread data is pending. */
-			snprintf(c->err, sizeof(c->err), "unexpected data "
-			    "from the device");
+			dmu_seterr(c->err, "unexpected data from the device");
 			return -1;
 		}
 		if (st & BR_SSL_RECVREC) {
-			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			k = read(c->fd, buf, len);
-			if (k > 0) {
-				br_ssl_engine_recvrec_ack(eng, (size_t)k);
-				continue;
-			}
-			if (k == 0) {
-				c->peer_closed = 1;
-				snprintf(c->err, sizeof(c->err), "connection "
-				    "closed by the device");
-				c->broken = 1;
+			if (recv_records(c) != 0)
 				return -1;
-			}
-			if (errno == EAGAIN || errno == EINTR) {
-				if (waitfd(c, POLLIN) != 0)
-					return -1;
-				continue;
-			}
-			snprintf(c->err, sizeof(c->err), "read: %s",
-			    strerror(errno));
-			c->broken = 1;
-			return -1;
+			continue;
 		}
 		/* Nothing to do in any direction: the engine is stuck. */
 		c->broken = 1;
-		snprintf(c->err, sizeof(c->err), "TLS engine stalled");
+		dmu_seterr(c->err, "TLS engine stalled");
 		return -1;
 	}
 }
@@ -344,6 +362,34 @@ fail:
 }
 
 /* see dmu.h */
+void
+dmu_conn_timeout(struct dmu_conn *c, int ms)
+{
+	c->timeout_ms = ms;
+}
+
+/* see dmu.h */
+int
+dmu_conn_why(const struct dmu_conn *c)
+{
+	return c->why;
+}
+
+/* see dmu.h */
+const uint8_t *
+dmu_conn_presented(const struct dmu_conn *c)
+{
+	return c->pin.have_presented ? c->pin.presented : NULL;
+}
+
+/* see dmu.h */
+const struct dmu_cert *
+dmu_conn_captured(const struct dmu_conn *c)
+{
+	return c->pin.have_captured ? &c->pin.captured : NULL;
+}
+
+/* see dmu.h */
 const char *
 dmu_why_word(int why)
 {
@@ -383,7 +429,7 @@ dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len)
 	return 0;
 fail:
 	if (c->err[0] == '\0')
-		snprintf(c->err, sizeof(c->err), "connection closed");
+		dmu_seterr(c->err, "connection closed");
 	return DMU_ENET;
 }
 
@@ -408,7 +454,7 @@ dmu_conn_read(struct dmu_conn *c, void *buf, size_t len)
 		 * anyone on the path: an error, never a clean end of stream.
 		 */
 		if (c->peer_closed)
-			snprintf(c->err, sizeof(c->err), "connection closed "
+			dmu_seterr(c->err, "connection closed "
 			    "without TLS close_notify");
 		return -1;
 	}

@@ -172,7 +172,7 @@ pinned() {
 	assert_failure 5
 	assert_output "$DEV error unreachable timed out"
 	[ $((t1 - t0)) -ge 900 ] || fail "gave up after $((t1 - t0)) ms, before -t 1"
-	[ $((t1 - t0)) -lt 2500 ] || fail "took $((t1 - t0)) ms with -t 1"
+	[ $((t1 - t0)) -lt $((1000 + LATE_MS)) ] || fail "took $((t1 - t0)) ms with -t 1"
 }
 
 @test "pin-check: a device that drips one byte a second is 5 within -t 2" {
@@ -185,7 +185,7 @@ pinned() {
 	t1=$(now_ms)
 	assert_failure 5
 	assert_output --regexp "^$DEV error "
-	[ $((t1 - t0)) -lt 3500 ] || fail "took $((t1 - t0)) ms with -t 2"
+	[ $((t1 - t0)) -lt $((2000 + LATE_MS)) ] || fail "took $((t1 - t0)) ms with -t 2"
 }
 
 @test "pin-check: a TLS 1.0-only device is 5 and the message says TLS 1.2" {
@@ -332,9 +332,11 @@ $ok"
 	assert_line -n 0 "$silent error unreachable timed out"
 	assert_line -n 1 "$ok ok $(fpr_hex a)"
 	assert_line -n 5 "127.0.0.1:1 unknown"
-	# Three silent devices: about 3 s one at a time, about 1 s at once.
+	# Three silent devices: about 3 s one at a time, about 1 s at once
+	# (a serial run cannot take less than 3 s, so 2.5 s says they
+	# overlapped, with slack for a loaded machine).
 	[ $((t1 - t0)) -ge 2700 ] || fail "-j 1 took only $((t1 - t0)) ms"
-	[ $((t3 - t2)) -lt 2000 ] || fail "-j 8 took $((t3 - t2)) ms"
+	[ $((t3 - t2)) -lt 2500 ] || fail "-j 8 took $((t3 - t2)) ms"
 }
 
 @test "pin-check: no HTTP request and no application data is sent" {

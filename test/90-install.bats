@@ -535,7 +535,7 @@ comp_db() {
 # is printed; prints that line.
 on_bash_pty() {
 	python3 - "$DMU_STAGE" "$1" "$2" "${LOADER:-}" <<'EOF'
-import os, pty, select, sys, time
+import os, pty, re, select, sys, time
 stage, db, typed, loader = sys.argv[1:5]
 env = dict(os.environ, DMU_CERTDB=db, PS1="$ ", TERM="dumb",
            INPUTRC="/dev/null", PATH=stage + "/usr/bin:" + os.environ["PATH"])
@@ -543,11 +543,16 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
 out = b""
-def pump(until, timeout=5.0):
+# Reads until what is awaited (bytes, or a compiled pattern) is in the
+# output: bounded for a starved bash, and over as soon as it is there.
+# Keys typed meanwhile wait in the terminal's input, in order.
+def seen(until):
+    return until.search(out) if hasattr(until, "search") else until in out
+def pump(until, timeout=15.0):
     global out
     end = time.time() + timeout
     while time.time() < end:
-        if until and until in out:
+        if until is not None and seen(until):
             return True
         r, _, _ = select.select([fd], [], [], 0.05)
         if r:
@@ -555,19 +560,21 @@ def pump(until, timeout=5.0):
                 out += os.read(fd, 4096)
             except OSError:
                 return False
-    return until is None or until in out
+    return until is None or seen(until)
 def send(s):
     os.write(fd, s.encode())
 if loader:
     send("export XDG_DATA_DIRS=%s/usr/share; source %s; echo READY\r" % (stage, loader))
 else:
     send("source %s/usr/share/bash-completion/completions/dmu-get; echo READY\r" % stage)
-pump(b"READY\r\n")
+# READY as output (not the echo of the command line), and the prompt after
+# it: readline has the terminal again.
+pump(re.compile(rb"\nREADY\r\n\$ "))
 send(typed + "\t")
 pump(None, 0.5)
 send("\x01echo @@ \r")
-pump(b"\n@@ ")
-pump(b"\r\n$ ", 2.0)
+# The whole line that echo printed.
+pump(re.compile(rb"\n@@ [^\r\n]*\r?\n"))
 send("exit\r")
 pump(None, 0.3)
 try:
@@ -765,9 +772,11 @@ unit_command() {
 	# Nothing on stdout (the journal); the state is that of serial 5.
 	assert_equal "$(cat out)" ""
 	[[ $(cat "$UNIT_STATE") == "5 "* ]] || fail "state: $(cat "$UNIT_STATE")"
-	# A restart resumes: new reports only.
+	# A restart resumes: new reports only (the new one comes during its
+	# long poll).
+	: >a.log
 	bg out err env -i "${UNIT_ENV[@]}" "${UNIT_ARGV[@]}"
-	sleep 0.3
+	wait_log a 'GET [^ ]*/wait\?lastSerial=5(&|$)' 10
 	ctl "gen 1" >/dev/null
 	wait_lines "$UNIT_LOG" 6
 	kill -TERM "$BG_PID"

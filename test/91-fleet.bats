@@ -7,43 +7,7 @@
 load helper-get
 load helper-man
 
-teardown() {
-	local g
-	for g in "${GROUPS_BG[@]}"; do
-		kill -TERM -- "-$g" 2>/dev/null
-	done
-	for g in "${GROUPS_BG[@]}"; do
-		wait "$g" 2>/dev/null
-	done
-	GROUPS_BG=()
-	stop_bg
-	dmu_base_teardown
-}
-GROUPS_BG=()
-
 EXAMPLES_DIR=$DMU_REPO/share/examples
-
-# group_bg OUT ERR SCRIPT: runs the bash SCRIPT as a process group of its
-# own (a shell job), stdin from /dev/null; GROUP is its id.  teardown ends
-# the whole group.
-group_bg() {
-	setsid bash -c "$3" </dev/null >"$1" 2>"$2" 3>&- &
-	GROUP=$!
-	GROUPS_BG+=("$GROUP")
-}
-
-# group_wait SECONDS: waits for the group's leader to exit; sets
-# GROUP_STATUS, fails when it still runs after SECONDS.
-group_wait() {
-	local i
-	for ((i = 0; i < $1 * 50; i++)); do
-		kill -0 "$GROUP" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill -0 "$GROUP" 2>/dev/null && fail "group $GROUP still runs after $1 s"
-	GROUP_STATUS=0
-	wait "$GROUP" || GROUP_STATUS=$?
-}
 
 # three_sims [dmu-sim options]: simulators a, b and c, learned; their ports
 # are P1, P2 and P3, their control ports CTL1, CTL2 and CTL3.
@@ -51,6 +15,11 @@ three_sims() {
 	sim_up a "$@"; P1=$PORT; CTL1=$CTL
 	sim_up b "$@"; P2=$PORT; CTL2=$CTL
 	sim_up c "$@"; P3=$PORT; CTL3=$CTL
+}
+
+# state_is FILE SERIAL: the state file FILE holds SERIAL (and its timestamp).
+state_is() {
+	[[ $(cat "$1" 2>/dev/null) == "$2 "* ]]
 }
 
 # device_serials FILE DEVICE: the serials of DEVICE's lines in FILE.
@@ -187,7 +156,10 @@ nightly_setup() {
 	CTL_PORT=$CTL1 ctl "gen 1" >/dev/null
 	CTL_PORT=$CTL3 ctl "gen 2" >/dev/null
 	wait_lines all.ndjson 18 10
-	sleep 0.3
+	# Each collector has saved the state of its last line.
+	wait_until 10 state_is "state/127.0.0.1:$P1.state" 6 || fail "a's state: $(cat state/*)"
+	wait_until 10 state_is "state/127.0.0.1:$P2.state" 5 || fail "b's state: $(cat state/*)"
+	wait_until 10 state_is "state/127.0.0.1:$P3.state" 7 || fail "c's state: $(cat state/*)"
 	# Ctrl-C: SIGINT to the whole job.
 	kill -INT -- "-$GROUP"
 	group_wait 10
@@ -201,11 +173,12 @@ nightly_setup() {
 		[ -s "state/127.0.0.1:$p.state" ] || fail "no state for 127.0.0.1:$p"
 	done
 	# Again: it resumes after the last report of each station.
+	: >b.log
 	group_bg out err "$EX"
-	sleep 0.5
+	wait_log b 'GET [^ ]*/wait\?lastSerial=5(&|$)' 10
 	CTL_PORT=$CTL2 ctl "gen 2" >/dev/null
 	wait_lines all.ndjson 20 10
-	sleep 0.3
+	wait_until 10 state_is "state/127.0.0.1:$P2.state" 7 || fail "b's state: $(cat state/*)"
 	kill -INT -- "-$GROUP"
 	group_wait 10
 	assert_equal "$(device_serials all.ndjson "127.0.0.1:$P1")" "1 2 3 4 5 6"

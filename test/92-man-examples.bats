@@ -9,41 +9,10 @@
 load helper-get
 load helper-man
 
-teardown() {
-	local g
-	for g in "${GROUPS_BG[@]}"; do
-		kill -TERM -- "-$g" 2>/dev/null
-	done
-	for g in "${GROUPS_BG[@]}"; do
-		wait "$g" 2>/dev/null
-	done
-	GROUPS_BG=()
-	stop_bg
-	dmu_base_teardown
-}
-GROUPS_BG=()
-
 # run_ex: runs $EX in bash with -e and pipefail, so that any failing
 # command of the example fails it.
 run_ex() {
 	run --separate-stderr bash -e -o pipefail -c "$EX"
-}
-
-# on_pty ANSWER SCRIPT: runs the bash SCRIPT on a pseudo-terminal that is
-# its controlling terminal and types ANSWER; its stdout is in out, its
-# stderr in err, what the terminal showed in tty.  Returns its status.
-on_pty() {
-	command -v script >/dev/null || skip "script (util-linux) is not installed"
-	printf '%s\n' "$2" >ex.sh
-	printf '%s\n' "$1" | script -qec "bash ex.sh >out 2>err" /dev/null >tty
-}
-
-# group_bg OUT ERR SCRIPT: the bash SCRIPT as a process group of its own;
-# GROUP is its id; teardown ends it.
-group_bg() {
-	setsid bash -c "$3" </dev/null >"$1" 2>"$2" 3>&- &
-	GROUP=$!
-	GROUPS_BG+=("$GROUP")
 }
 
 # count_in FILE TEXT N: FILE has at least N lines that contain TEXT, once
@@ -338,7 +307,7 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	example dmu-get.1 7
 	example_has "wait"
 	bg out err bash -e -c "$EX"
-	sleep 0.5
+	wait_log a 'GET [^ ]*/wait\?lastSerial=3(&|$)' 10
 	ctl "gen 1" >/dev/null
 	bg_wait "$BG_PID" 6
 	assert_equal "$BG_STATUS" 0

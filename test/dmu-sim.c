@@ -6,6 +6,31 @@
  *
  * The simulator is the test oracle for libdmu, so it shares no code with it:
  * a bug in the library's base64 or PEM code must not be mirrored here.
+ *
+ * The control port takes one command a line and answers one line, "ok ..."
+ * or "err usage: ...":
+ *
+ *	gen [N]			N new reports (1); answers the last serial
+ *	restart			forget every report: serials start at 1 again
+ *	fail N [STATUS] [RA]	the next N requests get STATUS (503), with
+ *				Retry-After RA (the rest of the line) if given
+ *	cut N			the next N answers with a body stop half-way
+ *	malformed N		the next N 200 answers are truncated JSON
+ *	slow N MS		the next N answers wait MS milliseconds first
+ *	mode length|chunked|close|pretty	how answers are framed
+ *	key KEY			the API key the device expects from now on
+ *	clock			the device's clock: "ok EPOCH YYYY-MM-DDTHH:MM:SSZ"
+ *	clock +S | clock -S	moves the device's clock S seconds on or back
+ *	clock set EPOCH | clock set YYYY-MM-DDTHH:MM:SSZ
+ *				sets it; it runs on from there
+ *	stats			counters: reports, first, last, maxserial,
+ *				requests, conns, handshakes, deletes
+ *	quit			ends the simulator
+ *
+ * The clock only stamps new reports (their timestamp and the date and time
+ * in their content), so a test that needs a report of another second says
+ * so instead of waiting for the real clock to tick; every time-out and
+ * delay runs on the real, monotonic clock.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -97,6 +122,7 @@ static struct {
 	int fail_n, fail_status;
 	char fail_retry[64];
 	int cut_n, malformed_n, slow_n, slow_ms, mode;
+	long long clock_off;		/* seconds added to the real clock */
 	unsigned long requests, conns, handshakes, deletes, active;
 } sim;
 
@@ -178,6 +204,26 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 static void logev(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static size_t vline(char *, size_t, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
+/*
+ * Formats one line into line (size bytes), cut to fit, with its newline:
+ * its length, or 0 when there is nothing to write.
+ */
+static size_t
+vline(char *line, size_t size, const char *fmt, va_list ap)
+{
+	int n;
+
+	n = vsnprintf(line, size - 1, fmt, ap);
+	if (n < 0)
+		return 0;
+	if ((size_t)n > size - 2)
+		n = (int)(size - 2);
+	line[n++] = '\n';
+	return (size_t)n;
+}
 
 /* One write(2) per line on an O_APPEND descriptor: whole lines, no buffer. */
 static void
@@ -185,19 +231,16 @@ logev(const char *fmt, ...)
 {
 	char line[1200];
 	va_list ap;
-	int n;
+	size_t n;
 
 	if (opt.logfd < 0)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	n = vline(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n == 0)
 		return;
-	if ((size_t)n > sizeof line - 2)
-		n = sizeof line - 2;
-	line[n++] = '\n';
-	if (write(opt.logfd, line, (size_t)n) < 0) {
+	if (write(opt.logfd, line, n) < 0) {
 		/* nothing sensible to do */
 	}
 }
@@ -474,13 +517,91 @@ ring_remove(size_t i, size_t cnt)
 	sim.deletes += cnt;
 }
 
+/*
+ * The device's clock: the real one plus what "clock" set, so that a test can
+ * make the next report carry another second without waiting for one.  The
+ * caller holds mu.
+ */
+static time_t
+sim_now(void)
+{
+	return time(NULL) + (time_t)sim.clock_off;
+}
+
+/* The first and the last second a timestamp of 20 characters can show. */
+#define CLOCK_MIN	0LL
+#define CLOCK_MAX	253402300799LL		/* 9999-12-31T23:59:59Z */
+
+static void
+iso_time(long long t, char out[21])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+ * Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian): the
+ * year is counted from March, so that February's leap day comes last.
+ */
+static long long
+days_from_civil(long long y, long long m, long long d)
+{
+	long long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * A point in time for "clock set": seconds since the epoch, or
+ * YYYY-MM-DDTHH:MM:SSZ as the device stamps it.  A date that does not
+ * exist (February 30) does not survive the round trip and is refused.
+ */
+static int
+parse_clock(const char *s, long long *out)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	long long f[6];
+	char back[21];
+	size_t i;
+	int k;
+
+	if (parse_ll(s, CLOCK_MIN, CLOCK_MAX, out) == 0)
+		return 0;
+	if (strlen(s) != sizeof shape - 1)
+		return -1;
+	for (i = 0; i < sizeof shape - 1; i++)
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+			return -1;
+	for (k = 0, i = 0; k < 6; k++) {
+		f[k] = 0;
+		while (s[i] >= '0' && s[i] <= '9')
+			f[k] = f[k] * 10 + (s[i++] - '0');
+		i++;
+	}
+	if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31)
+		return -1;
+	*out = days_from_civil(f[0], f[1], f[2]) * 86400 + f[3] * 3600 +
+	    f[4] * 60 + f[5];
+	if (*out < CLOCK_MIN || *out > CLOCK_MAX)
+		return -1;
+	iso_time(*out, back);
+	return strcmp(back, s) == 0 ? 0 : -1;
+}
+
 /* Twice the slots, so the live window slides and moves once per ringsize. */
 static void
 ring_add(void)
 {
 	struct report *r;
-	struct tm tm;
-	time_t t = time(NULL);
+	time_t t = sim_now();
 	long long s;
 	int ta, rh, pa;
 
@@ -494,8 +615,7 @@ ring_add(void)
 	}
 	r = ring_at(sim.n++);
 	s = r->serial = ++sim.maxserial;
-	gmtime_r(&t, &tm);
-	strftime(r->ts, sizeof r->ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	iso_time((long long)t, r->ts);
 	/* Plausible weather that depends only on the serial. */
 	ta = (int)(s * 37 % 400) - 100;
 	rh = 30 + (int)(s * 13 % 70);
@@ -621,18 +741,23 @@ message(struct answer *a, int status, int pretty, const char *fmt, ...)
 
 /* TLS transport */
 
+/*
+ * One read into rp (when rp is set) or one send from wp on the connection's
+ * socket, each after a wait of at most timeout_ms: the bytes moved, or -1
+ * for an error, end of input or a wait that ran out.
+ */
 static int
-sock_read(void *ctx, unsigned char *p, size_t len)
+sock_io(struct conn *c, int timeout_ms, unsigned char *rp,
+    const unsigned char *wp, size_t len)
 {
-	struct conn *c = ctx;
 	struct pollfd pfd;
 	ssize_t n;
 	int r;
 
 	for (;;) {
 		pfd.fd = c->fd;
-		pfd.events = POLLIN;
-		r = poll(&pfd, 1, c->timeout_ms);
+		pfd.events = rp != NULL ? POLLIN : POLLOUT;
+		r = poll(&pfd, 1, timeout_ms);
 		if (r == 0)
 			return -1;
 		if (r < 0) {
@@ -640,7 +765,10 @@ sock_read(void *ctx, unsigned char *p, size_t len)
 				continue;
 			return -1;
 		}
-		n = read(c->fd, p, len);
+		if (rp != NULL)
+			n = read(c->fd, rp, len);
+		else
+			n = send(c->fd, wp, len, MSG_NOSIGNAL);
 		if (n > 0)
 			return (int)n;
 		if (n < 0 && errno == EINTR)
@@ -650,31 +778,17 @@ sock_read(void *ctx, unsigned char *p, size_t len)
 }
 
 static int
-sock_write(void *ctx, const unsigned char *p, size_t len)
+sock_read(void *ctx, unsigned char *p, size_t len)
 {
 	struct conn *c = ctx;
-	struct pollfd pfd;
-	ssize_t n;
-	int r;
 
-	for (;;) {
-		pfd.fd = c->fd;
-		pfd.events = POLLOUT;
-		r = poll(&pfd, 1, IO_TIMEOUT);
-		if (r == 0)
-			return -1;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		n = send(c->fd, p, len, MSG_NOSIGNAL);
-		if (n > 0)
-			return (int)n;
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
+	return sock_io(c, c->timeout_ms, p, NULL, len);
+}
+
+static int
+sock_write(void *ctx, const unsigned char *p, size_t len)
+{
+	return sock_io(ctx, IO_TIMEOUT, NULL, p, len);
 }
 
 /*
@@ -1357,20 +1471,14 @@ ctl_reply(int fd, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
-	size_t off = 0;
+	size_t off = 0, len;
 	ssize_t n;
-	int len;
 
 	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof line - 1, fmt, ap);
+	len = vline(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (len < 0)
-		return;
-	if ((size_t)len > sizeof line - 2)
-		len = sizeof line - 2;
-	line[len++] = '\n';
-	while (off < (size_t)len) {
-		n = send(fd, line + off, (size_t)len - off, MSG_NOSIGNAL);
+	while (off < len) {
+		n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -1413,9 +1521,10 @@ ctl_command(int fd, char *line)
 	static const char *const modes[] = { "length", "chunked", "close",
 	    "pretty" };
 	char *p = trim(line), *cmd, *w, *w2;
-	long long n, v;
+	long long n, v, now;
 	size_t i;
 	long long first, last;
+	char ts[21];
 
 	if ((cmd = word(&p)) == NULL) {
 		ctl_reply(fd, "err empty command");
@@ -1518,6 +1627,32 @@ ctl_command(int fd, char *line)
 		    "deletes=%lu", sim.n, first, last, sim.maxserial,
 		    sim.requests, sim.conns, sim.handshakes, sim.deletes);
 		pthread_mutex_unlock(&mu);
+	} else if (strcmp(cmd, "clock") == 0) {
+		w2 = word(&p);
+		pthread_mutex_lock(&mu);
+		now = (long long)time(NULL);
+		v = now + sim.clock_off;
+		if (w == NULL && w2 == NULL)
+			;
+		else if (w != NULL && (*w == '-' || (*w == '+' &&
+		    w[1] != '-')) && w2 == NULL && parse_ll(w + (*w == '+'),
+		    CLOCK_MIN - CLOCK_MAX, CLOCK_MAX, &n) == 0)
+			v += n;
+		else if (w != NULL && strcmp(w, "set") == 0 && w2 != NULL &&
+		    word(&p) == NULL && parse_clock(w2, &n) == 0)
+			v = n;
+		else
+			v = -1;
+		if (v < CLOCK_MIN || v > CLOCK_MAX) {
+			pthread_mutex_unlock(&mu);
+			ctl_reply(fd, "err usage: clock [+SECONDS|-SECONDS|"
+			    "set EPOCH|set YYYY-MM-DDTHH:MM:SSZ]");
+			return;
+		}
+		sim.clock_off = v - now;
+		pthread_mutex_unlock(&mu);
+		iso_time(v, ts);
+		ctl_reply(fd, "ok %lld %s", v, ts);
 	} else if (strcmp(cmd, "quit") == 0) {
 		ctl_reply(fd, "ok");
 		if (write(wakefd[1], "q", 1) < 0)

@@ -23,78 +23,20 @@ setup() {
 	adv_base_setup
 	[ -x "$DMU_BIN/dmu-get" ] ||
 	    fail "$DMU_BIN/dmu-get is missing: build it first (make all)"
-	ADV_PIDS=()		# background processes
-	ADV_GROUPS=()		# background process groups (setsid)
 	ADV_MOUNTS=()		# tmpfs mounted by the test
+	SIM_OPTS=(-K "$ADV_KEY")	# every sim_up's device has that key
 	(umask 077 && printf '%s\n' "$ADV_KEY" >apikey)
 	export DMU_API_KEY_FILE=$BATS_TEST_TMPDIR/apikey
 }
 
+# The programs end before their file systems are unmounted.
 teardown() {
-	local p m
-	for p in "${ADV_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${ADV_GROUPS[@]}"; do
-		kill -- "-$p" 2>/dev/null
-	done
-	for p in "${ADV_PIDS[@]}" "${ADV_GROUPS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
+	local m
+	stop_bg
 	for m in "${ADV_MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
 	adv_base_teardown
-}
-
-# bg OUT ERR COMMAND...: runs COMMAND in the background (stdin /dev/null);
-# BG_PID is its process id.  teardown ends it.
-bg() {
-	local out=$1 err=$2
-	shift 2
-	"$@" </dev/null >"$out" 2>"$err" 3>&- &
-	BG_PID=$!
-	ADV_PIDS+=("$BG_PID")
-}
-
-# bg_wait PID SECONDS: waits for PID to exit and sets BG_STATUS; fails the
-# test when it still runs after SECONDS.
-bg_wait() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill -0 "$pid" 2>/dev/null && fail "pid $pid still runs after $2 s"
-	BG_STATUS=0
-	wait "$pid" || BG_STATUS=$?
-}
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 20 ms; returns 1 when
-# it has not succeeded within SECONDS.
-wait_until() {
-	local s=$1 i
-	shift
-	for ((i = 0; i < s * 50; i++)); do
-		"$@" && return 0
-		sleep 0.02
-	done
-	"$@"
-}
-
-# listening PORT: something listens on 127.0.0.1:PORT (read from /proc, so
-# that the check makes no connection that a one-shot server would take).
-listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp
-}
-
-# file_has FILE ERE [COUNT]: FILE has at least COUNT (1) lines matching ERE.
-file_has() {
-	local n
-	n=$(grep -Ec -- "$2" "$1" 2>/dev/null)
-	[ "${n:-0}" -ge "${3:-1}" ]
 }
 
 # pin DEVICE NAME: adds a record for DEVICE with certificate NAME.pem
@@ -116,7 +58,7 @@ s_server() {
 	setsid openssl s_server -accept "127.0.0.1:$port" -cert "$cert" \
 	    -key "$key" -tls1_2 "$@" <"$in" >"$name.out" 2>"$name.err" 3>&- &
 	SRV_PID=$!
-	ADV_GROUPS+=("$SRV_PID")
+	BG_GROUPS+=("$SRV_PID")
 	wait_until 5 listening "$port" ||
 	    fail "openssl s_server $name does not listen: $(cat "$name.err")"
 	SRV_DEV=127.0.0.1:$port
@@ -134,35 +76,10 @@ tls_script() {
 	setsid socat "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,cert=$name.pem,key=$name.key,verify=0" \
 	    "SYSTEM:sh $BATS_TEST_TMPDIR/$name.sh" </dev/null >/dev/null \
 	    2>"$name.socat.err" 3>&- &
-	ADV_GROUPS+=($!)
+	BG_GROUPS+=($!)
 	wait_until 5 listening "$port" || fail "tls_script: socat does not listen"
 	DEV=127.0.0.1:$port
 	pin "$DEV" "$name"
-}
-
-# sim_up NAME [dmu-sim options]: a simulator with a new EC certificate and
-# the key $ADV_KEY, learned into $DMU_CERTDB.  Sets DEV and CTL; NAME.log
-# is emptied after the learning connection.
-sim_up() {
-	local name=$1
-	shift
-	mkcert "$name" ec
-	start_sim "$name" -K "$ADV_KEY" "$@"
-	DEV=127.0.0.1:$SIM_PORT
-	CTL=$SIM_CTL
-	dmu-learn -F "$(fpr_hex "$name")" -t "$T" "$DEV" </dev/null 2>/dev/null |
-	    dmu-certdb add ||
-	    fail "sim_up: cannot learn $DEV"
-	sim_log_settled "$name" || fail "sim_up: $name.log does not settle"
-	: >"$name.log"
-}
-
-# ctl COMMAND: one line to the control port of the last sim_up; fails the
-# test unless the answer starts with "ok".
-ctl() {
-	local reply
-	reply=$(sim_ctl "$CTL" "$1") || fail "ctl '$1': no answer"
-	[[ $reply == ok* ]] || fail "ctl '$1': '$reply'"
 }
 
 # comment_cert NAME KEY LENGTH: a self-signed certificate NAME.pem

@@ -2,15 +2,16 @@
 # 60-share, 70-mitm), on top of helper.bash.
 #
 # Each test gets an API key file (mode 600, DEMO:SECRET_KEY) in
-# $DMU_API_KEY_FILE.  sim_up starts a simulator with a fresh certificate
-# and learns it; ctl talks to its control port; bg runs a program in the
-# background and teardown ends it; fake_tls serves a canned answer over TLS
-# for the malformed-answer tests.  Every wait is bounded.
+# $DMU_API_KEY_FILE.  The simulator (sim_up, ctl), background programs
+# (bg) and the waits are helper.bash's; this file adds the oracle (curl),
+# checks of dmu-get's output, and fake_tls, which serves a canned answer
+# over TLS for the malformed-answer tests.
 
 bats_require_minimum_version 1.5.0
 load helper
 
-# helper.bash's setup and teardown, kept under other names.
+# helper.bash's setup and teardown, kept under other names (teardown is
+# helper.bash's own; the name stays for the suites that call it).
 eval "dmu_base_$(declare -f setup)"
 eval "dmu_base_$(declare -f teardown)"
 
@@ -24,63 +25,14 @@ setup() {
 	[ -x "$DMU_BIN/dmu-get" ] ||
 	    fail "$DMU_BIN/dmu-get is missing: build it first (make all)"
 	[ -x "$DMU_SIM" ] || fail "$DMU_SIM is missing: make test/dmu-sim"
-	BG_PIDS=()
-	FAKE_PIDS=()
 	write_key key
 	export DMU_API_KEY_FILE=$BATS_TEST_TMPDIR/key
-}
-
-teardown() {
-	stop_bg
-	dmu_base_teardown
 }
 
 # write_key FILE [TEXT]: a key file of mode 600 (TEXT defaults to the
 # simulator's key).
 write_key() {
 	(umask 077 && printf '%s\n' "${2:-$KEY_TEXT}" >"$1")
-}
-
-# sim_up NAME [dmu-sim options]: a simulator with a new EC certificate
-# NAME.pem, learned into $DMU_CERTDB with dmu-learn -F.  Sets DEV
-# (127.0.0.1:PORT), PORT and CTL; NAME.log is emptied after the learning
-# connection, so it holds only what the test does.
-sim_up() {
-	local name=$1
-	shift
-	[ -e "$name.pem" ] || mkcert "$name" ec
-	start_sim "$name" "$@"
-	PORT=$SIM_PORT
-	CTL=$SIM_CTL
-	DEV=127.0.0.1:$PORT
-	dmu-learn -F "$(fpr_hex "$name")" -t "$T" "$DEV" </dev/null 2>/dev/null |
-	    dmu-certdb add ||
-	    fail "sim_up: cannot learn $DEV"
-	sim_log_settled "$name" || fail "sim_up: $name.log does not settle"
-	: >"$name.log"
-}
-
-# ctl COMMAND: one line to the control port of the last sim_up; prints the
-# answer and fails the test unless it starts with "ok".
-ctl() {
-	local fd reply
-	exec {fd}<>"/dev/tcp/127.0.0.1/${CTL_PORT:-$CTL}" ||
-	    fail "ctl: cannot connect to the control port"
-	printf '%s\n' "$1" >&"$fd"
-	IFS= read -r -t 5 reply <&"$fd"
-	exec {fd}>&-
-	[[ $reply == ok* ]] || fail "ctl '$1': '$reply'"
-	printf '%s\n' "$reply"
-}
-
-# stat_of KEY: one number from "ctl stats" (reports, first, last, maxserial,
-# requests, conns, handshakes, deletes).
-stat_of() {
-	local w
-	for w in $(ctl stats); do
-		[[ $w == "$1="* ]] && { echo "${w#*=}"; return 0; }
-	done
-	fail "stat_of: no '$1' in stats"
 }
 
 # oracle PATH: what the simulator serves at base URL + PATH, fetched with
@@ -136,88 +88,6 @@ serials() {
 	jq -r .serial <<<"$1" | tr '\n' ' ' | sed 's/ $//'
 }
 
-# bg OUT ERR COMMAND...: runs COMMAND in the background with stdin from
-# /dev/null, stdout to OUT and stderr to ERR; BG_PID is its process id.
-# teardown ends it.
-bg() {
-	local out=$1 err=$2
-	shift 2
-	"$@" </dev/null >"$out" 2>"$err" 3>&- &
-	BG_PID=$!
-	BG_PIDS+=("$BG_PID")
-}
-
-# bg_wait PID SECONDS: waits for a background program to exit and sets
-# BG_STATUS; fails the test when it is still running after SECONDS.
-bg_wait() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill -0 "$pid" 2>/dev/null && fail "pid $pid still runs after $2 s"
-	BG_STATUS=0
-	wait "$pid" || BG_STATUS=$?
-}
-
-stop_bg() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${FAKE_PIDS[@]}"; do
-		# fake_tls starts each server as a process-group leader.
-		kill -- "-$p" 2>/dev/null
-	done
-	for p in "${BG_PIDS[@]}" "${FAKE_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	BG_PIDS=()
-	FAKE_PIDS=()
-}
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 20 ms; returns 1 when
-# it has not succeeded within SECONDS.
-wait_until() {
-	local s=$1 i
-	shift
-	for ((i = 0; i < s * 50; i++)); do
-		"$@" && return 0
-		sleep 0.02
-	done
-	"$@"
-}
-
-# has_lines FILE N: FILE has at least N lines.
-has_lines() {
-	[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
-}
-
-# in_log NAME ERE: NAME.log has a line matching ERE.
-in_log() {
-	grep -Eq -- "$2" "$1.log" 2>/dev/null
-}
-
-# wait_lines FILE N [SECONDS]: waits for FILE to hold N lines.
-wait_lines() {
-	wait_until "${3:-5}" has_lines "$1" "$2" ||
-	    fail "$1: fewer than $2 lines after ${3:-5} s: $(cat "$1" 2>/dev/null)"
-}
-
-# wait_log NAME ERE [SECONDS]: waits for a line matching ERE in NAME.log.
-wait_log() {
-	wait_until "${3:-5}" in_log "$1" "$2" ||
-	    fail "$1.log: no line like '$2' after ${3:-5} s: $(cat "$1.log")"
-}
-
-# listening PORT: something listens on 127.0.0.1:PORT (from /proc, so
-# that the check itself makes no connection).
-listening() {
-	local hex
-	hex=$(printf '%04X' "$1")
-	grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A" /proc/net/tcp
-}
-
 # fake_tls NAME: a TLS server on a free loopback port with a new
 # certificate NAME.pem, learned into $DMU_CERTDB.  For every connection it
 # reads the request up to its blank line, sends the bytes that NAME.resp
@@ -237,7 +107,7 @@ EOF
 	setsid socat "OPENSSL-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork,cert=$name.pem,key=$name.key,verify=0" \
 	    "EXEC:sh $PWD/$name.sh" </dev/null >/dev/null \
 	    2>"$name.socat.err" 3>&- &
-	FAKE_PIDS+=($!)
+	BG_GROUPS+=($!)
 	wait_until 5 listening "$PORT" || fail "fake_tls: socat does not listen"
 	record "$DEV" "$name" | dmu-certdb add ||
 	    fail "fake_tls: cannot add $DEV"
@@ -274,9 +144,4 @@ os.close(r)
 rc = subprocess.call(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=w)
 sys.exit(rc if rc >= 0 else 128 - rc)
 EOF
-}
-
-# elapsed_ms START: milliseconds since START (from now_ms).
-elapsed_ms() {
-	echo $(($(now_ms) - $1))
 }

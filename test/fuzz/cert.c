@@ -9,22 +9,8 @@
  * through PEM, and through a database record, back to the same.
  */
 #define _GNU_SOURCE		/* memmem */
-#include <ctype.h>
 
 #include "fuzz.h"
-
-static int
-is_time(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t i;
-
-	for (i = 0; pat[i] != '\0'; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
-		    s[i] != pat[i])
-			return 0;
-	return s[i] == '\0';
-}
 
 static void
 check_cert(const struct dmu_cert *c, const void *der, size_t len)
@@ -45,7 +31,7 @@ check_cert(const struct dmu_cert *c, const void *der, size_t len)
 	    fz_printable(c->subject), "subject");
 	CHECK(fz_terminated(c->issuer, sizeof(c->issuer)) &&
 	    fz_printable(c->issuer), "issuer");
-	CHECK(is_time(c->not_before) && is_time(c->not_after),
+	CHECK(fz_timestamp(c->not_before) && fz_timestamp(c->not_after),
 	    "dates '%s' '%s'", c->not_before, c->not_after);
 	if (c->pkey.key_type == BR_KEYTYPE_RSA) {
 		const br_rsa_public_key *k = &c->pkey.key.rsa;

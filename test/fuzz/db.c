@@ -65,19 +65,6 @@ written(const struct dmu_rec *r, size_t *len)
 	return buf;
 }
 
-static int
-is_timestamp(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t i;
-
-	for (i = 0; pat[i] != '\0'; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
-		    s[i] != pat[i])
-			return 0;
-	return s[i] == '\0';
-}
-
 static void
 one_line(const char *line)
 {
@@ -106,7 +93,7 @@ one_line(const char *line)
 			    (r0.sha256hex[i] >= 'a' && r0.sha256hex[i] <= 'f'),
 			    "fingerprint");
 		CHECK(r0.sha256hex[64] == '\0', "fingerprint length");
-		CHECK(is_timestamp(r0.learned), "learned '%s'", r0.learned);
+		CHECK(fz_timestamp(r0.learned), "learned '%s'", r0.learned);
 		CHECK(r0.certb64 != NULL && r0.certb64[0] != '\0',
 		    "no certificate");
 	}

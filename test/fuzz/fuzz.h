@@ -43,6 +43,19 @@ fz_printable(const char *s)
 	return 1;
 }
 
+/* s is a timestamp as the library writes them: YYYY-MM-DDTHH:MM:SSZ. */
+static inline int
+fz_timestamp(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i;
+
+	for (i = 0; pat[i] != '\0'; i++)
+		if (pat[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != pat[i])
+			return 0;
+	return s[i] == '\0';
+}
+
 /* An error message: set, terminated in DMU_ERRLEN, printable. */
 static inline int
 fz_errmsg(const char *err)

@@ -1,0 +1,178 @@
+/*
+ * client.c - requests to one pinned device: the connection, the API key,
+ * and the base path of the reports API, for dmu-get and its collector.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmu.h"
+
+static long
+conn_read(void *ctx, void *buf, size_t len)
+{
+	return dmu_conn_read(ctx, buf, len);
+}
+
+/*
+ * Formats GET base+path with the key into req (DMU_REQ_MAX bytes).
+ * Returns the length, or -1 when it does not fit.
+ */
+static long
+format_get(const struct dmu_client *cl, const char *path, char *req)
+{
+	char target[DMU_BASE_MAX + 128], b64[DMU_KEY_B64MAX];
+	long n;
+
+	if ((size_t)snprintf(target, sizeof(target), "%s%s", cl->base, path) >=
+	    sizeof(target))
+		return -1;
+	dmu_key_reveal(cl->key, b64);
+	n = dmu_http_get(req, DMU_REQ_MAX, cl->dev->canon, target, b64);
+	explicit_bzero(b64, sizeof(b64));
+	return n;
+}
+
+/* see dmu.h */
+int
+dmu_client_init(struct dmu_client *cl, const struct dmu_device *dev,
+    const char *app, int timeout_ms, char *err)
+{
+	memset(cl, 0, sizeof(*cl));
+	if (app == NULL || *app == '\0')
+		app = "https_server_1";
+	if (strlen(app) > 64 || strspn(app, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(app)) {
+		dmu_seterr(err, "invalid application name '%.64s'", app);
+		return DMU_EUSAGE;
+	}
+	cl->dev = dev;
+	cl->timeout_ms = timeout_ms;
+	snprintf(cl->base, sizeof(cl->base), "/api/application/%s/reports/v1",
+	    app);
+	cl->conn = dmu_xcalloc(1, sizeof(*cl->conn));
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_client_key(struct dmu_client *cl, const struct dmu_key *key, char *err)
+{
+	char req[DMU_REQ_MAX];
+	long n;
+
+	cl->key = key;
+	/*
+	 * The longest request of any run must fit: a usage error now, never
+	 * a request that fails again and again in a collector.
+	 */
+	n = format_get(cl, "/wait?lastSerial=9007199254740992&timeout=75", req);
+	explicit_bzero(req, sizeof(req));
+	if (n < 0) {
+		dmu_seterr(err, "%s: the host name and the API key are too long "
+		    "together: a request would not fit in %d bytes",
+		    cl->dev->canon, DMU_REQ_MAX);
+		return DMU_EUSAGE;
+	}
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_client_connect(struct dmu_client *cl)
+{
+	int rc;
+
+	if (cl->connected)
+		return DMU_OK;
+	rc = dmu_conn_open(cl->conn, cl->dev, cl->pinned, cl->timeout_ms);
+	cl->evwarn[0] = '\0';
+	/* Evidence of an impostor, before closing frees what it sent. */
+	if (rc == DMU_EMISMATCH && cl->evpath != NULL &&
+	    dmu_ev_record(cl->evpath, cl->dev->canon, &cl->conn->pin,
+	    cl->conn->addr, dmu_conn_why(cl->conn), cl->evwarn) == DMU_OK)
+		cl->evwarn[0] = '\0';
+	if (rc != DMU_OK) {
+		dmu_seterr(cl->err, "%s", cl->conn->err);
+		dmu_conn_close(cl->conn);
+		return rc;
+	}
+	dmu_src_init(&cl->src, conn_read, cl->conn);
+	cl->connected = 1;
+	return DMU_OK;
+}
+
+/* see dmu.h */
+void
+dmu_client_close(struct dmu_client *cl)
+{
+	if (cl->connected)
+		dmu_conn_close(cl->conn);
+	cl->connected = 0;
+}
+
+/* see dmu.h */
+int
+dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
+    struct dmu_resp *r)
+{
+	char req[DMU_REQ_MAX];
+	long n;
+	int rc;
+
+	if ((rc = dmu_client_connect(cl)) != DMU_OK)
+		return rc;
+	if ((n = format_get(cl, path, req)) < 0) {
+		explicit_bzero(req, sizeof(req));
+		dmu_seterr(cl->err, "request too long");
+		return DMU_EUSAGE;
+	}
+	/* A long poll may be silent for its whole time: wait that long. */
+	dmu_conn_timeout(cl->conn, cl->timeout_ms + (int)extra_ms);
+	dmu_conn_deadline(cl->conn, cl->timeout_ms + extra_ms);
+	rc = dmu_conn_write(cl->conn, req, (size_t)n);
+	explicit_bzero(req, sizeof(req));
+	if (rc != 0) {
+		dmu_seterr(cl->err, "%s", cl->conn->err);
+		dmu_client_close(cl);
+		return DMU_ENET;
+	}
+	rc = dmu_http_read(&cl->src, r, cl->err);
+	/* The connection knows why reading failed: time-out, cut, ... */
+	if (rc == DMU_ENET && cl->conn->err[0] != '\0') {
+		size_t used = strlen(cl->err);
+
+		snprintf(cl->err + used, DMU_ERRLEN - used, ": %s",
+		    cl->conn->err);
+	}
+	if (rc != DMU_OK || !r->keepalive)
+		dmu_client_close(cl);
+	return rc;
+}
+
+/* see dmu.h */
+int
+dmu_client_delete(struct dmu_client *cl, long long serial)
+{
+	struct dmu_resp r;
+	char path[64];
+	int rc;
+
+	snprintf(path, sizeof(path), "/reports/%lld?delete=true", serial);
+	if ((rc = dmu_client_get(cl, path, 0, &r)) != DMU_OK)
+		return rc;
+	/* 404: it is gone already, which is what was asked. */
+	rc = r.status == 200 || r.status == 404 ? DMU_OK : DMU_EHTTP;
+	if (rc != DMU_OK)
+		dmu_seterr(cl->err, "HTTP %d", r.status);
+	dmu_resp_free(&r);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_client_free(struct dmu_client *cl)
+{
+	dmu_client_close(cl);
+	free(cl->conn);
+	cl->conn = NULL;
+}

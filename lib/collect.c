@@ -1,0 +1,268 @@
+/*
+ * collect.c - the collector: long polls on one kept-alive connection, the
+ * continuity check after a reconnection, deletions, back-off and the stop
+ * signals.  What to make of each answer is follow.c's; this file does the
+ * I/O around it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+/* A deletion that fails is tried again after each answer, so many times. */
+#define DELETE_TRIES	10
+
+/* Says "DEVICE: message" through the caller's warn(). */
+static void
+say(struct dmu_collect *c, const char *fmt, ...)
+{
+	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s: %s", c->cl->dev->canon, text);
+	c->warn(c->ctx, msg);
+}
+
+/* Ends the run with status and a reason; returns status. */
+static int
+stop(struct dmu_collect *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/* follow.c's emit(): writes the report, then remembers it for -d. */
+static int
+emit(void *ctx, const struct dmu_report *r)
+{
+	struct dmu_collect *c = ctx;
+	int rc;
+
+	if ((rc = c->emit(c->ctx, r)) != 0 || !c->delete)
+		return rc;
+	if (c->npending == c->cappending) {
+		c->cappending = c->cappending ? c->cappending * 2 : 64;
+		c->pending = dmu_xreallocarray(c->pending, c->cappending,
+		    sizeof(*c->pending));
+	}
+	c->pending[c->npending].serial = r->serial;
+	c->pending[c->npending++].tries = 0;
+	return 0;
+}
+
+static void
+warn_cb(void *ctx, const char *msg)
+{
+	struct dmu_collect *c = ctx;
+
+	c->warn(c->ctx, msg);
+}
+
+/*
+ * Deletes the reports written and not yet deleted, one by one; one that
+ * fails stays for the next call, DELETE_TRIES times in all.  A mismatch
+ * returns DMU_EMISMATCH at once; anything else DMU_OK.
+ */
+static int
+delete_pending(struct dmu_collect *c)
+{
+	struct dmu_pending *p;
+	size_t i, keep = 0;
+	int rc = DMU_OK;
+
+	for (i = 0; i < c->npending; i++) {
+		p = &c->pending[i];
+		if (rc == DMU_OK && !dmu_stop) {
+			rc = dmu_client_delete(c->cl, p->serial);
+			if (rc == DMU_OK)
+				continue;
+			if (rc == DMU_EMISMATCH)
+				break;
+			if (++p->tries >= DELETE_TRIES) {
+				say(c, "cannot delete serial %lld: %s; giving "
+				    "up after %d tries (it stays on the device "
+				    "until its buffer overwrites it)",
+				    p->serial, c->cl->err, DELETE_TRIES);
+				rc = DMU_OK;
+				continue;
+			}
+			say(c, "cannot delete serial %lld: %s; trying again "
+			    "after the next answer", p->serial, c->cl->err);
+			rc = DMU_OK;
+		}
+		c->pending[keep++] = *p;
+	}
+	for (; i < c->npending; i++)
+		c->pending[keep++] = c->pending[i];
+	c->npending = keep;
+	return rc;
+}
+
+/* A network failure: say so and wait, shorter when a stop signal comes. */
+static void
+back_off(struct dmu_collect *c, const char *why)
+{
+	dmu_follow_neterr(&c->f, -1);
+	say(c, "%s; trying again in %.1f s", why, (double)c->f.delay_ms / 1000);
+	dmu_sleep_ms(c->f.delay_ms);
+}
+
+/*
+ * Connects again and, when the device may have restarted meanwhile, asks
+ * for the last report written to compare its timestamp.  Returns DMU_OK,
+ * DMU_EMISMATCH, or DMU_ENET after backing off.
+ */
+static int
+reconnect(struct dmu_collect *c)
+{
+	struct dmu_resp r;
+	char path[64];
+	int rc;
+
+	if ((rc = dmu_client_connect(c->cl)) != DMU_OK) {
+		if (rc == DMU_EMISMATCH)
+			return rc;
+		back_off(c, c->cl->err);
+		c->check = 1;
+		return DMU_ENET;
+	}
+	if (c->check && c->f.last > 0 && c->f.last_ts[0] != '\0') {
+		snprintf(path, sizeof(path), "/reports/%lld", c->f.last);
+		if ((rc = dmu_client_get(c->cl, path, 0, &r)) != DMU_OK) {
+			if (rc == DMU_EMISMATCH)
+				return rc;
+			back_off(c, c->cl->err);
+			return DMU_ENET;
+		}
+		dmu_follow_continuity(&c->f, r.status, r.body, r.len);
+		dmu_resp_free(&r);
+	}
+	c->check = 0;
+	return c->cl->connected ? DMU_OK : DMU_ENET;
+}
+
+/*
+ * Saves the state after reports were written: only what is on stdout
+ * moves it on, and when stdout is a file it must be on the disk first.
+ */
+static int
+save(struct dmu_collect *c)
+{
+	if (c->statefile == NULL)
+		return DMU_OK;
+	if (fsync(STDOUT_FILENO) != 0 && errno != EINVAL && errno != EROFS)
+		return stop(c, DMU_EFAIL, "stdout: %s", strerror(errno));
+	return dmu_state_write(c->statefile, c->f.last, c->f.last_ts, c->err);
+}
+
+/*
+ * One long poll and what follows from its answer.  Returns DMU_OK to go
+ * on, DMU_ENET after a network failure (backed off), or the exit status
+ * of the run with c->done set.
+ */
+static int
+poll_once(struct dmu_collect *c)
+{
+	struct dmu_resp r;
+	char path[96];
+	int rc, act;
+
+	snprintf(path, sizeof(path), "/wait?lastSerial=%lld&timeout=%ld",
+	    c->f.last, c->wait_s);
+	rc = dmu_client_get(c->cl, path, c->wait_s * 1000, &r);
+	if (dmu_stop) {
+		if (rc == DMU_OK)
+			dmu_resp_free(&r);
+		return DMU_OK;
+	}
+	if (rc == DMU_EMISMATCH)
+		return c->done = 1, rc;
+	if (rc == DMU_EUSAGE)
+		return c->done = 1, stop(c, rc, "%s", c->cl->err);
+	if (rc == DMU_EDATA)
+		return c->done = 1, stop(c, rc, "malformed answer: %s",
+		    c->cl->err);
+	if (rc != DMU_OK) {
+		back_off(c, c->cl->err);
+		c->check = 1;
+		return DMU_ENET;
+	}
+	act = dmu_follow_answer(&c->f, r.status, r.body, r.len,
+	    r.retry_after);
+	if (act == DMU_FOLLOW_RETRY)
+		say(c, "HTTP %d; trying again in %.1f s", r.status,
+		    (double)c->f.delay_ms / 1000);
+	dmu_resp_free(&r);
+	switch (act) {
+	case DMU_FOLLOW_RETRY:
+		dmu_sleep_ms(c->f.delay_ms);
+		return DMU_OK;
+	case DMU_FOLLOW_FAIL:
+		return c->done = 1, stop(c, c->f.status, "%s", c->f.err);
+	case DMU_FOLLOW_SAVED:
+	case DMU_FOLLOW_DONE:
+		if ((rc = save(c)) != DMU_OK)
+			return c->done = 1, rc;
+		break;
+	}
+	/* Deletions come after the state, and failed ones again now. */
+	if (c->delete && c->npending > 0 &&
+	    (rc = delete_pending(c)) != DMU_OK)
+		return c->done = 1, rc;
+	if (act == DMU_FOLLOW_DONE)
+		c->done = 1;
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_collect_run(struct dmu_collect *c)
+{
+	char ts[64];
+	long long last = 0;
+	int rc = DMU_OK;
+
+	ts[0] = '\0';
+	if (c->statefile != NULL && (rc = dmu_state_read(c->statefile, &last,
+	    ts, sizeof(ts), c->err)) != DMU_OK)
+		return rc;
+	c->check = last > 0;
+	dmu_follow_init(&c->f, c->cl->dev->canon, last, ts);
+	c->f.limit = c->limit;
+	c->f.emit = emit;
+	c->f.warn = warn_cb;
+	c->f.ctx = c;
+	srandom((unsigned)getpid() ^ (unsigned)dmu_now_ms());
+	dmu_catch_signals();
+	while (!dmu_stop && !c->done) {
+		if (!c->cl->connected && (rc = reconnect(c)) != DMU_OK) {
+			if (rc == DMU_EMISMATCH)
+				return rc;
+			continue;
+		}
+		rc = poll_once(c);
+		if (c->done)
+			return rc;
+	}
+	return DMU_OK;
+}
+
+/* see dmu.h */
+void
+dmu_collect_free(struct dmu_collect *c)
+{
+	free(c->pending);
+	c->pending = NULL;
+	c->npending = c->cappending = 0;
+}
