@@ -46,7 +46,8 @@ PROGS = cmd/dmu-learn cmd/dmu-pin-check cmd/dmu-get cmd/dmu-certdb
 TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
-	lib/follow.o lib/state.o lib/client.o lib/collect.o lib/metrics.o
+	lib/follow.o lib/state.o lib/client.o lib/collect.o lib/metrics.o \
+	lib/lock.o lib/history.o lib/evidence.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7
@@ -331,7 +332,7 @@ FUZZ_TIME = 60
 FUZZ_FLAGS =
 FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -g
-FUZZ_NAMES = http json db device fpr cert follow
+FUZZ_NAMES = http json db device fpr cert follow history evidence
 FUZZ_LIBSRC = $(LIBOBJ:.o=.c)
 FUZZ_CC_ALL = $(FUZZ_CFLAGS) $(FUZZ_SAN) $(CPPFLAGS) $(DMU_CFLAGS)
 

@@ -11,9 +11,12 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
-	    "       commands: add [-r] | check | get device ... | import [-r] device |\n"
-	    "                 inventory [device ...] | list | pem device |\n"
-	    "                 pin device | remove device ... | show device\n");
+	    "       commands: add [-r] | check | get device ... |\n"
+	    "                 history [device ...] | import [-r] device |\n"
+	    "                 inventory [device ...] | list |\n"
+	    "                 pem device [sha256] | pin device |\n"
+	    "                 remove device ... | seen [device ...] |\n"
+	    "                 show device [sha256]\n");
 	exit(DMU_EUSAGE);
 }
 
@@ -84,13 +87,30 @@ add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
 	return 0;
 }
 
+/*
+ * A certificate pinned on purpose is no longer evidence of an impostor:
+ * its entry goes.  A failure only draws a warning.
+ */
+static void
+forget_seen(const struct dmu_rec *recs, size_t n)
+{
+	char *path = dmu_ev_path(dbpath), err[DMU_ERRLEN];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (dmu_ev_clear(path, recs[i].device, recs[i].sha256hex,
+		    err) != DMU_OK)
+			dmu_warn("warning: %s", err);
+	free(path);
+}
+
 static int
 cmd_add(int argc, char **argv)
 {
 	struct dmu_db db;
-	struct dmu_rec r;
+	struct dmu_rec *recs = NULL;
 	char *line = NULL, err[DMU_ERRLEN];
-	size_t cap = 0;
+	size_t cap = 0, nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
 	int c, replace = 0, changed = 0, status = 0;
 
@@ -101,7 +121,11 @@ cmd_add(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	open_rw(&db);
+	/*
+	 * All of stdin first, verified, and only then the lock: the writer
+	 * of the pipe may be a person reading a prompt, and no other writer
+	 * must wait for that.
+	 */
 	while ((n = dmu_getline(&line, &cap, DMU_DB_LINE_MAX, stdin)) != -1) {
 		lineno++;
 		if (n == -2) {
@@ -109,22 +133,37 @@ cmd_add(int argc, char **argv)
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		if (dmu_rec_parse(dmu_trim(line), &r, 1, err) != 0) {
+		if (nrec == caprec) {
+			caprec = caprec ? caprec * 2 : 16;
+			recs = dmu_xreallocarray(recs, caprec, sizeof(*recs));
+		}
+		if (dmu_rec_parse(dmu_trim(line), &recs[nrec], 1, err) != 0) {
 			dmu_warn("stdin:%ld: %s", lineno, err);
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		if (r.device != NULL)
-			status = dmu_worse(status, add_one(&db, &r, "add",
-			    replace, &changed));
-		dmu_rec_free(&r);
+		if (recs[nrec].device == NULL)
+			dmu_rec_free(&recs[nrec]);
+		else
+			nrec++;
 	}
 	free(line);
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
-	if (changed)
-		commit(&db);
-	dmu_db_close(&db);
+	if (nrec > 0) {
+		open_rw(&db);
+		for (i = 0; i < nrec; i++)
+			status = dmu_worse(status, add_one(&db, &recs[i],
+			    "add", replace, &changed));
+		if (changed)
+			commit(&db);
+		dmu_db_close(&db);
+		if (changed)
+			forget_seen(recs, nrec);
+	}
+	for (i = 0; i < nrec; i++)
+		dmu_rec_free(&recs[i]);
+	free(recs);
 	return status;
 }
 
@@ -161,12 +200,15 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	dmu_rec_make(&r, d.canon, &cert);
+	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
+	dmu_rec_make(&r, d.canon, &cert, "unknown");
 	open_rw(&db);
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
 		commit(&db);
 	dmu_db_close(&db);
+	if (changed)
+		forget_seen(&r, 1);
 	dmu_rec_free(&r);
 	dmu_cert_free(&cert);
 	return status;
@@ -195,7 +237,8 @@ cmd_list(int argc, char **argv)
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		printf("%s %s %s %s\n", r->device, r->sha256hex, r->learned,
+		printf("%s %s %s %s %s %s\n", r->device, r->sha256hex,
+		    r->learned, dmu_rec_prov(r), r->user[0] ? r->user : "-",
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
@@ -204,14 +247,64 @@ cmd_list(int argc, char **argv)
 }
 
 /*
- * The provenance word of a record for the inventory.  Records do not carry
- * one yet (issue 10): until then every pin is "unknown".
+ * show or pem of the certificate with fingerprint fpr that device has,
+ * had (the history) or was seen with (the evidence).
  */
-static const char *
-authorized(const struct dmu_rec *r)
+static int
+cmd_past(const char *cmd, const char *arg, const char *fpr)
 {
-	(void)r;
-	return "unknown";
+	struct dmu_device d;
+	struct dmu_rec r;
+	struct dmu_cert cert;
+	uint8_t sha[32];
+	char hex[65], err[DMU_ERRLEN], warning[DMU_ERRLEN], *path;
+	const char *where = "pinned";
+	int rc;
+
+	canon(&d, arg);
+	if (dmu_fpr_parse(fpr, sha) != 0)
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)", fpr);
+	dmu_hex(hex, sha, 32);
+	rc = dmu_db_lookup(dbpath, d.canon, &r, warning, err);
+	if (rc == DMU_OK && strcmp(r.sha256hex, hex) == 0) {
+		rc = dmu_db_cert(dbpath, &r, &cert, err);
+		dmu_rec_free(&r);
+	} else if (rc == DMU_OK || rc == DMU_EUNKNOWN) {
+		if (rc == DMU_OK)
+			dmu_rec_free(&r);
+		where = "in the history";
+		path = dmu_hist_path(dbpath);
+		rc = dmu_hist_cert(path, d.canon, hex, &cert, err);
+		free(path);
+		if (rc == DMU_EUNKNOWN) {
+			where = "seen";
+			path = dmu_ev_path(dbpath);
+			rc = dmu_ev_cert(path, d.canon, hex, &cert, err);
+			free(path);
+		}
+		if (rc == DMU_EUNKNOWN)
+			snprintf(err, sizeof(err), "%.100s: no certificate %s "
+			    "pinned, in the history or seen", d.canon, hex);
+	}
+	if (rc != DMU_OK)
+		dmu_die(rc, "%s", err);
+	if (strcmp(cmd, "show") == 0) {
+		dmu_cert_show(stdout, d.canon, &cert, NULL);
+		printf("status:   %s\n", where);
+	} else
+		dmu_pem_write(stdout, "CERTIFICATE", cert.der, cert.len);
+	dmu_cert_free(&cert);
+	return DMU_OK;
+}
+
+/* The lines of show that say how a pin was authorized. */
+static void
+show_prov(const struct dmu_rec *r)
+{
+	printf("provenance: %s\n", dmu_rec_prov(r));
+	if (r->user[0] != '\0')
+		printf("user:     %s\n", r->user);
 }
 
 /* One JSON line per pin, of the devices named or of all. */
@@ -246,7 +339,7 @@ cmd_inventory(int argc, char **argv)
 			continue;
 		}
 		dmu_cert_inventory(stdout, r->device, &cert, r->learned,
-		    authorized(r), now);
+		    dmu_rec_prov(r), now);
 		dmu_cert_free(&cert);
 	}
 	dmu_db_close(&db);
@@ -263,6 +356,9 @@ cmd_each(const char *cmd, int argc, char **argv)
 	char err[DMU_ERRLEN], warning[DMU_ERRLEN], pin[64];
 	int i, rc, status = 0;
 
+	if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "pem") == 0) &&
+	    argc == 3)
+		return cmd_past(cmd, argv[1], argv[2]);
 	if (argc < 2 || (strcmp(cmd, "get") != 0 && argc != 2))
 		usage();
 	for (i = 1; i < argc; i++) {
@@ -286,6 +382,7 @@ cmd_each(const char *cmd, int argc, char **argv)
 			} else if (strcmp(cmd, "show") == 0) {
 				dmu_cert_show(stdout, r.device, &cert,
 				    r.learned);
+				show_prov(&r);
 			} else if (strcmp(cmd, "pem") == 0) {
 				dmu_pem_write(stdout, "CERTIFICATE", cert.der,
 				    cert.len);
@@ -323,6 +420,99 @@ cmd_remove(int argc, char **argv)
 		commit(&db);
 	dmu_db_close(&db);
 	return status;
+}
+
+/* The devices named on the command line, canonical; NULL for all. */
+static char **
+devices(int argc, char **argv)
+{
+	struct dmu_device d;
+	char **v;
+	int i;
+
+	if (argc < 2)
+		return NULL;
+	v = dmu_xcalloc((size_t)argc, sizeof(*v));
+	for (i = 1; i < argc; i++) {
+		canon(&d, argv[i]);
+		v[i - 1] = dmu_xstrdup(d.canon);
+	}
+	return v;
+}
+
+static int
+wanted(char **v, const char *device)
+{
+	if (v == NULL)
+		return 1;
+	for (; *v != NULL; v++)
+		if (strcmp(*v, device) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+devices_free(char **v)
+{
+	char **p;
+
+	if (v == NULL)
+		return;
+	for (p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+static int
+print_hist(void *ctx, const struct dmu_hist *h)
+{
+	if (!wanted(ctx, h->device))
+		return 0;
+	if (h->oldsha256hex != NULL)
+		printf("%s %s %s %s %s %s %s %s\n", h->time, h->action,
+		    h->device, h->sha256hex, h->prov, h->user,
+		    h->oldsha256hex, h->oldprov);
+	else
+		printf("%s %s %s %s %s %s\n", h->time, h->action, h->device,
+		    h->sha256hex, h->prov, h->user);
+	return 0;
+}
+
+static int
+cmd_history(int argc, char **argv)
+{
+	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	int rc;
+
+	path = dmu_hist_path(dbpath);
+	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
+		dmu_warn("%s", err);
+	free(path);
+	devices_free(v);
+	return rc;
+}
+
+static int
+print_seen(void *ctx, const struct dmu_ev *e)
+{
+	if (wanted(ctx, e->device))
+		printf("%s %s %s %s %lld %s %s\n", e->device, e->sha256hex,
+		    e->first, e->last, e->count, e->addr, e->reason);
+	return 0;
+}
+
+static int
+cmd_seen(int argc, char **argv)
+{
+	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	int rc;
+
+	path = dmu_ev_path(dbpath);
+	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
+		dmu_warn("%s", err);
+	free(path);
+	devices_free(v);
+	return rc;
 }
 
 static void
@@ -389,6 +579,10 @@ main(int argc, char **argv)
 		rc = cmd_remove(argc, argv);
 	else if (strcmp(cmd, "check") == 0)
 		rc = cmd_check(argc, argv);
+	else if (strcmp(cmd, "history") == 0)
+		rc = cmd_history(argc, argv);
+	else if (strcmp(cmd, "seen") == 0)
+		rc = cmd_seen(argc, argv);
 	else {
 		dmu_warn("unknown command '%s'", cmd);
 		usage();

@@ -56,6 +56,7 @@ struct run {
 	unsigned given;		/* O_* of the options given */
 	const char *dbfile, *keyfile, *statefile, *app;
 	const char *metrics;	/* -m */
+	char *evpath;		/* where mismatches are kept */
 	/* Serials written by list and wait, to delete with -d. */
 	long long *written;
 	size_t nwritten, capwritten;
@@ -80,6 +81,15 @@ wipe_key(void)
 	dmu_key_wipe(&the_run->key);
 }
 
+/* What the impostor presented is kept; a failure only draws a warning. */
+static void
+evidence_warning(const struct run *u)
+{
+	if (u->cl.evwarn[0] != '\0')
+		dmu_warn("%s: warning: what it presented was not kept: %s",
+		    u->dev.canon, u->cl.evwarn);
+}
+
 /* Says what a refused handshake saw; returns DMU_EMISMATCH. */
 static int
 mismatch(const struct run *u)
@@ -95,6 +105,7 @@ mismatch(const struct run *u)
 		    "private key; nothing was sent (an impostor replaying the "
 		    "public certificate, or a broken device)", u->dev.canon,
 		    phex);
+		evidence_warning(u);
 		return DMU_EMISMATCH;
 	}
 	if (seen != NULL)
@@ -105,6 +116,7 @@ mismatch(const struct run *u)
 	    "was sent (a man in the middle, or a replaced device: check it, "
 	    "then 'dmu-learn %s | dmu-certdb add -r')", u->dev.canon, hex,
 	    phex, u->dev.canon);
+	evidence_warning(u);
 	return DMU_EMISMATCH;
 }
 
@@ -291,7 +303,14 @@ load_pin(struct run *u)
 		dmu_die(rc, "%s", err);
 	if (dmu_db_cert(path, &rec, &u->pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
+	/* An audit must find every pin that no person compared: say so. */
+	if (strcmp(rec.prov, "unverified") == 0)
+		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
+		    "with dmu-learn -y on %s and nobody compared its "
+		    "fingerprint", rec.device, rec.sha256hex, rec.user,
+		    rec.learned);
 	dmu_rec_free(&rec);
+	u->cl.evpath = u->evpath = dmu_ev_path(path);
 	free(path);
 }
 
@@ -427,6 +446,7 @@ main(int argc, char **argv)
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);
 	free(u.written);
+	free(u.evpath);
 	if (dmu_fshut() != 0)
 		rc = dmu_worse(rc, DMU_EFAIL);
 	return rc;

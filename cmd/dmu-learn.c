@@ -81,11 +81,15 @@ compare_db(const char *device, const struct dmu_cert *c)
 	dmu_rec_free(&r);
 }
 
-/* Learns one device; fpr is the expected fingerprint or NULL. */
+/*
+ * Learns one device; fpr is the expected fingerprint or NULL, given with
+ * -F or, with manifest set, on a manifest line.
+ */
 static int
-learn(const char *arg, const char *fpr)
+learn(const char *arg, const char *fpr, int manifest)
 {
 	const struct dmu_cert *cert;
+	const char *prov;
 	struct dmu_device d;
 	struct dmu_conn *c;
 	struct dmu_rec r;
@@ -127,6 +131,9 @@ learn(const char *arg, const char *fpr)
 		goto done;
 	}
 	compare_db(d.canon, cert);
+	/* The record says how a person authorized it. */
+	prov = fpr != NULL ? (manifest ? "manifest" : "fingerprint") :
+	    opt_y ? "unverified" : "terminal";
 	if (fpr != NULL || opt_y) {
 		ok = 1;
 		dmu_warn("%s: accepted certificate %s (%s)", d.canon, hex,
@@ -142,7 +149,7 @@ learn(const char *arg, const char *fpr)
 		rc = DMU_EFAIL;
 		goto done;
 	}
-	dmu_rec_make(&r, d.canon, cert);
+	dmu_rec_make(&r, d.canon, cert, prov);
 	dmu_rec_write(stdout, &r);
 	fflush(stdout);
 	dmu_rec_free(&r);
@@ -190,7 +197,7 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "-F takes exactly one device");
 	dbpath = dmu_db_path(opt_f);
 	for (i = 0; i < argc; i++)
-		status = dmu_worse(status, learn(argv[i], opt_F));
+		status = dmu_worse(status, learn(argv[i], opt_F, 0));
 	if (argc == 0) {
 		/* A commissioning manifest: "DEVICE [FINGERPRINT]" lines. */
 		long lineno = 0;
@@ -213,7 +220,7 @@ main(int argc, char **argv)
 				status = dmu_worse(status, DMU_EDATA);
 				continue;
 			}
-			status = dmu_worse(status, learn(dev, fpr));
+			status = dmu_worse(status, learn(dev, fpr, 1));
 		}
 		free(line);
 	}

@@ -10,6 +10,8 @@ struct job {
 	char *arg;		/* the device as given */
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
+	struct dmu_rec *rec;	/* its record in db, or NULL */
+	char *evwarn;		/* the evidence was not kept: why, or NULL */
 	int status;
 	int done;
 	/* For -m: */
@@ -21,6 +23,7 @@ struct job {
 };
 
 static struct dmu_db db;
+static char *evpath;		/* where mismatches are kept */
 static struct job *jobs;
 static size_t njobs, next;
 static int timeout_ms = 10000;
@@ -98,6 +101,7 @@ check(struct job *j, struct dmu_conn *c)
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
+	j->rec = r;
 	if (dmu_db_cert(db.path, r, &cert, err) != 0) {
 		j->line = dmu_xasprintf("%s error database bad record", d.canon);
 		j->talk = dmu_xasprintf("%s", err);
@@ -115,6 +119,10 @@ check(struct job *j, struct dmu_conn *c)
 	} else if (rc == DMU_EMISMATCH) {
 		j->word = "mismatch";
 		mismatch(j, c, d.canon, r->sha256hex);
+		/* Kept for a person to look at; a failure changes nothing. */
+		if (dmu_ev_record(evpath, d.canon, c, err) != DMU_OK)
+			j->evwarn = dmu_xasprintf("%s: warning: what it presented "
+			    "was not kept: %s", d.canon, err);
 	} else if (rc == DMU_ENET) {
 		j->word = dmu_conn_why(c) == DMU_WHY_INCOMPATIBLE ?
 		    "incompatible" : "unreachable";
@@ -125,6 +133,17 @@ check(struct job *j, struct dmu_conn *c)
 	j->status = rc;
 	dmu_conn_close(c);
 	dmu_cert_free(&cert);
+}
+
+/* An audit must find every pin that no person compared: say so. */
+static void
+warn_unverified(const struct dmu_rec *r)
+{
+	if (strcmp(r->prov, "unverified") == 0)
+		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
+		    "with dmu-learn -y on %s and nobody compared its "
+		    "fingerprint", r->device, r->sha256hex, r->user,
+		    r->learned);
 }
 
 static void *
@@ -249,7 +268,7 @@ main(int argc, char **argv)
 {
 	const char *opt_f = NULL, *opt_m = NULL;
 	pthread_t *th;
-	char *line = NULL, *dev, *path, err[DMU_ERRLEN];
+	char *line = NULL, *dev, *path, *warned, err[DMU_ERRLEN];
 	size_t cap = 0, i;
 	long long nthreads = 1;
 	long n;
@@ -302,6 +321,7 @@ main(int argc, char **argv)
 		free(line);
 	}
 	path = dmu_db_path(opt_f);
+	evpath = dmu_ev_path(path);
 	rc = dmu_db_open(&db, path, 0);
 	if (db.warning[0] != '\0')
 		dmu_warn("%s", db.warning);
@@ -313,18 +333,26 @@ main(int argc, char **argv)
 	for (i = 0; i < (size_t)nthreads; i++)
 		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
 			dmu_die(DMU_EFAIL, "cannot start a thread");
+	warned = dmu_xcalloc(db.n + 1, 1);
 	/* Results in input order, each as soon as it and those before are in. */
 	for (i = 0; i < njobs; i++) {
 		pthread_mutex_lock(&mu);
 		while (!jobs[i].done)
 			pthread_cond_wait(&cv, &mu);
 		pthread_mutex_unlock(&mu);
+		if (jobs[i].rec != NULL && !warned[jobs[i].rec - db.rec]) {
+			warned[jobs[i].rec - db.rec] = 1;
+			warn_unverified(jobs[i].rec);
+		}
 		if (jobs[i].talk != NULL)
 			dmu_warn("%s", jobs[i].talk);
+		if (jobs[i].evwarn != NULL)
+			dmu_warn("%s", jobs[i].evwarn);
 		printf("%s\n", jobs[i].line);
 		status = dmu_worse(status, jobs[i].status);
 		free(jobs[i].line);
 		free(jobs[i].talk);
+		free(jobs[i].evwarn);
 		free(jobs[i].arg);
 	}
 	for (i = 0; i < (size_t)nthreads; i++)
@@ -340,8 +368,10 @@ main(int argc, char **argv)
 	for (i = 0; i < njobs; i++)
 		free(jobs[i].label);
 	free(jobs);
+	free(warned);
 	dmu_db_close(&db);
 	free(path);
+	free(evpath);
 	if (dmu_fshut() != 0)
 		status = dmu_worse(status, DMU_EFAIL);
 	return status;

@@ -85,6 +85,12 @@ dmu_client_connect(struct dmu_client *cl)
 	if (cl->connected)
 		return DMU_OK;
 	rc = dmu_conn_open(cl->conn, cl->dev, cl->pinned, cl->timeout_ms);
+	cl->evwarn[0] = '\0';
+	/* Evidence of an impostor, before closing frees what it sent. */
+	if (rc == DMU_EMISMATCH && cl->evpath != NULL &&
+	    dmu_ev_record(cl->evpath, cl->dev->canon, cl->conn, cl->evwarn) ==
+	    DMU_OK)
+		cl->evwarn[0] = '\0';
 	if (rc != DMU_OK) {
 		dmu_seterr(cl->err, "%s", cl->conn->err);
 		dmu_conn_close(cl->conn);

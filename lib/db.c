@@ -1,7 +1,8 @@
 /*
  * db.c - the certificate database: a header line, then one record per
- * line, "DEVICE SHA256HEX LEARNED CERTB64".  Every change is made under a
- * lock and lands through a temporary file, fsync and rename.
+ * line, "DEVICE SHA256HEX LEARNED CERTB64" (format 1) or "DEVICE SHA256HEX
+ * LEARNED PROVENANCE USER CERTB64" (format 2).  Every change is made under
+ * a lock and lands through a temporary file, fsync and rename.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,9 +73,49 @@ is_hex64(const char *s)
 
 /* see dmu.h */
 int
+dmu_prov_valid(const char *s)
+{
+	return strcmp(s, "terminal") == 0 || strcmp(s, "fingerprint") == 0 ||
+	    strcmp(s, "manifest") == 0 || strcmp(s, "unverified") == 0 ||
+	    strcmp(s, "unknown") == 0;
+}
+
+/* see dmu.h */
+int
+dmu_user_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= DMU_USER_MAX && s[0] != '.' && s[0] != '-' &&
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == n;
+}
+
+/* see dmu.h */
+void
+dmu_user_name(char *out)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw != NULL && dmu_user_valid(pw->pw_name))
+		snprintf(out, DMU_USER_MAX + 1, "%s", pw->pw_name);
+	else
+		snprintf(out, DMU_USER_MAX + 1, "%lu",
+		    (unsigned long)getuid());
+}
+
+/* see dmu.h */
+const char *
+dmu_rec_prov(const struct dmu_rec *r)
+{
+	return r->prov[0] != '\0' ? r->prov : "unknown";
+}
+
+/* see dmu.h */
+int
 dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 {
-	char *f[5], *p, derr[DMU_ERRLEN];
+	char *f[7], *p, derr[DMU_ERRLEN];
 	struct dmu_device d;
 	struct dmu_cert c;
 	size_t n;
@@ -83,8 +125,8 @@ dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 	r->mem = dmu_xstrdup(line);
 	if (line[0] == '\0' || line[0] == '#')
 		return 0;
-	/* Exactly four fields, one space apart: a strict format. */
-	for (p = r->mem; nf < 5; nf++) {
+	/* Exactly four or six fields, one space apart: a strict format. */
+	for (p = r->mem; nf < 7; nf++) {
 		f[nf] = p;
 		if ((p = strchr(p, ' ')) == NULL) {
 			nf++;
@@ -92,10 +134,25 @@ dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 		}
 		*p++ = '\0';
 	}
-	if (nf != 4) {
-		snprintf(err, DMU_ERRLEN, "expected 4 fields separated by "
-		    "single spaces");
+	if (nf != 4 && nf != 6) {
+		snprintf(err, DMU_ERRLEN, "expected 4 or 6 fields separated "
+		    "by single spaces");
 		goto bad;
+	}
+	if (nf == 6) {
+		if (!dmu_prov_valid(f[3])) {
+			snprintf(err, DMU_ERRLEN, "provenance is not terminal, "
+			    "fingerprint, manifest, unverified or unknown");
+			goto bad;
+		}
+		if (!dmu_user_valid(f[4])) {
+			snprintf(err, DMU_ERRLEN, "user is not 1 to %d "
+			    "letters, digits, '.', '_' or '-'", DMU_USER_MAX);
+			goto bad;
+		}
+		memcpy(r->prov, f[3], strlen(f[3]) + 1);
+		memcpy(r->user, f[4], strlen(f[4]) + 1);
+		f[3] = f[5];
 	}
 	if (dmu_device_parse(&d, f[0], derr) != 0) {
 		snprintf(err, DMU_ERRLEN, "%s", derr);
@@ -192,15 +249,19 @@ dmu_rec_write(FILE *f, const struct dmu_rec *r)
 {
 	if (r->device == NULL)
 		fprintf(f, "%s\n", r->mem);
-	else
+	else if (r->prov[0] == '\0')
 		fprintf(f, "%s %s %s %s\n", r->device, r->sha256hex,
 		    r->learned, r->certb64);
+	else
+		fprintf(f, "%s %s %s %s %s %s\n", r->device, r->sha256hex,
+		    r->learned, r->prov, r->user, r->certb64);
 	return ferror(f) ? -1 : 0;
 }
 
 /* see dmu.h */
 void
-dmu_rec_make(struct dmu_rec *r, const char *device, const struct dmu_cert *c)
+dmu_rec_make(struct dmu_rec *r, const char *device, const struct dmu_cert *c,
+    const char *prov)
 {
 	size_t dl = strlen(device) + 1;
 
@@ -211,6 +272,8 @@ dmu_rec_make(struct dmu_rec *r, const char *device, const struct dmu_cert *c)
 	dmu_b64_encode(r->certb64, c->der, c->len);
 	dmu_hex(r->sha256hex, c->sha256, 32);
 	dmu_utc_now(r->learned);
+	snprintf(r->prov, sizeof(r->prov), "%s", prov);
+	dmu_user_name(r->user);
 }
 
 /* see dmu.h */
@@ -239,6 +302,8 @@ rec_copy(struct dmu_rec *dst, const struct dmu_rec *src)
 	dst->certb64 = memcpy(dst->mem + dl, src->certb64, cl);
 	memcpy(dst->sha256hex, src->sha256hex, sizeof(dst->sha256hex));
 	memcpy(dst->learned, src->learned, sizeof(dst->learned));
+	memcpy(dst->prov, src->prov, sizeof(dst->prov));
+	memcpy(dst->user, src->user, sizeof(dst->user));
 }
 
 /*
@@ -406,7 +471,7 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 	char *line, why[DMU_ERRLEN];
 	struct dmu_rec r;
 	long n, lineno = 0;
-	int rc = 0;
+	int rc = 0, format = 1;
 
 	*exists = 0;
 	memset(&l, 0, sizeof(l));
@@ -424,14 +489,22 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 		if (n == -2) {
 			rc = fn(ctx, lineno, NULL, "line too long");
 		} else if (lineno == 1) {
-			if (strcmp(line, DMU_DB_HEADER) != 0)
+			if (strcmp(line, DMU_DB_HEADER2) == 0)
+				format = 2;
+			else if (strcmp(line, DMU_DB_HEADER) != 0)
 				rc = fn(ctx, lineno, NULL, "not a dmu "
 				    "certificate database (the first line "
-				    "must be '" DMU_DB_HEADER "')");
+				    "must be '" DMU_DB_HEADER2 "' or '"
+				    DMU_DB_HEADER "')");
 		} else if (strlen(line) != (size_t)n) {
 			rc = fn(ctx, lineno, NULL, "NUL byte in line");
 		} else if (dmu_rec_parse(line, &r, verify, why) != 0) {
 			rc = fn(ctx, lineno, NULL, why);
+		} else if (format == 1 && r.prov[0] != '\0') {
+			dmu_rec_free(&r);
+			rc = fn(ctx, lineno, NULL, "a record with provenance "
+			    "in a format-1 file (the header must be '"
+			    DMU_DB_HEADER2 "')");
 		} else {
 			r.lineno = lineno;
 			rc = fn(ctx, lineno, &r, NULL);
@@ -573,6 +646,7 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
+	db->hfd = -1;
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
@@ -587,10 +661,9 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 		n = strlen(db->path) + sizeof(".lock");
 		lockpath = dmu_xmalloc(n);
 		snprintf(lockpath, n, "%s.lock", db->path);
-		db->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (db->lockfd < 0 || flock(db->lockfd, LOCK_EX) != 0) {
-			snprintf(db->err, sizeof(db->err), "cannot lock "
-			    "%.200s: %s", lockpath, strerror(errno));
+		db->lockfd = dmu_lock(lockpath, dmu_lock_timeout_ms(),
+		    db->err);
+		if (db->lockfd < 0) {
 			free(lockpath);
 			return DMU_EFAIL;
 		}
@@ -703,6 +776,7 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	k.report = report;
 	k.ctx = ctx;
 	k.seen.lockfd = -1;
+	k.seen.hfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
@@ -729,6 +803,7 @@ dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
 
+	dmu_hist_note(db, old != NULL ? "replace" : "add", r, old);
 	rec_copy(&copy, r);
 	if (old != NULL) {
 		dmu_rec_free(old);
@@ -746,6 +821,7 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 
 	if (r == NULL)
 		return -1;
+	dmu_hist_note(db, "remove", r, NULL);
 	i = (size_t)(r - db->rec);
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
@@ -759,8 +835,13 @@ fill_db(void *ctx, FILE *f)
 {
 	struct dmu_db *db = ctx;
 	size_t i;
+	int format = 1;
 
-	fprintf(f, "%s\n", DMU_DB_HEADER);
+	/* Format 1 while it suffices: older readers keep working. */
+	for (i = 0; i < db->n; i++)
+		if (db->rec[i].device != NULL && db->rec[i].prov[0] != '\0')
+			format = 2;
+	fprintf(f, "%s\n", format == 2 ? DMU_DB_HEADER2 : DMU_DB_HEADER);
 	for (i = 0; i < db->n; i++)
 		if (dmu_rec_write(f, &db->rec[i]) != 0)
 			return -1;
@@ -771,8 +852,13 @@ fill_db(void *ctx, FILE *f)
 int
 dmu_db_commit(struct dmu_db *db)
 {
-	int rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
+	int rc;
 
+	/* The history first: no change is made that it does not keep. */
+	if (dmu_hist_append(db) != DMU_OK)
+		return DMU_EFAIL;
+	rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
+	dmu_hist_done(db, rc == DMU_OK);
 	if (rc == DMU_OK)
 		db->exists = 1;
 	return rc;
@@ -789,8 +875,12 @@ dmu_db_close(struct dmu_db *db)
 	free(db->rec);
 	free(db->slot);
 	free(db->path);
+	free(db->hist);
+	if (db->hfd >= 0)
+		close(db->hfd);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
+	db->hfd = -1;
 }

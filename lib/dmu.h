@@ -354,12 +354,18 @@ void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
 
 enum { DMU_PIN_ASSERT, DMU_PIN_CAPTURE };
 
+#define DMU_CHAIN_MAX	3	/* certificates kept after the end-entity one */
+#define DMU_CHAIN_BYTES	16384	/* their DER together, at most */
+
 /*
  * Our br_x509_class.  In assert mode it hashes the end-entity certificate,
  * compares the hash in constant time with the pinned one and hands out the
  * key of the pinned (stored) certificate.  In capture mode it keeps the
  * end-entity certificate (at most DMU_CERT_MAX bytes) and hands out its key.
- * Host names, dates and the rest of the chain are ignored.
+ * Host names, dates and the rest of the chain are ignored for trust; in
+ * both modes the end-entity certificate stays in buf and the next
+ * DMU_CHAIN_MAX certificates that fit in DMU_CHAIN_BYTES in chain, as
+ * evidence of what a server presented.
  */
 struct dmu_pin {
 	const br_x509_class *vtable;
@@ -370,6 +376,11 @@ struct dmu_pin {
 	unsigned char *buf;		/* DMU_CERT_MAX bytes, owned */
 	size_t len;			/* bytes of the end-entity certificate */
 	int toolarge;			/* it did not fit in buf */
+	unsigned char *chain;		/* DMU_CHAIN_BYTES, owned */
+	size_t chainsz[DMU_CHAIN_MAX];	/* DER length of each kept */
+	size_t chainlen;		/* bytes used in chain */
+	int nchain;			/* certificates kept in chain */
+	int chaindrop;			/* the current one does not fit */
 	uint8_t presented[32];		/* SHA-256 of what the server sent */
 	int have_presented;
 	int mismatch;			/* assert mode: it was another cert */
@@ -487,14 +498,43 @@ const struct dmu_cert *dmu_conn_captured(const struct dmu_conn *c);
 
 /* db.c */
 
+/*
+ * A format-1 file holds only 4-field records "DEVICE SHA256 LEARNED CERT";
+ * a format-2 file may also hold 6-field records "DEVICE SHA256 LEARNED
+ * PROVENANCE USER CERT".  A file is written as format 1 while none of its
+ * records carries a provenance, so that older readers keep reading it.
+ */
 #define DMU_DB_HEADER	"# dmu-certdb 1"
-#define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 100 + DMU_B64_LEN(DMU_CERT_MAX))
+#define DMU_DB_HEADER2	"# dmu-certdb 2"
+#define DMU_USER_MAX	32	/* longest USER field */
+#define DMU_DB_LINE_MAX	(DMU_DEVICE_MAX + 160 + DMU_B64_LEN(DMU_CERT_MAX))
+
+/*
+ * Returns 1 when s is a provenance word: "terminal" (a person typed yes),
+ * "fingerprint" (-F), "manifest" (a fingerprint on a manifest line),
+ * "unverified" (-y) or "unknown".
+ */
+int dmu_prov_valid(const char *s);
+
+/*
+ * Returns 1 when s is a USER field: 1 to DMU_USER_MAX bytes of letters,
+ * digits, '.', '_' and '-', not starting with '.' or '-'.
+ */
+int dmu_user_valid(const char *s);
+
+/*
+ * Writes the name of the real user into out (DMU_USER_MAX + 1 bytes): the
+ * login name when it is a valid USER field, else the decimal uid.
+ */
+void dmu_user_name(char *out);
 
 /* One line of the database: a record, or a comment/blank line (device NULL). */
 struct dmu_rec {
 	char *device;			/* canonical host:port, or NULL */
 	char sha256hex[65];		/* of the certificate DER */
 	char learned[21];		/* "YYYY-MM-DDTHH:MM:SSZ" */
+	char prov[12];			/* provenance word; "" in a 4-field line */
+	char user[DMU_USER_MAX + 1];	/* who learned it; "" in a 4-field line */
 	char *certb64;			/* base64 DER, one line */
 	char *mem;			/* owns device, certb64 or the comment */
 	long lineno;			/* where it stands in the file, or 0 */
@@ -508,6 +548,10 @@ struct dmu_db {
 	size_t nslot;			/* slots, a power of two, or 0 */
 	int lockfd;			/* -1 when not locked */
 	int exists;			/* the file was there */
+	char *hist;			/* history lines of the changes made */
+	size_t hlen, hcap;
+	int hfd;			/* history appended, not yet settled */
+	long long hend;			/* where the history ended before */
 	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
 	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
 };
@@ -548,16 +592,25 @@ int dmu_db_check(const char *path, void (*report)(void *, long,
 /* Returns the record of canonical device, or NULL. */
 struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
 
-/* Adds r, or replaces the record of the same device; copies the strings. */
+/*
+ * Adds r, or replaces the record of the same device; copies the strings.
+ * The change is noted for the history (dmu_hist_note()).
+ */
 void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
-/* Removes the record of device; returns 0, or -1 when it is absent. */
+/*
+ * Removes the record of device, noting it for the history; returns 0, or
+ * -1 when it is absent.
+ */
 int dmu_db_remove(struct dmu_db *db, const char *device);
 
 /*
- * Writes the database (the lock must be held): a temporary file in the
- * same directory, fsync, rename, fsync of the directory; mode 0644.
- * Returns DMU_OK or DMU_EFAIL with the reason in db->err.
+ * Writes the database (the lock must be held): first the history of the
+ * changes is appended to FILE.history and fsync'd, then the database goes
+ * to a temporary file in the same directory, fsync, rename, fsync of the
+ * directory; mode 0644.  When the database cannot be written, the lines
+ * just appended to the history are taken back.  Returns DMU_OK or
+ * DMU_EFAIL with the reason in db->err.
  */
 int dmu_db_commit(struct dmu_db *db);
 
@@ -574,12 +627,21 @@ void dmu_db_close(struct dmu_db *db);
 int dmu_rec_parse(const char *line, struct dmu_rec *r, int verify,
     char *err);
 
-/* Writes a record as one database line to f. */
+/*
+ * Writes a record as one database line to f: 4 fields when r->prov is "",
+ * else 6.
+ */
 int dmu_rec_write(FILE *f, const struct dmu_rec *r);
 
-/* Builds a record for device from a decoded certificate, learned now. */
+/*
+ * Builds a record for device from a decoded certificate, learned now by
+ * the real user, authorized as prov (a provenance word).
+ */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
-    const struct dmu_cert *c);
+    const struct dmu_cert *c, const char *prov);
+
+/* The provenance word of r: r->prov, or "unknown" for a 4-field record. */
+const char *dmu_rec_prov(const struct dmu_rec *r);
 
 /* Frees what r owns. */
 void dmu_rec_free(struct dmu_rec *r);
@@ -596,6 +658,173 @@ int dmu_db_cert(const char *path, const struct dmu_rec *r,
  * Returns 0, or DMU_EDATA with a reason in err.
  */
 int dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err);
+
+/* history.c */
+
+#define DMU_HIST_HEADER	"# dmu-certdb-history 1"
+#define DMU_HIST_LINE_MAX (DMU_DEVICE_MAX + 300 + 2 * DMU_B64_LEN(DMU_CERT_MAX))
+
+/*
+ * One line of FILE.history: "TIME ACTION DEVICE SHA256 PROVENANCE USER
+ * CERTB64" for ACTION add or remove, and for replace three more fields,
+ * "OLDSHA256 OLDPROVENANCE OLDCERTB64", the pin replaced.  SHA256,
+ * PROVENANCE and CERTB64 are those of the pin added, or removed; USER is
+ * who made the change.  All fields point into mem.
+ */
+struct dmu_hist {
+	char *mem;
+	const char *time, *action, *device, *sha256hex, *prov, *user;
+	const char *certb64;
+	const char *oldsha256hex, *oldprov, *oldcertb64;	/* or NULL */
+	long lineno;
+};
+
+/* Returns the history path of the database at dbpath, newly allocated. */
+char *dmu_hist_path(const char *dbpath);
+
+/*
+ * Parses one history line (copied) into h, checking every field's syntax
+ * (certificates are decoded only when used).  Returns 0, or DMU_EDATA with
+ * a reason in err; free h with dmu_hist_free().
+ */
+int dmu_hist_parse(const char *line, struct dmu_hist *h, char *err);
+
+/* Frees what h owns. */
+void dmu_hist_free(struct dmu_hist *h);
+
+/*
+ * Calls fn(ctx, entry) for every entry of the history at path, oldest
+ * first; a non-zero return from fn stops and is returned.  A missing file
+ * is an empty history.  Returns DMU_OK, DMU_EDATA at the first bad line
+ * ("PATH:LINE: reason" in err) or DMU_EFAIL (I/O, in err).
+ */
+int dmu_hist_scan(const char *path, int (*fn)(void *,
+    const struct dmu_hist *), void *ctx, char *err);
+
+/*
+ * Notes a change for the history of db: action "add", "replace" (old is
+ * the record replaced) or "remove" of rec, now, by the real user.
+ */
+void dmu_hist_note(struct dmu_db *db, const char *action,
+    const struct dmu_rec *rec, const struct dmu_rec *old);
+
+/*
+ * Appends what was noted to the history (the database lock held), after
+ * cutting a partial last line that a killed writer left, and fsyncs it.
+ * Returns DMU_OK or DMU_EFAIL (reason in db->err, nothing appended).
+ */
+int dmu_hist_append(struct dmu_db *db);
+
+/*
+ * Settles an append: keeps it when committed, else cuts the history back
+ * to where it ended before.
+ */
+void dmu_hist_done(struct dmu_db *db, int committed);
+
+/*
+ * Finds the certificate that device had with fingerprint sha256hex in
+ * the history at path (added, replaced or removed) and decodes it into c.
+ * Returns DMU_OK, DMU_EUNKNOWN, DMU_EDATA or DMU_EFAIL with err.
+ */
+int dmu_hist_cert(const char *path, const char *device,
+    const char *sha256hex, struct dmu_cert *c, char *err);
+
+/* evidence.c */
+
+#define DMU_EV_HEADER	"# dmu-evidence 1"
+#define DMU_EV_PER_DEVICE 16	/* entries kept a device; the oldest go */
+#define DMU_EV_LINE_MAX	(DMU_DEVICE_MAX + 300 + DMU_B64_LEN(DMU_CERT_MAX) + \
+	DMU_CHAIN_MAX * (DMU_B64_LEN(DMU_CHAIN_BYTES) + 1))
+
+/*
+ * One line of the evidence: "DEVICE SHA256 FIRST LAST COUNT ADDRESS REASON
+ * CHAIN", a certificate that device presented instead of its pin: when it
+ * was first and last seen, how often, from which "IP:PORT" ('-' when
+ * unknown), why it was refused ("certificate" or "key-proof-failed") and
+ * the certificates, base64 DER joined by ',' with the end-entity one
+ * first, or '-' when it was too large to keep.  Fields point into mem.
+ */
+struct dmu_ev {
+	char *mem;
+	const char *device, *sha256hex, *first, *last, *addr, *reason;
+	const char *chain;
+	long long count;
+	long lineno;
+};
+
+/*
+ * Returns the evidence path for the database at dbpath, newly allocated:
+ * FILE.evidence beside the database when the user may write its
+ * directory, else $XDG_STATE_HOME/dmu/evidence (an absolute path), else
+ * $HOME/.local/state/dmu/evidence.
+ */
+char *dmu_ev_path(const char *dbpath);
+
+/*
+ * Parses one evidence line (copied) into e, checking every field's syntax.
+ * Returns 0, or DMU_EDATA with a reason in err (may be NULL); free e with
+ * dmu_ev_free().
+ */
+int dmu_ev_parse(const char *line, struct dmu_ev *e, char *err);
+
+/* Frees what e owns. */
+void dmu_ev_free(struct dmu_ev *e);
+
+/*
+ * Calls fn(ctx, entry) for every entry of the evidence at path, in file
+ * order; a non-zero return from fn stops and is returned.  A missing file
+ * holds nothing.  Returns DMU_OK, DMU_EDATA at the first bad line
+ * ("PATH:LINE: reason" in err) or DMU_EFAIL.
+ */
+int dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
+    void *ctx, char *err);
+
+/*
+ * Records what device presented on c, whose dmu_conn_open() failed with
+ * DMU_EMISMATCH and which is not closed yet (the presented certificate and
+ * chain, c->addr, and dmu_conn_why(), DMU_WHY_CERT or DMU_WHY_KEYPROOF):
+ * a new entry, or the count and
+ * last time of the one with that SHA-256.  At most DMU_EV_PER_DEVICE
+ * entries a device are kept, the one seen longest ago dropped.  Takes
+ * path.lock (waiting at most 5 s), creates missing directories (0700) and
+ * replaces path atomically.  Returns DMU_OK, or another code with the
+ * reason in err; the caller only warns.
+ */
+int dmu_ev_record(const char *path, const char *device,
+    const struct dmu_conn *c, char *err);
+
+/*
+ * Drops the entry of device with fingerprint sha256hex (it was pinned on
+ * purpose), under the same lock.  Returns DMU_OK, or another code with
+ * err.
+ */
+int dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
+    char *err);
+
+/*
+ * Decodes the end-entity certificate of the entry of device with
+ * fingerprint sha256hex into c.  Returns DMU_OK, DMU_EUNKNOWN, DMU_EDATA or
+ * DMU_EFAIL with err.
+ */
+int dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
+    struct dmu_cert *c, char *err);
+
+/* lock.c */
+
+/*
+ * How long a writer waits for a lock that another holds: $DMU_LOCK_TIMEOUT
+ * seconds (0 to 3600), else 30 s.  Returns milliseconds.
+ */
+long dmu_lock_timeout_ms(void);
+
+/*
+ * Takes an exclusive flock(2) lock on lockpath, creating it (mode 0644)
+ * if missing.  A symbolic link or anything but a regular file at lockpath
+ * is refused, never followed.  Waits at most wait_ms for another holder.
+ * Returns the descriptor that holds the lock (close it to release), or -1
+ * with a one-line reason naming lockpath in err.
+ */
+int dmu_lock(const char *lockpath, long wait_ms, char *err);
 
 /* key.c */
 
@@ -815,6 +1044,8 @@ struct dmu_client {
 	struct dmu_src src;		/* over conn, while connected */
 	int connected;
 	char err[DMU_ERRLEN];		/* why the last call failed */
+	const char *evpath;		/* where mismatches are kept, or NULL */
+	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
 };
 
 /*
@@ -838,7 +1069,8 @@ int dmu_client_key(struct dmu_client *cl, const struct dmu_key *key,
  * Connects and completes the pinned handshake unless connected already.
  * Returns what dmu_conn_open() returns, the reason in cl->err; after
  * DMU_EMISMATCH, dmu_conn_why() and dmu_conn_presented() of cl->conn say
- * what was seen.
+ * what was seen, and with cl->evpath set, what was presented has been
+ * kept there (dmu_ev_record()), or cl->evwarn says why not.
  */
 int dmu_client_connect(struct dmu_client *cl);
 

@@ -20,6 +20,8 @@ pin_start_chain(const br_x509_class **ctx, const char *server_name)
 	p->ncert = 0;
 	p->len = 0;
 	p->toolarge = 0;
+	p->chainlen = 0;
+	p->nchain = 0;
 	p->have_presented = 0;
 	p->mismatch = 0;
 	p->err[0] = '\0';
@@ -34,8 +36,14 @@ pin_start_cert(const br_x509_class **ctx, uint32_t length)
 {
 	struct dmu_pin *p = PIN(ctx);
 
-	if (p->ncert != 0)
+	if (p->ncert != 0) {
+		/* Evidence only, bounded: the rest is dropped. */
+		p->chaindrop = p->nchain >= DMU_CHAIN_MAX ||
+		    length > DMU_CHAIN_BYTES - p->chainlen;
+		if (!p->chaindrop)
+			p->chainsz[p->nchain] = 0;
 		return;
+	}
 	br_sha256_init(&p->sha);
 	if (length > DMU_CERT_MAX)
 		p->toolarge = 1;
@@ -46,9 +54,18 @@ pin_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 {
 	struct dmu_pin *p = PIN(ctx);
 
-	/* Only the end-entity certificate counts; the chain is ignored. */
-	if (p->ncert != 0)
+	/* Only the end-entity certificate counts; the chain is kept only. */
+	if (p->ncert != 0) {
+		if (p->chaindrop || len > DMU_CHAIN_BYTES - p->chainlen -
+		    p->chainsz[p->nchain]) {
+			p->chaindrop = 1;
+			return;
+		}
+		memcpy(p->chain + p->chainlen + p->chainsz[p->nchain], buf,
+		    len);
+		p->chainsz[p->nchain] += len;
 		return;
+	}
 	br_sha256_update(&p->sha, buf, len);
 	if (p->toolarge || len > DMU_CERT_MAX - p->len) {
 		p->toolarge = 1;
@@ -63,8 +80,14 @@ pin_end_cert(const br_x509_class **ctx)
 {
 	struct dmu_pin *p = PIN(ctx);
 
-	if (p->ncert++ != 0)
+	if (p->ncert++ != 0) {
+		if (!p->chaindrop) {
+			p->chainlen += p->chainsz[p->nchain];
+			p->nchain++;
+		}
+		p->chaindrop = 1;
 		return;
+	}
 	br_sha256_out(&p->sha, p->presented);
 	p->have_presented = 1;
 }
@@ -131,6 +154,7 @@ dmu_pin_init(struct dmu_pin *p, int mode, const struct dmu_cert *pinned)
 	p->mode = mode;
 	p->pinned = pinned;
 	p->buf = dmu_xmalloc(DMU_CERT_MAX);
+	p->chain = dmu_xmalloc(DMU_CHAIN_BYTES);
 }
 
 /* see dmu.h */
@@ -142,4 +166,6 @@ dmu_pin_free(struct dmu_pin *p)
 	p->have_captured = 0;
 	free(p->buf);
 	p->buf = NULL;
+	free(p->chain);
+	p->chain = NULL;
 }

@@ -419,7 +419,7 @@ $rb"
 	assert_line --regexp '^key: +RSA 2048$'
 }
 
-@test "certdb list: DEVICE SHA256 LEARNED SUBJECT lines in file order" {
+@test "certdb list: DEVICE SHA256 LEARNED PROVENANCE USER SUBJECT lines in file order" {
 	mkcert a ec
 	mkcert b rsa
 	dmu-certdb add <<<"$(record st2:443 a 2024-01-01T00:00:00Z)
@@ -427,8 +427,8 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	run --separate-stderr dmu-certdb list </dev/null
 	assert_success
 	assert_equal "${#lines[@]}" 2
-	assert_line -n 0 "st2:443 $(fpr_hex a) 2024-01-01T00:00:00Z CN=DMU801"
-	assert_line -n 1 "st1:443 $(fpr_hex b) 2024-02-02T00:00:00Z CN=DMU801"
+	assert_line -n 0 "st2:443 $(fpr_hex a) 2024-01-01T00:00:00Z unknown - CN=DMU801"
+	assert_line -n 1 "st1:443 $(fpr_hex b) 2024-02-02T00:00:00Z unknown - CN=DMU801"
 }
 
 @test "certdb remove: removes the named devices, keeps the others; unknown is 3" {
@@ -455,7 +455,7 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	assert_output ''
 	run --separate-stderr dmu-certdb get st1 </dev/null
 	assert_success
-	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [A-Za-z0-9+/=]+$"
+	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unknown [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
 	# Text around the PEM block (openssl x509 -text) is fine.
 	openssl x509 -in a.pem -text >a.txt
 	run --separate-stderr dmu-certdb import st2 <a.txt

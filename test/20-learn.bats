@@ -10,10 +10,10 @@ load helper
 	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
 	assert_success
 	assert_equal "${#lines[@]}" 1
-	assert_output --regexp "^$dev $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [A-Za-z0-9+/]+=*$"
+	assert_output --regexp "^$dev $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/]+=*$"
 	[[ $stderr == *"$dev"*"$(fpr_hex a)"* ]]
 	# The certificate field is the DER of the device's certificate.
-	read -r _ _ _ b64 <<<"$output"
+	read -r _ _ _ _ _ b64 <<<"$output"
 	assert_equal "$(base64 -d <<<"$b64" | sha256sum | cut -c1-64)" "$(fpr_hex a)"
 	rec=$output
 	run --separate-stderr dmu-certdb add <<<"$rec"
@@ -45,7 +45,7 @@ load helper
 	    "$(fpr_b64 a)" "$(fpr_b64 a nopad)"; do
 		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
 		assert_success
-		assert_output --regexp "^$dev $hex [0-9TZ:-]+ [A-Za-z0-9+/=]+$"
+		assert_output --regexp "^$dev $hex [0-9TZ:-]+ fingerprint [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
 		[[ $stderr == *"fingerprint matches"* ]] || fail "-F $f: '$stderr'"
 	done
 }
@@ -100,7 +100,7 @@ load helper
 	run on_pty yes "dmu-learn -t $T $dev"
 	assert_success
 	run cat out
-	assert_output --regexp "^$dev $(fpr_hex a) [0-9TZ:-]+ [A-Za-z0-9+/=]+$"
+	assert_output --regexp "^$dev $(fpr_hex a) [0-9TZ:-]+ terminal [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
 	# The terminal showed what a person must compare.
 	run cat tty
 	assert_output --partial "$(fpr_colon a)"

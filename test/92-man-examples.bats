@@ -68,7 +68,7 @@ count_in() {
 	example_has "openssl x509 -noout -text"
 	run_ex
 	assert_success
-	assert_output --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) [0-9T:Z-]+ CN=DMU801"
+	assert_output --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) [0-9T:Z-]+ [a-z]+ [^ ]+ CN=DMU801"
 	assert_output --partial "$(fpr_colon a)"
 	assert_output --partial "Certificate:"
 	assert_output --regexp "Subject: ?CN ?= ?DMU801"
@@ -128,6 +128,24 @@ count_in() {
 	run dmu-certdb get 127.0.0.1:8443
 	assert_failure 3
 	assert_equal "$(dmu-certdb list | cut -d' ' -f1)" 127.0.0.1:9
+}
+
+@test "dmu-certdb(1) example 7: a mismatch seen, the device re-learned by its fingerprint, the history" {
+	mkcert a ec
+	mkcert b ec
+	start_sim b
+	P1=$SIM_PORT
+	record "127.0.0.1:$P1" a | dmu-certdb add
+	run --separate-stderr dmu-pin-check -t "$T" "127.0.0.1:$P1" </dev/null
+	assert_failure 4
+	example dmu-certdb.1 7
+	example_has 'dmu-learn -F "$fp"'
+	run setsid bash -e -o pipefail -c "fp=$(fpr_colon b)"$'\n'"$EX"
+	assert_success
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$P1 $(fpr_hex b) [^ ]+ [^ ]+ 1 127\.0\.0\.1:$P1 certificate$"
+	assert_line --regexp '^status: +seen$'
+	assert_line --regexp " replace 127\.0\.0\.1:$P1 $(fpr_hex b) fingerprint [^ ]+ $(fpr_hex a) unknown$"
+	assert_equal "$(dmu-certdb seen)" ''
 }
 
 # ---- dmu-certdb(5) ----

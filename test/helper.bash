@@ -164,7 +164,7 @@ EOF
 
 # sim_up NAME [dmu-sim options]: a simulator with a new EC certificate
 # NAME.pem (unless NAME.pem is there), started with $SIM_OPTS and the
-# options, and learned into $DMU_CERTDB with dmu-learn -y.  Sets DEV
+# options, and learned into $DMU_CERTDB with dmu-learn -F.  Sets DEV
 # (127.0.0.1:PORT), PORT and CTL; NAME.log is emptied after the learning
 # connection, so it holds only what the test does.
 sim_up() {
@@ -175,8 +175,8 @@ sim_up() {
 	PORT=$SIM_PORT
 	CTL=$SIM_CTL
 	DEV=127.0.0.1:$PORT
-	dmu-learn -y -t "$T" "$DEV" </dev/null 2>/dev/null | dmu-certdb add ||
-	    fail "sim_up: cannot learn $DEV"
+	dmu-learn -F "$(fpr_hex "$name")" -t "$T" "$DEV" </dev/null 2>/dev/null |
+	    dmu-certdb add || fail "sim_up: cannot learn $DEV"
 	sim_log_settled "$name" || fail "sim_up: $name.log does not settle"
 	: >"$name.log"
 }

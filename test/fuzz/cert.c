@@ -94,7 +94,7 @@ check_cert(const struct dmu_cert *c, const void *der, size_t len)
 	free(line);
 
 	/* a database record of it parses, verifies, and holds it */
-	dmu_rec_make(&r, "dev.example:443", c);
+	dmu_rec_make(&r, "dev.example:443", c, "unknown");
 	line = NULL;
 	CHECK((f = open_memstream(&line, &n)) != NULL, "open_memstream");
 	CHECK(dmu_rec_write(f, &r) == 0, "rec_write");

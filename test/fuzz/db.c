@@ -175,7 +175,11 @@ rewrite(const struct dmu_db *db)
 	FILE *f = open_memstream(&buf, &n);
 
 	CHECK(f != NULL, "open_memstream");
-	fprintf(f, "%s\n", DMU_DB_HEADER);
+	/* Format 2 as soon as one record has a provenance, as in db.c. */
+	for (i = 0; i < db->n; i++)
+		if (db->rec[i].device != NULL && db->rec[i].prov[0] != '\0')
+			break;
+	fprintf(f, "%s\n", i < db->n ? DMU_DB_HEADER2 : DMU_DB_HEADER);
 	for (i = 0; i < db->n; i++)
 		CHECK(dmu_rec_write(f, &db->rec[i]) == 0, "dmu_rec_write");
 	fclose(f);

@@ -1,0 +1,387 @@
+/*
+ * history.c - the append-only history beside the database, FILE.history:
+ * a header line, then one line per change,
+ *	TIME ACTION DEVICE SHA256 PROVENANCE USER CERTB64
+ * and for a replace three more fields, the pin it replaced:
+ *	... OLDSHA256 OLDPROVENANCE OLDCERTB64
+ * Writers append under the database lock, before the database itself is
+ * replaced, and take the lines back when that fails.
+ */
+#include <sys/stat.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmu.h"
+
+/* see dmu.h */
+char *
+dmu_hist_path(const char *dbpath)
+{
+	size_t n = strlen(dbpath) + sizeof(".history");
+	char *p = dmu_xmalloc(n);
+
+	snprintf(p, n, "%s.history", dbpath);
+	return p;
+}
+
+static int
+is_time(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i;
+
+	for (i = 0; pat[i] != '\0'; i++)
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+		    s[i] != pat[i])
+			return 0;
+	return s[i] == '\0';
+}
+
+static int
+is_sha(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+static int
+is_b64(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= DMU_B64_LEN(DMU_CERT_MAX) && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/=") == n;
+}
+
+/* see dmu.h */
+int
+dmu_hist_parse(const char *line, struct dmu_hist *h, char *err)
+{
+	struct dmu_device d;
+	char *f[11], *p, derr[DMU_ERRLEN];
+	int nf = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->mem = dmu_xstrdup(line);
+	for (p = h->mem; nf < 11; nf++) {
+		f[nf] = p;
+		if ((p = strchr(p, ' ')) == NULL) {
+			nf++;
+			break;
+		}
+		*p++ = '\0';
+	}
+	if (nf != 7 && nf != 10) {
+		dmu_seterr(err, "expected 7 or 10 fields separated by single "
+		    "spaces");
+		goto bad;
+	}
+	if (!is_time(f[0])) {
+		dmu_seterr(err, "time is not YYYY-MM-DDTHH:MM:SSZ");
+		goto bad;
+	}
+	if (strcmp(f[1], nf == 10 ? "replace" : "add") != 0 &&
+	    (nf == 10 || strcmp(f[1], "remove") != 0)) {
+		dmu_seterr(err, "action is not add or remove (7 fields) or "
+		    "replace (10 fields)");
+		goto bad;
+	}
+	if (dmu_device_parse(&d, f[2], derr) != 0 ||
+	    strcmp(d.canon, f[2]) != 0) {
+		dmu_seterr(err, "device is not in canonical form");
+		goto bad;
+	}
+	if (!is_sha(f[3]) || (nf == 10 && !is_sha(f[7]))) {
+		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
+		goto bad;
+	}
+	if (!dmu_prov_valid(f[4]) || (nf == 10 && !dmu_prov_valid(f[8]))) {
+		dmu_seterr(err, "provenance is not terminal, fingerprint, "
+		    "manifest, unverified or unknown");
+		goto bad;
+	}
+	if (!dmu_user_valid(f[5])) {
+		dmu_seterr(err, "user is not 1 to %d letters, digits, '.', "
+		    "'_' or '-'", DMU_USER_MAX);
+		goto bad;
+	}
+	if (!is_b64(f[6]) || (nf == 10 && !is_b64(f[9]))) {
+		dmu_seterr(err, "certificate is not base64");
+		goto bad;
+	}
+	h->time = f[0];
+	h->action = f[1];
+	h->device = f[2];
+	h->sha256hex = f[3];
+	h->prov = f[4];
+	h->user = f[5];
+	h->certb64 = f[6];
+	if (nf == 10) {
+		h->oldsha256hex = f[7];
+		h->oldprov = f[8];
+		h->oldcertb64 = f[9];
+	}
+	return 0;
+bad:
+	dmu_hist_free(h);
+	return DMU_EDATA;
+}
+
+/* see dmu.h */
+void
+dmu_hist_free(struct dmu_hist *h)
+{
+	free(h->mem);
+	memset(h, 0, sizeof(*h));
+}
+
+/* see dmu.h */
+int
+dmu_hist_scan(const char *path, int (*fn)(void *, const struct dmu_hist *),
+    void *ctx, char *err)
+{
+	struct dmu_hist h;
+	FILE *f;
+	char *line = NULL, why[DMU_ERRLEN];
+	size_t cap = 0;
+	long n, lineno = 0;
+	int rc = DMU_OK;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return DMU_OK;
+		dmu_seterr(err, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	while (rc == DMU_OK && (n = dmu_getline(&line, &cap,
+	    DMU_HIST_LINE_MAX, f)) != -1) {
+		lineno++;
+		if (n == -2) {
+			dmu_seterr(err, "%.200s:%ld: line too long", path,
+			    lineno);
+			rc = DMU_EDATA;
+		} else if (strlen(line) != (size_t)n) {
+			dmu_seterr(err, "%.200s:%ld: NUL byte in line", path,
+			    lineno);
+			rc = DMU_EDATA;
+		} else if (lineno == 1) {
+			if (strcmp(line, DMU_HIST_HEADER) != 0) {
+				dmu_seterr(err, "%.200s:1: not a dmu history "
+				    "(the first line must be '"
+				    DMU_HIST_HEADER "')", path);
+				rc = DMU_EDATA;
+			}
+		} else if (dmu_hist_parse(line, &h, why) != 0) {
+			dmu_seterr(err, "%.200s:%ld: %s", path, lineno, why);
+			rc = DMU_EDATA;
+		} else {
+			h.lineno = lineno;
+			rc = fn(ctx, &h);
+			dmu_hist_free(&h);
+		}
+	}
+	if (rc == DMU_OK && ferror(f)) {
+		dmu_seterr(err, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		rc = DMU_EFAIL;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_hist_note(struct dmu_db *db, const char *action,
+    const struct dmu_rec *rec, const struct dmu_rec *old)
+{
+	char now[21], user[DMU_USER_MAX + 1];
+	size_t need;
+	int n;
+
+	dmu_utc_now(now);
+	dmu_user_name(user);
+	need = 200 + strlen(rec->device) + strlen(rec->certb64) +
+	    (old != NULL ? strlen(old->certb64) : 0);
+	if (db->hlen + need > db->hcap) {
+		char *p = dmu_xmalloc(2 * (db->hlen + need));
+
+		if (db->hlen > 0)
+			memcpy(p, db->hist, db->hlen);
+		free(db->hist);
+		db->hist = p;
+		db->hcap = 2 * (db->hlen + need);
+	}
+	if (old != NULL)
+		n = snprintf(db->hist + db->hlen, db->hcap - db->hlen,
+		    "%s %s %s %s %s %s %s %s %s %s\n", now, action,
+		    rec->device, rec->sha256hex, dmu_rec_prov(rec), user,
+		    rec->certb64, old->sha256hex, dmu_rec_prov(old),
+		    old->certb64);
+	else
+		n = snprintf(db->hist + db->hlen, db->hcap - db->hlen,
+		    "%s %s %s %s %s %s %s\n", now, action, rec->device,
+		    rec->sha256hex, dmu_rec_prov(rec), user, rec->certb64);
+	if (n > 0)
+		db->hlen += (size_t)n;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		if ((k = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * Where the history ends after its last whole line: a writer killed in
+ * the middle of an append left a piece of a line that no database change
+ * followed.
+ */
+static off_t
+whole_end(int fd, off_t size)
+{
+	char buf[4096];
+	off_t pos = size;
+	ssize_t k, i;
+
+	while (pos > 0) {
+		size_t want = pos < (off_t)sizeof(buf) ? (size_t)pos :
+		    sizeof(buf);
+
+		if ((k = pread(fd, buf, want, pos - (off_t)want)) <= 0)
+			return -1;
+		for (i = k; i > 0; i--)
+			if (buf[i - 1] == '\n')
+				return pos - (off_t)want + i;
+		pos -= (off_t)want;
+	}
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_hist_append(struct dmu_db *db)
+{
+	struct stat st;
+	char *path;
+	off_t end;
+	int fd, rc = DMU_EFAIL;
+
+	db->hfd = -1;
+	if (db->hlen == 0)
+		return DMU_OK;
+	path = dmu_hist_path(db->path);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto fail;
+	if ((end = whole_end(fd, st.st_size)) < 0 ||
+	    (end != st.st_size && ftruncate(fd, end) != 0))
+		goto fail;
+	if (lseek(fd, end, SEEK_SET) < 0)
+		goto fail;
+	db->hend = end;
+	if ((end == 0 && write_all(fd, DMU_HIST_HEADER "\n",
+	    sizeof(DMU_HIST_HEADER)) != 0) ||
+	    write_all(fd, db->hist, db->hlen) != 0 || fsync(fd) != 0) {
+		if (ftruncate(fd, end) == 0)
+			fsync(fd);
+		goto fail;
+	}
+	db->hfd = fd;
+	fd = -1;
+	rc = DMU_OK;
+	if (end == 0) {
+		/* A new file: its name must reach the disk too. */
+		char *dir = dmu_xstrdup(path), *slash = strrchr(dir, '/');
+		int dfd;
+
+		if (slash != NULL && slash != dir)
+			*slash = '\0';
+		else
+			snprintf(dir, 2, slash == dir ? "/" : ".");
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+fail:
+	if (rc != DMU_OK)
+		dmu_seterr(db->err, "cannot write %.200s: %s", path,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_hist_done(struct dmu_db *db, int committed)
+{
+	if (db->hfd < 0)
+		return;
+	/* The database was not replaced: its history did not happen. */
+	if (!committed && ftruncate(db->hfd, db->hend) == 0)
+		fsync(db->hfd);
+	close(db->hfd);
+	db->hfd = -1;
+	db->hlen = 0;
+}
+
+struct find_ctx {
+	const char *device, *sha;
+	char *certb64;
+};
+
+static int
+find_line(void *ctx, const struct dmu_hist *h)
+{
+	struct find_ctx *k = ctx;
+
+	if (strcmp(h->device, k->device) != 0 || k->certb64 != NULL)
+		return 0;
+	if (strcmp(h->sha256hex, k->sha) == 0)
+		k->certb64 = dmu_xstrdup(h->certb64);
+	else if (h->oldsha256hex != NULL && strcmp(h->oldsha256hex,
+	    k->sha) == 0)
+		k->certb64 = dmu_xstrdup(h->oldcertb64);
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_hist_cert(const char *path, const char *device, const char *sha256hex,
+    struct dmu_cert *c, char *err)
+{
+	struct find_ctx k = { device, sha256hex, NULL };
+	struct dmu_rec r;
+	int rc;
+
+	if ((rc = dmu_hist_scan(path, find_line, &k, err)) != DMU_OK)
+		return rc;
+	if (k.certb64 == NULL)
+		return DMU_EUNKNOWN;
+	memset(&r, 0, sizeof(r));
+	r.certb64 = k.certb64;
+	memcpy(r.sha256hex, sha256hex, 65);
+	rc = dmu_rec_cert(&r, c, err);
+	free(k.certb64);
+	return rc;
+}

@@ -1,0 +1,567 @@
+#!/usr/bin/env bats
+# The trust lifecycle: the database lock, provenance, history, evidence.
+
+load helper
+
+# The lock file of the test database.
+lockfile() {
+	printf '%s.lock\n' "$(realpath -m "$DMU_CERTDB")"
+}
+
+# hold_lock FILE: a process that holds an exclusive flock(2) on FILE until
+# killed; sets HOLDER to its pid and returns once the lock is held.
+hold_lock() {
+	rm -f held
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+open("held", "w").close()
+time.sleep(60)' "$1" &
+	HOLDER=$!
+	for ((i = 0; i < 500; i++)); do
+		[ -e held ] && return 0
+		sleep 0.01
+	done
+	fail "hold_lock: the lock was not taken"
+}
+
+@test "lock: an add whose stdin is still open (dmu-learn at its prompt) holds no lock" {
+	mkcert a ec
+	mkcert b ec
+	mkfifo pipe
+	# A writer whose input is still being typed: the fifo stays open.
+	dmu-certdb add <pipe 2>slow.err &
+	slow=$!
+	exec 5>pipe
+	record st1:443 a >&5
+	# Meanwhile another writer completes at once.
+	DMU_LOCK_TIMEOUT=5 run --separate-stderr dmu-certdb add <<<"$(record st2:443 b)"
+	assert_success
+	run --separate-stderr dmu-certdb get st2:443 </dev/null
+	assert_success
+	# The first writer's input ends; it merges into the current file.
+	exec 5>&-
+	wait "$slow" || fail "the slow add failed: $(cat slow.err)"
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_success
+	assert_line -n 0 --regexp "^st2:443 $(fpr_hex b) "
+	assert_line -n 1 --regexp "^st1:443 $(fpr_hex a) "
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "lock: a lock held by another writer times out with the lock file named, exit 1" {
+	mkcert a ec
+	dmu-certdb add <<<"$(record st1:443 a)"
+	cp "$DMU_CERTDB" before
+	lk=$(lockfile)
+	hold_lock "$lk"
+	t0=$(now_ms)
+	DMU_LOCK_TIMEOUT=1 run --separate-stderr dmu-certdb add <<<"$(record st2:443 a)"
+	t1=$(now_ms)
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || :
+	assert_failure 1
+	assert_equal "$stderr" "dmu-certdb: cannot lock $lk: another writer has held it for 1 s (DMU_LOCK_TIMEOUT)"
+	[ $((t1 - t0)) -ge 900 ] || fail "gave up after $((t1 - t0)) ms"
+	[ $((t1 - t0)) -lt $((4000 * SLOW)) ] || fail "waited $((t1 - t0)) ms"
+	cmp before "$DMU_CERTDB"
+	DMU_LOCK_TIMEOUT=1 run --separate-stderr dmu-certdb remove st1:443
+	assert_success
+}
+
+@test "lock: a symbolic link planted at FILE.lock is refused, its target untouched" {
+	mkcert a ec
+	dmu-certdb add <<<"$(record st1:443 a)"
+	cp "$DMU_CERTDB" before
+	lk=$(lockfile)
+	rm -f "$lk"
+	echo precious >target
+	ln -s "$BATS_TEST_TMPDIR/target" "$lk"
+	ln -s "$BATS_TEST_TMPDIR/absent" "$lk.x"
+	for cmd in "add" "add -r" "remove st1:443"; do
+		run --separate-stderr dmu-certdb $cmd <<<"$(record st2:443 a)"
+		assert_failure 1
+		assert_equal "$stderr" "dmu-certdb: cannot lock $lk: it is a symbolic link (refused)"
+	done
+	run --separate-stderr dmu-certdb import st3 <a.pem
+	assert_failure 1
+	assert_equal "$(cat target)" precious
+	cmp before "$DMU_CERTDB"
+	# A dangling link is not followed either: nothing is created.
+	rm "$lk"
+	ln -s "$BATS_TEST_TMPDIR/absent" "$lk"
+	run --separate-stderr dmu-certdb add <<<"$(record st2:443 a)"
+	assert_failure 1
+	[ ! -e absent ] || fail "the link was followed"
+	# Readers take no lock and keep working.
+	run --separate-stderr dmu-certdb get st1:443 </dev/null
+	assert_success
+}
+
+@test "lock: the lock file is created 0644 (less by the umask) and kept" {
+	mkcert a ec
+	umask 022
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run stat -c %a "$(lockfile)"
+	assert_output 644
+	dmu-certdb remove st1:443
+	run stat -c %a "$(lockfile)"
+	assert_output 644
+}
+
+# The user name that records carry.
+me() {
+	local u
+	u=$(id -un 2>/dev/null) && [[ $u =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$ ]] ||
+	    u=$(id -u)
+	printf '%s\n' "$u"
+}
+
+@test "provenance: fingerprint, manifest, unverified and unknown travel through the pipe, show, list, and a copy" {
+	mkcert a ec
+	mkcert b ec
+	mkcert c ec
+	mkcert d rsa
+	start_sim a
+	da=127.0.0.1:$SIM_PORT
+	start_sim b
+	db=127.0.0.1:$SIM_PORT
+	start_sim c
+	dc=127.0.0.1:$SIM_PORT
+	u=$(me)
+	dmu-learn -F "$(fpr_colon a)" -t "$T" "$da" </dev/null | dmu-certdb add
+	printf '%s %s\n' "$db" "$(fpr_hex b)" | dmu-learn -t "$T" | dmu-certdb add
+	dmu-learn -y -t "$T" "$dc" </dev/null | dmu-certdb add
+	dmu-certdb import st4 <d.pem
+	dmu-certdb add <<<"$(record st5:443 a 2024-01-02T03:04:05Z)"
+	head -n 1 "$DMU_CERTDB" | grep -qx '# dmu-certdb 2'
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_success
+	assert_line -n 0 --regexp "^$da $(fpr_hex a) [0-9TZ:-]+ fingerprint $u CN=DMU801$"
+	assert_line -n 1 --regexp "^$db $(fpr_hex b) [0-9TZ:-]+ manifest $u CN=DMU801$"
+	assert_line -n 2 --regexp "^$dc $(fpr_hex c) [0-9TZ:-]+ unverified $u CN=DMU801$"
+	assert_line -n 3 --regexp "^st4:443 $(fpr_hex d) [0-9TZ:-]+ unknown $u CN=DMU801$"
+	assert_line -n 4 "st5:443 $(fpr_hex a) 2024-01-02T03:04:05Z unknown - CN=DMU801"
+	for pair in "$da fingerprint" "$db manifest" "$dc unverified" "st4 unknown"; do
+		run --separate-stderr dmu-certdb show ${pair% *} </dev/null
+		assert_success
+		assert_line "provenance: ${pair#* }"
+		assert_line --regexp "^user: +$u$"
+	done
+	run --separate-stderr dmu-certdb show st5 </dev/null
+	assert_line "provenance: unknown"
+	refute_line --regexp '^user:'
+	# get prints the record as stored; a second database keeps it all.
+	run --separate-stderr dmu-certdb get "$da" "$db" "$dc" st4 st5 </dev/null
+	assert_success
+	assert_line -n 0 --regexp "^$da $(fpr_hex a) [0-9TZ:-]+ fingerprint $u [A-Za-z0-9+/=]+$"
+	assert_line -n 4 "$(record st5:443 a 2024-01-02T03:04:05Z)"
+	dmu-certdb get "$da" "$db" "$dc" st4 st5 | dmu-certdb -f second add
+	diff <(dmu-certdb list) <(dmu-certdb -f second list)
+	diff <(grep -v '^#' "$DMU_CERTDB") <(grep -v '^#' second)
+}
+
+@test "provenance: a format-1 database is read, and an add keeps every old line byte for byte" {
+	mkcert a ec
+	mkcert b ec
+	start_sim b
+	dev=127.0.0.1:$SIM_PORT
+	{
+		echo '# dmu-certdb 1'
+		echo '# site Kumpula'
+		record st1:443 a 2020-01-01T00:00:00Z
+		echo
+		record 127.0.0.1:1 a 2021-01-01T00:00:00Z
+	} >"$DMU_CERTDB"
+	cp "$DMU_CERTDB" v1
+	run --separate-stderr dmu-certdb get st1 </dev/null
+	assert_success
+	assert_output "$(record st1:443 a 2020-01-01T00:00:00Z)"
+	run --separate-stderr dmu-certdb check </dev/null
+	assert_success
+	# A record without provenance keeps the file in format 1.
+	dmu-certdb add <<<"$(record st2:443 a 2022-01-01T00:00:00Z)"
+	{ cat v1; record st2:443 a 2022-01-01T00:00:00Z; } | cmp - "$DMU_CERTDB"
+	# A record with provenance makes it format 2; the old lines stay.
+	dmu-learn -F "$(fpr_hex b)" -t "$T" "$dev" </dev/null | dmu-certdb add
+	head -n 1 "$DMU_CERTDB" | grep -qx '# dmu-certdb 2'
+	{ tail -n +2 v1; record st2:443 a 2022-01-01T00:00:00Z; } >want
+	head -n 6 "$DMU_CERTDB" | tail -n +2 | cmp - want
+	run --separate-stderr dmu-pin-check -t "$T" "$dev" </dev/null
+	assert_success
+	# Removing it again goes back to format 1, byte for byte.
+	dmu-certdb remove "$dev"
+	{ cat v1; record st2:443 a 2022-01-01T00:00:00Z; } | cmp - "$DMU_CERTDB"
+}
+
+@test "provenance: the format is strict (a 6-field line in a format-1 file, bad words, bad users)" {
+	mkcert a ec
+	rec=$(record st1:443 a)
+	set -- $rec
+	six="$1 $2 $3 fingerprint alice $4"
+	{ echo '# dmu-certdb 1'; echo "$six"; } >"$DMU_CERTDB"
+	run --separate-stderr dmu-certdb get st1 </dev/null
+	assert_failure 7
+	[[ $stderr == *":2: a record with provenance in a format-1 file"* ]] || fail "$stderr"
+	{ echo '# dmu-certdb 2'; echo "$six"; } >"$DMU_CERTDB"
+	run --separate-stderr dmu-certdb get st1 </dev/null
+	assert_success
+	assert_output "$six"
+	rm "$DMU_CERTDB"
+	for bad in "$1 $2 $3 trusted alice $4" "$1 $2 $3 fingerprint .alice $4" \
+	    "$1 $2 $3 fingerprint al/ice $4" "$1 $2 $3 fingerprint $4" \
+	    "$1 $2 $3 fingerprint alice x $4" \
+	    "$1 $2 $3 fingerprint $(printf 'u%.0s' {1..33}) $4"; do
+		run --separate-stderr dmu-certdb add <<<"$bad"
+		assert_failure 7
+		[[ $stderr == *"stdin:1:"* ]] || fail "$stderr"
+	done
+	[ ! -e "$DMU_CERTDB" ]
+}
+
+@test "provenance: pin-check and dmu-get warn once per device per run about an unverified pin" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	da=127.0.0.1:$SIM_PORT
+	start_sim b
+	db=127.0.0.1:$SIM_PORT
+	dmu-learn -y -t "$T" "$da" </dev/null | dmu-certdb add
+	dmu-learn -F "$(fpr_hex b)" -t "$T" "$db" </dev/null | dmu-certdb add
+	run --separate-stderr dmu-pin-check -j 2 -t "$T" "$da" "$db" "$da" "$db" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 4
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) accepted it with dmu-learn -y on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint"
+	echo 'DEMO:SECRET_KEY' >key
+	chmod 600 key
+	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$db" wait </dev/null
+	assert_success
+	assert_equal "$stderr" ''
+}
+
+# pem_of NAME: the certificate NAME.pem as dmu-certdb pem prints it.
+pem_of() {
+	openssl x509 -in "$1.pem"
+}
+
+@test "history: add, replace and remove are kept with their certificates, which pem and show export" {
+	mkcert a ec
+	mkcert b rsa
+	u=$(me)
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run --separate-stderr dmu-certdb add -r <<<"$(record st1:443 b)"
+	assert_success
+	run --separate-stderr dmu-certdb remove st1
+	assert_success
+	run --separate-stderr dmu-certdb get st1 </dev/null
+	assert_failure 3
+	run --separate-stderr dmu-certdb history </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	t='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+	assert_line -n 0 --regexp "^$t add st1:443 $(fpr_hex a) unknown $u$"
+	assert_line -n 1 --regexp "^$t replace st1:443 $(fpr_hex b) unknown $u $(fpr_hex a) unknown$"
+	assert_line -n 2 --regexp "^$t remove st1:443 $(fpr_hex b) unknown $u$"
+	# Both certificates the device had are still there.
+	run --separate-stderr dmu-certdb pem st1 "$(fpr_hex a)" </dev/null
+	assert_success
+	assert_output "$(pem_of a)"
+	run --separate-stderr dmu-certdb pem st1 "$(fpr_colon b)" </dev/null
+	assert_success
+	assert_output "$(pem_of b)"
+	run --separate-stderr dmu-certdb show st1 "$(fpr_b64 b)" </dev/null
+	assert_success
+	assert_line --regexp '^key: +RSA 2048$'
+	assert_line --regexp '^status: +in the history$'
+	run --separate-stderr dmu-certdb pem st1 "$(fpr_hex a | tr 0-9a-f 1-9a-f0)" </dev/null
+	assert_failure 3
+	run head -n 1 "$DMU_CERTDB.history"
+	assert_output '# dmu-certdb-history 1'
+	run --separate-stderr dmu-certdb history st2 st1:443 </dev/null
+	assert_equal "${#lines[@]}" 3
+	run --separate-stderr dmu-certdb history st2 </dev/null
+	assert_success
+	assert_output ''
+}
+
+@test "history: 40 parallel writers; every change is in the history, and the history and the database agree" {
+	mkcert a ec
+	mkcert b ec
+	for i in $(seq 1 20); do record st$i:443 a; done | dmu-certdb add
+	for i in $(seq 41 50); do record st$i:443 a; done | dmu-certdb add
+	pids=()
+	for i in $(seq 1 20); do
+		dmu-certdb add -r <<<"$(record st$i:443 b)" 2>/dev/null &
+		pids+=($!)
+	done
+	for i in $(seq 21 30); do
+		dmu-certdb add <<<"$(record st$i:443 b)" 2>/dev/null &
+		pids+=($!)
+	done
+	for i in $(seq 41 50); do
+		dmu-certdb remove st$i 2>/dev/null &
+		pids+=($!)
+	done
+	rc=0
+	for p in "${pids[@]}"; do
+		wait "$p" || rc=$?
+	done
+	[ "$rc" -eq 0 ] || fail "a writer failed ($rc)"
+	run --separate-stderr dmu-certdb history </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 70
+	assert_equal "$(grep -c ' replace ' <<<"$output")" 20
+	assert_equal "$(grep -c ' remove ' <<<"$output")" 10
+	assert_equal "$(grep -c ' add ' <<<"$output")" 40
+	# Replaying the history gives the database.
+	awk '{ if ($2 == "remove") delete pin[$3]; else pin[$3] = $4 }
+	    END { for (d in pin) print d, pin[d] }' <<<"$output" | sort >replayed
+	dmu-certdb list | cut -d' ' -f1,2 | sort >listed
+	diff replayed listed
+	assert_equal "$(wc -l <listed)" 30
+	run --separate-stderr dmu-certdb check </dev/null
+	assert_success
+}
+
+@test "history: a corrupt line is FILE:LINE exit 7 for history, and blocks no program that reads pins" {
+	mkcert a ec
+	pinned_sim a
+	dmu-certdb add <<<"$(record st1:443 a)"
+	echo 'garbage line' >>"$DMU_CERTDB.history"
+	run --separate-stderr dmu-certdb history </dev/null
+	assert_failure 7
+	assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.history:4: expected 7 or 10 fields separated by single spaces"
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_success
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_success
+	run --separate-stderr dmu-certdb get st1 </dev/null
+	assert_success
+	run --separate-stderr dmu-certdb check </dev/null
+	assert_success
+	# Writers only append.
+	run --separate-stderr dmu-certdb remove st1
+	assert_success
+	run tail -n 1 "$DMU_CERTDB.history"
+	assert_output --regexp " remove st1:443 $(fpr_hex a) "
+}
+
+@test "history: a piece of a line that a killed writer left is cut at the next change" {
+	mkcert a ec
+	dmu-certdb add <<<"$(record st1:443 a)"
+	printf '2026-01-01T00:00:00Z add st9:443 abc' >>"$DMU_CERTDB.history"
+	dmu-certdb add <<<"$(record st2:443 a)"
+	run --separate-stderr dmu-certdb history </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	refute_output --partial st9
+}
+
+# pinned_sim NAME: a simulator serving NAME, pinned with dmu-learn -F;
+# sets DEV.
+pinned_sim() {
+	start_sim "$1"
+	DEV=127.0.0.1:$SIM_PORT
+	dmu-learn -F "$(fpr_hex "$1")" -t "$T" "$DEV" </dev/null 2>/dev/null |
+	    dmu-certdb add
+}
+
+# impostor_at PORT NAME [KEYNAME]: the device's port now served by a
+# simulator with NAME.pem and the key of KEYNAME (default NAME).
+impostor_at() {
+	stop_sims
+	[ "${3:-$2}" = "$2" ] || cp "$3.key" "$2.key"
+	start_sim "$2" -p "$1"
+}
+
+@test "evidence: a pin-check mismatch keeps what was presented; seen, show and pem tell it; add -r clears it" {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	port=$SIM_PORT
+	impostor_at "$port" b
+	for n in 1 2 3; do
+		run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+		assert_failure 4
+	done
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	t='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+	assert_output --regexp "^$DEV $(fpr_hex b) $t $t 3 127\.0\.0\.1:$port certificate$"
+	head -n 1 "$DMU_CERTDB.evidence" | grep -qx '# dmu-evidence 1'
+	run --separate-stderr dmu-certdb show "$DEV" "$(fpr_hex b)" </dev/null
+	assert_success
+	assert_line --regexp '^subject: +CN=DMU801$'
+	assert_line --regexp '^status: +seen$'
+	run --separate-stderr dmu-certdb pem "$DEV" "$(fpr_hex b)" </dev/null
+	assert_output "$(pem_of b)"
+	# The person checked the device: re-learned with its fingerprint.
+	dmu-learn -F "$(fpr_hex b)" -t "$T" "$DEV" </dev/null | dmu-certdb add -r
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	assert_output ''
+	run --separate-stderr dmu-certdb history "$DEV" </dev/null
+	assert_line -n 1 --regexp "^$t replace $DEV $(fpr_hex b) fingerprint $(me) $(fpr_hex a) fingerprint$"
+}
+
+@test "evidence: a dmu-get mismatch, a follow mismatch and a replayed certificate are kept" {
+	mkcert a ec
+	mkcert b ec
+	mkcert x ec
+	echo 'DEMO:SECRET_KEY' >key
+	chmod 600 key
+	pinned_sim a
+	port=$SIM_PORT
+	impostor_at "$port" b
+	run --separate-stderr dmu-get -k key -t "$T" "$DEV" latest </dev/null
+	assert_failure 4
+	run --separate-stderr timeout 10 dmu-get -k key -t "$T" -w 1 "$DEV" follow </dev/null
+	assert_failure 4
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ [^ ]+ 2 127\.0\.0\.1:$port certificate$"
+	# The pinned certificate replayed with another key.
+	cp a.pem imp.pem
+	impostor_at "$port" imp x
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run --separate-stderr timeout 10 dmu-get -k key -t "$T" -w 1 "$DEV" follow </dev/null
+	assert_failure 4
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line -n 1 --regexp "^$DEV $(fpr_hex a) [^ ]+ [^ ]+ 2 127\.0\.0\.1:$port key-proof-failed$"
+	refute_key_in "$DMU_CERTDB.evidence"
+}
+
+# refute_key_in FILE: the API key is not in FILE, plain or base64.
+refute_key_in() {
+	! grep -q 'SECRET_KEY' "$1" || fail "the key is in $1"
+	! grep -q "$(printf %s 'DEMO:SECRET_KEY' | base64)" "$1" || fail "the key is in $1"
+}
+
+@test "evidence: bounded at 16 certificates a device, the one seen longest ago dropped" {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	port=$SIM_PORT
+	c=$(openssl x509 -in a.pem -outform DER | base64 -w0)
+	{
+		echo '# dmu-evidence 1'
+		for i in $(seq 10 25); do
+			h=$(printf '%064x' "$i")
+			echo "$DEV $h 2020-01-$i""T00:00:00Z 2020-01-$i""T00:00:00Z 1 - certificate $c"
+		done
+		echo "st9:443 $(printf '%064x' 9) 2019-01-01T00:00:00Z 2019-01-01T00:00:00Z 1 - certificate $c"
+	} >"$DMU_CERTDB.evidence"
+	impostor_at "$port" b
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 16
+	refute_output --partial "$(printf '%064x' 10) "
+	assert_output --partial "$(printf '%064x' 11) "
+	assert_line -n 15 --regexp "^$DEV $(fpr_hex b) "
+	# Other devices keep theirs.
+	run --separate-stderr dmu-certdb seen st9 </dev/null
+	assert_equal "${#lines[@]}" 1
+}
+
+@test "evidence: a read-only database directory falls back to the state directory" {
+	mkcert a ec
+	mkcert b ec
+	mkdir ro
+	export DMU_CERTDB=$BATS_TEST_TMPDIR/ro/certdb
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	pinned_sim a
+	port=$SIM_PORT
+	impostor_at "$port" b
+	if [ "$(id -u)" -eq 0 ]; then
+		# root writes anywhere; a read-only mount is read-only to it too.
+		unshare -m true 2>/dev/null || skip "root without unshare -m"
+		run --separate-stderr unshare -m sh -c 'mount --bind -o ro "$1" "$1" &&
+		    shift && exec "$@"' sh "$BATS_TEST_TMPDIR/ro" \
+		    dmu-pin-check -t "$T" "$DEV" </dev/null
+	else
+		chmod 555 ro
+		run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+		chmod 755 ro
+	fi
+	assert_failure 4
+	[ ! -e ro/certdb.evidence ] || fail "written beside the database"
+	head -n 1 state/dmu/evidence | grep -qx '# dmu-evidence 1'
+	run stat -c %a state/dmu
+	assert_output 700
+	# seen looks where the programs write: here, the state directory.
+	if [ "$(id -u)" -eq 0 ]; then
+		run --separate-stderr unshare -m sh -c 'mount --bind -o ro "$1" "$1" &&
+		    shift && exec "$@"' sh "$BATS_TEST_TMPDIR/ro" dmu-certdb seen
+	else
+		chmod 555 ro
+		run --separate-stderr dmu-certdb seen </dev/null
+		chmod 755 ro
+	fi
+	assert_success
+	assert_output --regexp "^$DEV $(fpr_hex b) "
+	# Without XDG_STATE_HOME: ~/.local/state/dmu.
+	unset XDG_STATE_HOME
+	if [ "$(id -u)" -eq 0 ]; then
+		run --separate-stderr unshare -m sh -c 'mount --bind -o ro "$1" "$1" &&
+		    shift && exec "$@"' sh "$BATS_TEST_TMPDIR/ro" \
+		    dmu-pin-check -t "$T" "$DEV" </dev/null
+	else
+		chmod 555 ro
+		run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+		chmod 755 ro
+	fi
+	assert_failure 4
+	head -n 1 "$HOME/.local/state/dmu/evidence" | grep -qx '# dmu-evidence 1'
+}
+
+@test "evidence: a failure to keep it is one warning; the exit status stays 4 and nothing is sent" {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	port=$SIM_PORT
+	impostor_at "$port" b
+	mkdir "$DMU_CERTDB.evidence.lock"	# not a file: the lock fails
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
+	    fail "stderr: $stderr"
+	echo 'DEMO:SECRET_KEY' >key
+	chmod 600 key
+	run --separate-stderr dmu-get -k key -t "$T" "$DEV" latest </dev/null
+	assert_failure 4
+	[[ $stderr == *"warning: what it presented was not kept"* ]] || fail "$stderr"
+	# A corrupt evidence file is not replaced either.
+	rmdir "$DMU_CERTDB.evidence.lock"
+	printf '# dmu-evidence 1\nbroken\n' >"$DMU_CERTDB.evidence"
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	[[ $stderr == *"not kept: $DMU_CERTDB.evidence:2: expected 8 fields"* ]] || fail "$stderr"
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_failure 7
+	sim_log_settled b
+	run grep -c '^request ' b.log
+	assert_output 0
+}
+
+@test "dmu(7) SECURITY CONSIDERATIONS: every test it names exists" {
+	sec=$(sed -n '/^\.Sh SECURITY CONSIDERATIONS/,/^\.Sh /p' "$DMU_REPO/man/dmu.7")
+	[ -n "$sec" ] || fail "no SECURITY CONSIDERATIONS in dmu(7)"
+	names=$(cat "$DMU_TEST_DIR"/[0-9][0-9]-*.bats | sed -n 's/^@test "\(.*\)" {$/\1/p')
+	n=0
+	while IFS= read -r t; do
+		grep -qxF -- "$t" <<<"$names" || fail "dmu(7) names no such test: '$t'"
+		n=$((n + 1))
+	done < <(sed -n 's/^\.\(Pq \)\{0,1\}Dq //p' <<<"$sec" | sed 's/ [.,;]$//')
+	[ "$n" -ge 18 ] || fail "only $n tests named"
+}

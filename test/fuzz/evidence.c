@@ -1,0 +1,117 @@
+/*
+ * evidence.c - fuzzes the evidence parser: dmu_ev_parse() on every line
+ * of the input, then the input as a whole evidence file through
+ * dmu_ev_scan().
+ *
+ * A line that parses is its 8 fields joined by single spaces, the count
+ * written in decimal; the fields are printable.  The scan returns DMU_OK or
+ * DMU_EDATA, in line order, and takes no more entries than lines.  The
+ * file is one fixed path per process in $TMPDIR (else /dev/shm, else
+ * /tmp), removed at exit.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+
+static char *path;
+
+static void
+cleanup(void)
+{
+	if (path != NULL)
+		unlink(path);
+}
+
+static void
+put_file(const void *p, size_t n)
+{
+	int fd;
+
+	if (path == NULL) {
+		const char *t = getenv("TMPDIR");
+		size_t sz;
+
+		if (t == NULL || *t == '\0')
+			t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		sz = strlen(t) + 64;
+		if ((path = malloc(sz)) == NULL)
+			abort();
+		snprintf(path, sz, "%s/dmu-fuzz-ev.%ld", t, (long)getpid());
+		atexit(cleanup);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0, "cannot write %s", path);
+	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n, "short write");
+	close(fd);
+}
+
+static void
+check_entry(const char *line, const struct dmu_ev *v)
+{
+	char *s;
+	size_t n = strlen(line) + 1;
+
+	CHECK(fz_printable(v->device) && fz_printable(v->addr) &&
+	    fz_printable(v->chain), "unprintable field");
+	CHECK(v->count >= 1 && v->count <= (1LL << 53), "count %lld",
+	    v->count);
+	CHECK(strcmp(v->first, v->last) <= 0, "last seen before first");
+	if ((s = malloc(n)) == NULL)
+		abort();
+	snprintf(s, n, "%s %s %s %s %lld %s %s %s", v->device, v->sha256hex,
+	    v->first, v->last, v->count, v->addr, v->reason, v->chain);
+	CHECK(strcmp(s, line) == 0, "fields do not make the line again");
+	free(s);
+}
+
+static long scanned;
+
+static int
+count(void *ctx, const struct dmu_ev *h)
+{
+	(void)ctx;
+	CHECK(h->lineno == scanned + 2, "entry %ld out of order", h->lineno);
+	scanned++;
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = fz_strdup(data, size), *line, *next, err[DMU_ERRLEN];
+	struct dmu_ev h;
+	long good = 0, lineno = 0, firstbad = 0;
+	int rc;
+
+	for (line = s; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		lineno++;
+		if (lineno == 1)
+			continue;
+		if (next == NULL && *line == '\0')
+			break;
+		err[0] = '\0';
+		if (dmu_ev_parse(line, &h, err) == 0) {
+			check_entry(line, &h);
+			dmu_ev_free(&h);
+			if (firstbad == 0)
+				good++;
+		} else {
+			CHECK(err[0] != '\0' && fz_printable(err), "reason");
+			CHECK(h.mem == NULL, "a refused line owns memory");
+			if (firstbad == 0)
+				firstbad = lineno;
+		}
+	}
+	free(s);
+	put_file(data, size);
+	scanned = 0;
+	rc = dmu_ev_scan(path, count, NULL, err);
+	CHECK(rc == DMU_OK || rc == DMU_EDATA, "scan returned %d", rc);
+	CHECK(scanned <= lineno, "the scan took %ld entries from %ld lines",
+	    scanned, lineno);
+	(void)good;
+	return 0;
+}
