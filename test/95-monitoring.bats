@@ -58,6 +58,27 @@ sha256WithRSAEncryption"
 	    '["device","sha256","pin","learned","authorized","subject","issuer","serial","not_before","not_after","key","key_bits","signature","warnings"]'
 }
 
+@test "inventory: authorized is the pin's provenance, and an unverified pin is a warning" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	pa=$SIM_PORT
+	start_sim b
+	pb=$SIM_PORT
+	dmu-learn -y -t "$T" "127.0.0.1:$pa" 2>/dev/null | dmu-certdb add
+	dmu-learn -F "$(fpr_hex b)" -t "$T" "127.0.0.1:$pb" 2>/dev/null | dmu-certdb add
+	a=$(inv_of "127.0.0.1:$pa")
+	assert_equal "$(jq -r .authorized <<<"$a")" unverified
+	assert_equal "$(jq -c .warnings <<<"$a")" '["unverified"]'
+	b=$(inv_of "127.0.0.1:$pb")
+	assert_equal "$(jq -r .authorized <<<"$b")" fingerprint
+	assert_equal "$(jq -c .warnings <<<"$b")" '[]'
+	# An audit finds every pin nobody compared.
+	run --separate-stderr sh -c "dmu-certdb inventory | jq -r 'select(.warnings | index(\"unverified\")) | .device'"
+	assert_success
+	assert_output "127.0.0.1:$pa"
+}
+
 @test "inventory: weak keys and signatures are warnings, and the pin still works" {
 	openssl req -x509 -newkey rsa:1024 -nodes -sha1 -subj /CN=DMU801 \
 	    -days 30 -keyout weak.key -out weak.pem 2>/dev/null
