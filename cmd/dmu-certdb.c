@@ -20,22 +20,11 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* Opens the database for reading; exits on failure. */
+/* Opens the database, locked for writing with lock set; exits on failure. */
 static void
-open_ro(struct dmu_db *db)
+open_db(struct dmu_db *db, int lock)
 {
-	int rc = dmu_db_open(db, dbpath, 0);
-
-	if (db->warning[0] != '\0')
-		dmu_warn("%s", db->warning);
-	if (rc != DMU_OK)
-		dmu_die(rc, "%s", db->err);
-}
-
-static void
-open_rw(struct dmu_db *db)
-{
-	int rc = dmu_db_open(db, dbpath, 1);
+	int rc = dmu_db_open(db, dbpath, lock);
 
 	if (db->warning[0] != '\0')
 		dmu_warn("%s", db->warning);
@@ -151,7 +140,7 @@ cmd_add(int argc, char **argv)
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
 	if (nrec > 0) {
-		open_rw(&db);
+		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
 			    "add", replace, &changed));
@@ -202,7 +191,7 @@ cmd_import(int argc, char **argv)
 	free(der);
 	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
 	dmu_rec_make(&r, d.canon, &cert, "unknown");
-	open_rw(&db);
+	open_db(&db, 1);
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
 		commit(&db);
@@ -226,7 +215,7 @@ cmd_list(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		usage();
-	open_ro(&db);
+	open_db(&db, 0);
 	for (i = 0; i < db.n; i++) {
 		struct dmu_rec *r = &db.rec[i];
 
@@ -319,7 +308,7 @@ cmd_inventory(int argc, char **argv)
 	size_t i, n;
 	int status = 0;
 
-	open_ro(&db);
+	open_db(&db, 0);
 	dmu_utc_now(now);
 	n = argc > 1 ? (size_t)argc - 1 : db.n;
 	for (i = 0; i < n; i++) {
@@ -406,7 +395,7 @@ cmd_remove(int argc, char **argv)
 
 	if (argc < 2)
 		usage();
-	open_rw(&db);
+	open_db(&db, 1);
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		if (dmu_db_remove(&db, d.canon) != 0) {

@@ -71,15 +71,13 @@ static const struct {
 	{ "\x2a\x86\x48\x86\xf7\x0d\x01\x09\x01", 9, "emailAddress" },
 };
 
-/* Appends s (n bytes) to out (size sz), printable ASCII only. */
+/* Appends s (n bytes) to out (size sz), as dmu_scrub() writes it. */
 static void
 append(char *out, size_t sz, const unsigned char *s, size_t n)
 {
 	size_t o = strlen(out);
 
-	for (; n > 0 && o + 1 < sz; s++, n--)
-		out[o++] = (*s >= 0x20 && *s < 0x7f) ? (char)*s : '?';
-	out[o] = '\0';
+	dmu_scrub(out + o, sz - o, (const char *)s, n);
 }
 
 /* Formats an X.501 Name as "CN=...,O=..." (in the order it is encoded). */
@@ -281,7 +279,7 @@ walk(struct dmu_cert *c, char *err)
 		format_sigalg(val, c->sigalg, sizeof(c->sigalg));
 	return 0;
 bad:
-	snprintf(err, DMU_ERRLEN, "malformed certificate");
+	dmu_seterr(err, "malformed certificate");
 	return DMU_EDATA;
 }
 
@@ -346,7 +344,7 @@ copy_key(struct dmu_cert *c, const br_x509_pkey *pk, char *err)
 		return 0;
 	}
 unsupported:
-	snprintf(err, DMU_ERRLEN, "unsupported public key in certificate "
+	dmu_seterr(err, "unsupported public key in certificate "
 	    "(RSA and EC P-256/P-384/P-521 are supported)");
 	return DMU_EDATA;
 }
@@ -361,7 +359,7 @@ dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len, char *err)
 
 	memset(c, 0, sizeof(*c));
 	if (len == 0 || len > DMU_CERT_MAX) {
-		snprintf(err, DMU_ERRLEN, "certificate of %zu bytes (at most "
+		dmu_seterr(err, "certificate of %zu bytes (at most "
 		    "%d supported)", len, DMU_CERT_MAX);
 		return DMU_EDATA;
 	}
@@ -377,11 +375,11 @@ dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len, char *err)
 	if (pk == NULL) {
 		e = br_x509_decoder_last_error(&dc);
 		if (e == BR_ERR_X509_UNSUPPORTED)
-			snprintf(err, DMU_ERRLEN, "unsupported public key in "
+			dmu_seterr(err, "unsupported public key in "
 			    "certificate (RSA and EC P-256/P-384/P-521 are "
 			    "supported)");
 		else
-			snprintf(err, DMU_ERRLEN, "malformed certificate "
+			dmu_seterr(err, "malformed certificate "
 			    "(BearSSL error %d)", e);
 		rc = DMU_EDATA;
 		goto fail;
@@ -456,21 +454,21 @@ dmu_pem_cert(const char *text, size_t n, unsigned char **der, size_t *len,
 					goto done;
 				break;
 			case BR_PEM_ERROR:
-				snprintf(err, DMU_ERRLEN, "malformed PEM");
+				dmu_seterr(err, "malformed PEM");
 				goto fail;
 			}
 		}
 	}
-	snprintf(err, DMU_ERRLEN, "no CERTIFICATE block in PEM input");
+	dmu_seterr(err, "no CERTIFICATE block in PEM input");
 	goto fail;
 done:
 	if (b.toolarge) {
-		snprintf(err, DMU_ERRLEN, "certificate larger than %d bytes",
+		dmu_seterr(err, "certificate larger than %d bytes",
 		    DMU_CERT_MAX);
 		goto fail;
 	}
 	if (b.n == 0) {
-		snprintf(err, DMU_ERRLEN, "empty CERTIFICATE block");
+		dmu_seterr(err, "empty CERTIFICATE block");
 		goto fail;
 	}
 	*der = b.p;
@@ -485,19 +483,12 @@ fail:
 int
 dmu_pem_write(FILE *f, const char *label, const void *der, size_t len)
 {
-	const unsigned char *p = der;
-	char line[65];
-	size_t k;
+	size_t n = br_pem_encode(NULL, der, len, label, BR_PEM_LINE64);
+	char *pem = dmu_xmalloc(n + 1);
 
-	fprintf(f, "-----BEGIN %s-----\n", label);
-	while (len > 0) {
-		k = len > 48 ? 48 : len;
-		dmu_b64_encode(line, p, k);
-		fprintf(f, "%s\n", line);
-		p += k;
-		len -= k;
-	}
-	fprintf(f, "-----END %s-----\n", label);
+	br_pem_encode(pem, der, len, label, BR_PEM_LINE64);
+	fwrite(pem, 1, n, f);
+	free(pem);
 	return ferror(f) ? -1 : 0;
 }
 

@@ -137,7 +137,7 @@ dmu_scrub(char *out, size_t outsz, const char *in, size_t n)
 {
 	size_t o;
 
-	for (o = 0; o < n && in[o] != '\0' && o + 1 < outsz; o++)
+	for (o = 0; o < n && o + 1 < outsz; o++)
 		out[o] = in[o] >= 0x20 && in[o] < 0x7f ? in[o] : '?';
 	out[o] = '\0';
 	return out;

@@ -111,79 +111,113 @@ dmu_rec_prov(const struct dmu_rec *r)
 	return r->prov[0] != '\0' ? r->prov : "unknown";
 }
 
+/*
+ * Cuts mem into fields at single spaces; returns how many (at most max,
+ * and max + 1 when there are more).
+ */
+static int
+split_fields(char *mem, char **f, int max)
+{
+	char *p = mem;
+	int nf;
+
+	for (nf = 0; nf <= max; nf++) {
+		if (nf == max)
+			return max + 1;
+		f[nf] = p;
+		if ((p = strchr(p, ' ')) == NULL)
+			return nf + 1;
+		*p++ = '\0';
+	}
+	return nf;
+}
+
+/* Checks the provenance and user fields of a six-field record into r. */
+static int
+take_provenance(struct dmu_rec *r, const char *prov, const char *user,
+    char *err)
+{
+	if (!dmu_prov_valid(prov)) {
+		dmu_seterr(err, "provenance is not terminal, fingerprint, "
+		    "manifest, unverified or unknown");
+		return -1;
+	}
+	if (!dmu_user_valid(user)) {
+		dmu_seterr(err, "user is not 1 to %d letters, digits, '.', '_' "
+		    "or '-'", DMU_USER_MAX);
+		return -1;
+	}
+	memcpy(r->prov, prov, strlen(prov) + 1);
+	memcpy(r->user, user, strlen(user) + 1);
+	return 0;
+}
+
+/*
+ * Checks the four fields every record has: a canonical device, the
+ * fingerprint, the learned time and the base64 certificate.
+ */
+static int
+check_fields(char *const *f, char *err)
+{
+	struct dmu_device d;
+	char derr[DMU_ERRLEN], safe[81];
+	size_t n;
+
+	if (dmu_device_parse(&d, f[0], derr) != 0) {
+		dmu_seterr(err, "%s", derr);
+		return -1;
+	}
+	if (strcmp(d.canon, f[0]) != 0) {
+		/* Shown with no control character: no terminal escapes. */
+		dmu_seterr(err, "device '%s' is not in canonical form (%.80s)",
+		    dmu_scrub(safe, sizeof(safe), f[0], strnlen(f[0], 80)),
+		    d.canon);
+		return -1;
+	}
+	if (!is_hex64(f[1])) {
+		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
+		return -1;
+	}
+	if (!is_timestamp(f[2])) {
+		dmu_seterr(err, "learned time is not YYYY-MM-DDTHH:MM:SSZ");
+		return -1;
+	}
+	n = strlen(f[3]);
+	if (n == 0 || n > DMU_B64_LEN(DMU_CERT_MAX) || strspn(f[3],
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	    "+/=") != n) {
+		dmu_seterr(err, "certificate is not base64");
+		return -1;
+	}
+	return 0;
+}
+
 /* see dmu.h */
 int
 dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 {
-	char *f[7], *p, derr[DMU_ERRLEN];
-	struct dmu_device d;
 	struct dmu_cert c;
-	size_t n;
-	int nf = 0;
+	char *f[6];
+	int nf;
 
 	memset(r, 0, sizeof(*r));
 	r->mem = dmu_xstrdup(line);
 	if (line[0] == '\0' || line[0] == '#')
 		return 0;
 	/* Exactly four or six fields, one space apart: a strict format. */
-	for (p = r->mem; nf < 7; nf++) {
-		f[nf] = p;
-		if ((p = strchr(p, ' ')) == NULL) {
-			nf++;
-			break;
-		}
-		*p++ = '\0';
-	}
+	nf = split_fields(r->mem, f, 6);
 	if (nf != 4 && nf != 6) {
-		snprintf(err, DMU_ERRLEN, "expected 4 or 6 fields separated "
-		    "by single spaces");
+		dmu_seterr(err, "expected 4 or 6 fields separated by single "
+		    "spaces");
 		goto bad;
 	}
 	if (nf == 6) {
-		if (!dmu_prov_valid(f[3])) {
-			snprintf(err, DMU_ERRLEN, "provenance is not terminal, "
-			    "fingerprint, manifest, unverified or unknown");
+		if (take_provenance(r, f[3], f[4], err) != 0)
 			goto bad;
-		}
-		if (!dmu_user_valid(f[4])) {
-			snprintf(err, DMU_ERRLEN, "user is not 1 to %d "
-			    "letters, digits, '.', '_' or '-'", DMU_USER_MAX);
-			goto bad;
-		}
-		memcpy(r->prov, f[3], strlen(f[3]) + 1);
-		memcpy(r->user, f[4], strlen(f[4]) + 1);
 		f[3] = f[5];
 	}
-	if (dmu_device_parse(&d, f[0], derr) != 0) {
-		snprintf(err, DMU_ERRLEN, "%s", derr);
+	if (check_fields(f, err) != 0)
 		goto bad;
-	}
-	if (strcmp(d.canon, f[0]) != 0) {
-		/* Shown with no control character: no terminal escapes. */
-		for (p = f[0]; *p != '\0'; p++)
-			if (*p < 0x20 || *p >= 0x7f)
-				*p = '?';
-		snprintf(err, DMU_ERRLEN, "device '%.80s' is not in canonical "
-		    "form (%.80s)", f[0], d.canon);
-		goto bad;
-	}
-	if (!is_hex64(f[1])) {
-		snprintf(err, DMU_ERRLEN, "fingerprint is not 64 lower-case "
-		    "hex digits");
-		goto bad;
-	}
-	if (!is_timestamp(f[2])) {
-		snprintf(err, DMU_ERRLEN, "learned time is not "
-		    "YYYY-MM-DDTHH:MM:SSZ");
-		goto bad;
-	}
-	n = strlen(f[3]);
-	if (n == 0 || n > DMU_B64_LEN(DMU_CERT_MAX) || strspn(f[3],
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	    "+/=") != n) {
-		snprintf(err, DMU_ERRLEN, "certificate is not base64");
-		goto bad;
-	}
 	r->device = f[0];
 	memcpy(r->sha256hex, f[1], 65);
 	memcpy(r->learned, f[2], 21);
@@ -211,7 +245,7 @@ dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err)
 	der = dmu_xmalloc(DMU_CERT_MAX);
 	n = dmu_b64_decode(der, DMU_CERT_MAX, r->certb64, strlen(r->certb64));
 	if (n <= 0) {
-		snprintf(err, DMU_ERRLEN, "certificate is not valid base64");
+		dmu_seterr(err, "certificate is not valid base64");
 		free(der);
 		return DMU_EDATA;
 	}
@@ -221,7 +255,7 @@ dmu_rec_cert(const struct dmu_rec *r, struct dmu_cert *c, char *err)
 		return rc;
 	dmu_hex(hex, c->sha256, 32);
 	if (strcmp(hex, r->sha256hex) != 0) {
-		snprintf(err, DMU_ERRLEN, "fingerprint does not match the "
+		dmu_seterr(err, "fingerprint does not match the "
 		    "certificate (its SHA-256 is %s)", hex);
 		dmu_cert_free(c);
 		return DMU_EDATA;
@@ -238,7 +272,7 @@ dmu_db_cert(const char *path, const struct dmu_rec *r, struct dmu_cert *c,
 	int rc;
 
 	if ((rc = dmu_rec_cert(r, c, why)) != 0)
-		snprintf(err, DMU_ERRLEN, "%.100s:%ld: %.140s", path, r->lineno,
+		dmu_seterr(err, "%.100s:%ld: %.140s", path, r->lineno,
 		    why);
 	return rc;
 }
@@ -361,16 +395,10 @@ db_append(struct dmu_db *db, struct dmu_rec *r)
 static int
 dir_open_to_all(const char *path)
 {
-	char *dir = dmu_xstrdup(path), *slash = strrchr(dir, '/');
+	char *dir = dmu_dirname(path);
 	struct stat st;
 	int others;
 
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		snprintf(dir, 2, ".");
 	others = stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) &&
 	    !(st.st_mode & S_ISVTX);
 	free(dir);
@@ -391,21 +419,21 @@ check_mode(const char *path, char *warning)
 	if (link && stat(path, &st) != 0)
 		st.st_mode = 0;
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		snprintf(warning, DMU_ERRLEN, "warning: %.160s %sis writable "
+		dmu_seterr(warning, "warning: %.160s %sis writable "
 		    "by group or others", path, link ? "is a symbolic link "
 		    "and its target " : "");
 	else if (link)
-		snprintf(warning, DMU_ERRLEN, "warning: %.200s is a symbolic "
+		dmu_seterr(warning, "warning: %.200s is a symbolic "
 		    "link", path);
 	else if (dir_open_to_all(path))
-		snprintf(warning, DMU_ERRLEN, "warning: the directory of "
+		dmu_seterr(warning, "warning: the directory of "
 		    "%.160s is writable by others", path);
 }
 
 /*
- * The lines of a database file, read in large blocks and cut with memchr
- * rather than read a character at a time: a lookup among 10,000 devices
- * took 33 ms, now 9.
+ * The lines of a database file, read in large blocks and cut with memchr:
+ * every program reads the whole file, so a character at a time would make
+ * a lookup among many devices cost several times more.
  */
 #define BLOCK	65536
 
@@ -478,7 +506,7 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 	if ((l.f = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		dmu_seterr(err, "cannot read %.200s: %s", path,
 		    strerror(errno));
 		return DMU_EFAIL;
 	}
@@ -511,7 +539,7 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 		}
 	}
 	if (rc == 0 && ferror(l.f)) {
-		snprintf(err, DMU_ERRLEN, "cannot read %.200s: %s", path,
+		dmu_seterr(err, "cannot read %.200s: %s", path,
 		    strerror(errno));
 		rc = DMU_EFAIL;
 	}
@@ -520,49 +548,26 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 	return rc;
 }
 
-struct open_ctx {
-	struct dmu_db *db;
-};
-
 static int
 open_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
 {
 	struct dmu_db *db = ctx;
 
 	if (r == NULL) {
-		snprintf(db->err, sizeof(db->err), "%.180s:%ld: %s", db->path,
+		dmu_seterr(db->err, "%.180s:%ld: %s", db->path,
 		    lineno, why);
 		return DMU_EDATA;
 	}
 	if (lineno == 1)
 		return 0;
 	if (r->device != NULL && dmu_db_find(db, r->device) != NULL) {
-		snprintf(db->err, sizeof(db->err), "%.180s:%ld: device %s "
+		dmu_seterr(db->err, "%.180s:%ld: device %s "
 		    "appears twice", db->path, lineno, r->device);
 		dmu_rec_free(r);
 		return DMU_EDATA;
 	}
 	db_append(db, r);
 	return 0;
-}
-
-/* Creates the directories above path (like mkdir -p of its dirname). */
-static int
-mkparents(const char *path)
-{
-	char *d = dmu_xstrdup(path), *p;
-	int rc = 0;
-
-	for (p = d + 1; (p = strchr(p, '/')) != NULL; p++) {
-		*p = '\0';
-		if (mkdir(d, 0755) != 0 && errno != EEXIST) {
-			rc = -1;
-			break;
-		}
-		*p = '/';
-	}
-	free(d);
-	return rc;
 }
 
 /*
@@ -652,8 +657,8 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 	real = realpath(path, NULL);
 	db->path = real != NULL ? real : follow_links(path);
 	if (lock) {
-		if (mkparents(db->path) != 0) {
-			snprintf(db->err, sizeof(db->err), "cannot create the "
+		if (dmu_mkparents(db->path, 0755) != 0) {
+			dmu_seterr(db->err, "cannot create the "
 			    "directory of %.200s: %s", db->path,
 			    strerror(errno));
 			return DMU_EFAIL;
@@ -686,14 +691,14 @@ lookup_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
 	struct lookup_ctx *l = ctx;
 
 	if (r == NULL) {
-		snprintf(l->err, DMU_ERRLEN, "%.180s:%ld: %s", l->path, lineno,
+		dmu_seterr(l->err, "%.180s:%ld: %s", l->path, lineno,
 		    why);
 		return DMU_EDATA;
 	}
 	if (r->device != NULL && strcmp(r->device, l->device) == 0) {
 		if (l->found) {
 			dmu_rec_free(r);
-			snprintf(l->err, DMU_ERRLEN, "%.180s:%ld: device %s "
+			dmu_seterr(l->err, "%.180s:%ld: device %s "
 			    "appears twice", l->path, lineno, l->device);
 			return DMU_EDATA;
 		}
@@ -722,7 +727,7 @@ dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
 		return rc;
 	}
 	if (!l.found) {
-		snprintf(err, DMU_ERRLEN, "%s: unknown device (not in %.180s)",
+		dmu_seterr(err, "%s: unknown device (not in %.180s)",
 		    device, path);
 		return DMU_EUNKNOWN;
 	}
@@ -780,7 +785,7 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
-		snprintf(err, DMU_ERRLEN, "%.200s: no such file", path);
+		dmu_seterr(err, "%.200s: no such file", path);
 		return DMU_EFAIL;
 	}
 	return rc != 0 ? rc : k.bad ? DMU_EDATA : DMU_OK;

@@ -151,6 +151,18 @@ void dmu_utc_now(char *out);
 /* Milliseconds of a monotonic clock. */
 int64_t dmu_now_ms(void);
 
+/* The directory of path ("." when it names none), newly allocated. */
+char *dmu_dirname(const char *path);
+
+/*
+ * Creates the missing directories above path with mode (as mkdir -p of its
+ * directory).  Returns 0, or -1 with errno set.
+ */
+int dmu_mkparents(const char *path, unsigned mode);
+
+/* fsyncs the directory of path, so that a rename or a new name lasts. */
+void dmu_fsync_dir(const char *path);
+
 /*
  * Replaces the file at path atomically: fill(ctx, f) writes the new
  * contents to a temporary file in the same directory, which is flushed,
@@ -235,8 +247,9 @@ int dmu_is_control(const unsigned char *c, size_t n);
 
 /*
  * The one scrubber of untrusted text for messages, which are ASCII: copies
- * at most n bytes of in, stopping at a NUL, into out (outsz bytes,
- * NUL-terminated), each byte outside ' '..'~' written as '?'.  Returns out.
+ * n bytes of in (a NUL among them too) into out (outsz bytes,
+ * NUL-terminated, cut short when they do not fit), each byte outside
+ * ' '..'~' written as '?'.  Returns out.
  * (Text decoded from JSON keeps its UTF-8 and loses only what
  * dmu_is_control() names: see dmu_json_message().)
  */

@@ -16,21 +16,6 @@
 
 #include "dmu.h"
 
-/* The directory of path, newly allocated. */
-static char *
-dir_of(const char *path)
-{
-	char *d = dmu_xstrdup(path), *slash = strrchr(d, '/');
-
-	if (slash == NULL)
-		snprintf(d, 2, ".");
-	else if (slash == d)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	return d;
-}
-
 static char *
 cat(const char *a, const char *b)
 {
@@ -51,7 +36,7 @@ dmu_ev_path(const char *dbpath)
 
 	/* Beside the file that the database path really names. */
 	real = realpath(dbpath, NULL);
-	dir = dir_of(real != NULL ? real : dbpath);
+	dir = dmu_dirname(real != NULL ? real : dbpath);
 	ok = access(dir, W_OK | X_OK) == 0;
 	free(dir);
 	if (ok) {
@@ -300,25 +285,6 @@ fill_ev(void *ctx, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
-/* Creates the directories above path, private ones for the state. */
-static int
-mkparents(const char *path)
-{
-	char *d = dmu_xstrdup(path), *p;
-	int rc = 0;
-
-	for (p = d + 1; (p = strchr(p, '/')) != NULL; p++) {
-		*p = '\0';
-		if (mkdir(d, 0700) != 0 && errno != EEXIST) {
-			rc = -1;
-			break;
-		}
-		*p = '/';
-	}
-	free(d);
-	return rc;
-}
-
 /*
  * Locks path.lock, reads path into s, lets change(s, arg) edit it and, when
  * it returns 1, replaces the file.  Returns DMU_OK, or another code with
@@ -334,7 +300,8 @@ ev_update(const char *path, int (*change)(struct evset *, const void *),
 	int fd, rc;
 
 	memset(&s, 0, sizeof(s));
-	if (mkparents(path) != 0) {
+	/* Private directories: the evidence is the user's own state. */
+	if (dmu_mkparents(path, 0700) != 0) {
 		dmu_seterr(err, "cannot create the directory of %.200s: %s",
 		    path, strerror(errno));
 		return DMU_EFAIL;

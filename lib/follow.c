@@ -40,7 +40,7 @@ warnf(struct dmu_follow *f, const char *fmt, ...)
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "%s: %s", f->device, text);
 	/* Timestamps come from the device: no control reaches a terminal. */
-	f->warn(f->ctx, dmu_scrub(safe, sizeof(safe), msg, sizeof(msg)));
+	f->warn(f->ctx, dmu_scrub(safe, sizeof(safe), msg, strlen(msg)));
 }
 
 /* see dmu.h */

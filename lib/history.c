@@ -308,18 +308,7 @@ dmu_hist_append(struct dmu_db *db)
 	rc = DMU_OK;
 	if (end == 0) {
 		/* A new file: its name must reach the disk too. */
-		char *dir = dmu_xstrdup(path), *slash = strrchr(dir, '/');
-		int dfd;
-
-		if (slash != NULL && slash != dir)
-			*slash = '\0';
-		else
-			snprintf(dir, 2, slash == dir ? "/" : ".");
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-		free(dir);
+		dmu_fsync_dir(path);
 	}
 fail:
 	if (rc != DMU_OK)

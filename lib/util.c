@@ -333,14 +333,62 @@ dmu_now_ms(void)
 }
 
 /* see dmu.h */
+char *
+dmu_dirname(const char *path)
+{
+	char *d = dmu_xstrdup(path), *slash = strrchr(d, '/');
+
+	if (slash == NULL)
+		snprintf(d, 2, ".");
+	else if (slash == d)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return d;
+}
+
+/* see dmu.h */
+int
+dmu_mkparents(const char *path, unsigned mode)
+{
+	char *d = dmu_xstrdup(path), *p;
+	int rc = 0;
+
+	for (p = d + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(d, (mode_t)mode) != 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*p = '/';
+	}
+	free(d);
+	return rc;
+}
+
+/* see dmu.h */
+void
+dmu_fsync_dir(const char *path)
+{
+	char *dir = dmu_dirname(path);
+	int dfd;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+}
+
+/* see dmu.h */
 int
 dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
     void *ctx, char *err)
 {
-	char *tmp, *dir, *slash;
+	char *tmp;
 	size_t n;
 	FILE *f = NULL;
-	int fd, dfd;
+	int fd;
 
 	n = strlen(path) + sizeof(".tmp.XXXXXX");
 	tmp = dmu_xmalloc(n);
@@ -372,18 +420,7 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 	if (rename(tmp, path) != 0)
 		goto ioerr;
 	/* The rename itself must reach the disk too. */
-	dir = dmu_xstrdup(path);
-	if ((slash = strrchr(dir, '/')) == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		snprintf(dir, 2, ".");
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(dir);
+	dmu_fsync_dir(path);
 	free(tmp);
 	return DMU_OK;
 ioerr:
