@@ -97,9 +97,10 @@ static int
 cmd_add(int argc, char **argv)
 {
 	struct dmu_db db;
+	struct dmu_lines in;
 	struct dmu_rec *recs = NULL;
-	char *line = NULL, err[DMU_ERRLEN];
-	size_t cap = 0, nrec = 0, caprec = 0, i;
+	char *line, err[DMU_ERRLEN];
+	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
 	int c, replace = 0, changed = 0, status = 0;
 
@@ -115,7 +116,8 @@ cmd_add(int argc, char **argv)
 	 * of the pipe may be a person reading a prompt, and no other writer
 	 * must wait for that.
 	 */
-	while ((n = dmu_getline(&line, &cap, DMU_DB_LINE_MAX, stdin)) != -1) {
+	dmu_lines_init(&in, STDIN_FILENO, DMU_DB_LINE_MAX);
+	while ((n = dmu_lines_next(&in, &line)) != -1) {
 		lineno++;
 		if (n == -2) {
 			dmu_warn("stdin:%ld: line too long", lineno);
@@ -136,7 +138,11 @@ cmd_add(int argc, char **argv)
 		else
 			nrec++;
 	}
-	free(line);
+	if (in.error != 0) {
+		dmu_warn("stdin: %s", strerror(in.error));
+		status = dmu_worse(status, DMU_EFAIL);
+	}
+	dmu_lines_free(&in);
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
 	if (nrec > 0) {

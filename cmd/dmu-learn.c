@@ -164,8 +164,8 @@ int
 main(int argc, char **argv)
 {
 	const char *opt_f = NULL, *opt_F = NULL;
-	char *line = NULL, *dev, *fpr, *extra;
-	size_t cap = 0;
+	struct dmu_lines in;
+	char *line, *dev, *fpr, *extra;
 	long n;
 	int c, i, status = 0;
 
@@ -202,7 +202,8 @@ main(int argc, char **argv)
 		/* A commissioning manifest: "DEVICE [FINGERPRINT]" lines. */
 		long lineno = 0;
 
-		while ((n = dmu_getline(&line, &cap, 1024, stdin)) != -1) {
+		dmu_lines_init(&in, STDIN_FILENO, 1024);
+		while ((n = dmu_lines_next(&in, &line)) != -1) {
 			lineno++;
 			if (n == -2) {
 				dmu_warn("stdin:%ld: line too long", lineno);
@@ -222,7 +223,11 @@ main(int argc, char **argv)
 			}
 			status = dmu_worse(status, learn(dev, fpr, 1));
 		}
-		free(line);
+		if (in.error != 0) {
+			dmu_warn("stdin: %s", strerror(in.error));
+			status = dmu_worse(status, DMU_EFAIL);
+		}
+		dmu_lines_free(&in);
 	}
 	if (dmu_fshut() != 0)
 		status = dmu_worse(status, DMU_EFAIL);

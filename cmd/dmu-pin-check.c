@@ -268,8 +268,9 @@ main(int argc, char **argv)
 {
 	const char *opt_f = NULL, *opt_m = NULL;
 	pthread_t *th;
-	char *line = NULL, *dev, *path, *warned, err[DMU_ERRLEN];
-	size_t cap = 0, i;
+	struct dmu_lines in;
+	char *line, *dev, *path, *warned, err[DMU_ERRLEN];
+	size_t i;
 	long long nthreads = 1;
 	long n;
 	int c, rc, status = 0;
@@ -306,7 +307,8 @@ main(int argc, char **argv)
 		/* One device per line; more fields (dmu-certdb list) ignored. */
 		long lineno = 0;
 
-		while ((n = dmu_getline(&line, &cap, 4096, stdin)) != -1) {
+		dmu_lines_init(&in, STDIN_FILENO, 4096);
+		while ((n = dmu_lines_next(&in, &line)) != -1) {
 			lineno++;
 			if (n == -2) {
 				dmu_warn("stdin:%ld: line too long", lineno);
@@ -318,7 +320,11 @@ main(int argc, char **argv)
 				continue;
 			add_job(dmu_xstrdup(dev));
 		}
-		free(line);
+		if (in.error != 0) {
+			dmu_warn("stdin: %s", strerror(in.error));
+			status = dmu_worse(status, DMU_EFAIL);
+		}
+		dmu_lines_free(&in);
 	}
 	path = dmu_db_path(opt_f);
 	evpath = dmu_ev_path(path);

@@ -431,62 +431,6 @@ check_mode(const char *path, char *warning)
 }
 
 /*
- * The lines of a database file, read in large blocks and cut with memchr:
- * every program reads the whole file, so a character at a time would make
- * a lookup among many devices cost several times more.
- */
-#define BLOCK	65536
-
-struct lines {
-	FILE *f;
-	char *buf;		/* BLOCK + DMU_DB_LINE_MAX + 1 bytes */
-	size_t off, len;	/* the bytes not yet cut: buf[off..len) */
-	int eof;
-};
-
-/*
- * Cuts the next line (NUL-terminated, in l->buf) into *line, as
- * dmu_getline() does: returns its length without newline or trailing CR,
- * -1 at the end of the file or on an error, -2 when it is longer than
- * DMU_DB_LINE_MAX bytes (it is skipped).
- */
-static long
-next_line(struct lines *l, char **line)
-{
-	char *s, *nl;
-	size_t n;
-	int toolong = 0;
-
-	for (;;) {
-		s = l->buf + l->off;
-		n = l->len - l->off;
-		if ((nl = memchr(s, '\n', n)) != NULL || l->eof)
-			break;
-		if (n > DMU_DB_LINE_MAX) {
-			toolong = 1;	/* drop it, look for its end */
-			n = 0;
-		}
-		memmove(l->buf, s, n);
-		l->off = 0;
-		l->len = n + fread(l->buf + n, 1, BLOCK, l->f);
-		l->eof = l->len == n;
-	}
-	if (nl == NULL && n == 0)
-		return toolong ? -2 : -1;
-	if (nl == NULL)
-		nl = s + n;	/* the last line has no newline */
-	*nl = '\0';
-	n = (size_t)(nl - s);
-	l->off += n + (l->off + n < l->len);
-	if (toolong || n > DMU_DB_LINE_MAX)
-		return -2;
-	if (n > 0 && s[n - 1] == '\r')
-		s[--n] = '\0';
-	*line = s;
-	return (long)n;
-}
-
-/*
  * Reads path line by line.  fn(ctx, lineno, rec, reason) gets every line:
  * rec parsed, or NULL with reason.  A non-zero return from fn stops.
  * Returns fn's value, 0 at the end, or DMU_EFAIL with the reason in err.
@@ -495,15 +439,14 @@ static int
 db_scan(const char *path, int verify, int (*fn)(void *, long,
     struct dmu_rec *, const char *), void *ctx, int *exists, char *err)
 {
-	struct lines l;
+	struct dmu_lines l;
 	char *line, why[DMU_ERRLEN];
 	struct dmu_rec r;
 	long n, lineno = 0;
-	int rc = 0, format = 1;
+	int fd, rc = 0, format = 1;
 
 	*exists = 0;
-	memset(&l, 0, sizeof(l));
-	if ((l.f = fopen(path, "r")) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		dmu_seterr(err, "cannot read %.200s: %s", path,
@@ -511,8 +454,8 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 		return DMU_EFAIL;
 	}
 	*exists = 1;
-	l.buf = dmu_xmalloc(BLOCK + DMU_DB_LINE_MAX + 1);
-	while (rc == 0 && (n = next_line(&l, &line)) != -1) {
+	dmu_lines_init(&l, fd, DMU_DB_LINE_MAX);
+	while (rc == 0 && (n = dmu_lines_next(&l, &line)) != -1) {
 		lineno++;
 		if (n == -2) {
 			rc = fn(ctx, lineno, NULL, "line too long");
@@ -538,13 +481,13 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 			rc = fn(ctx, lineno, &r, NULL);
 		}
 	}
-	if (rc == 0 && ferror(l.f)) {
+	if (rc == 0 && l.error != 0) {
 		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
+		    strerror(l.error));
 		rc = DMU_EFAIL;
 	}
-	free(l.buf);
-	fclose(l.f);
+	dmu_lines_free(&l);
+	close(fd);
 	return rc;
 }
 

@@ -109,11 +109,46 @@ int dmu_parse_long(const char *s, long long min, long long max,
     long long *out);
 
 /*
- * Reads one line from f into *buf (grown as needed, at most max bytes, the
- * newline removed).  Returns the line length, -1 at end of file or error,
- * -2 when the line is longer than max (the rest of it is skipped).
+ * The one line reader: the lines of a file descriptor, read in blocks of
+ * DMU_LINES_BLOCK bytes with read(2), each at most max bytes long.
  */
-long dmu_getline(char **buf, size_t *cap, size_t max, FILE *f);
+#define DMU_LINES_BLOCK	65536
+struct dmu_lines {
+	int fd;			/* not closed by dmu_lines_free() */
+	size_t max;
+	char *buf;		/* DMU_LINES_BLOCK + max + 1 bytes */
+	size_t off, len;	/* the bytes not yet cut: buf[off..len) */
+	int eof;		/* no more to read */
+	int error;		/* errno of a failed read, or 0 */
+};
+
+/* Sets up l over fd for lines of at most max bytes. */
+void dmu_lines_init(struct dmu_lines *l, int fd, size_t max);
+
+/*
+ * Cuts the next line into *line (NUL-terminated, without the newline and
+ * a trailing carriage return; valid until the next call).  Returns its
+ * length (a NUL byte in it is counted, so strlen() may say less), -1 at
+ * the end of the input or on a read error (l->error), or -2 when it is
+ * longer than max (it is skipped).
+ */
+long dmu_lines_next(struct dmu_lines *l, char **line);
+
+/* Frees what l owns. */
+void dmu_lines_free(struct dmu_lines *l);
+
+/*
+ * Reads the file at path (a missing one is empty), whose first line must
+ * be header, and calls fn(ctx, line, lineno, why) for every other line of
+ * at most max bytes; fn returns DMU_OK to go on, DMU_EDATA with the reason
+ * in why (DMU_ERRLEN), or another value to stop with.  Returns DMU_OK,
+ * fn's value, DMU_EDATA with "PATH:LINE: reason" in err (a bad line, a
+ * line too long, a NUL byte, another header; what names the kind of file
+ * in that message), or DMU_EFAIL (I/O, in err).
+ */
+int dmu_read_file(const char *path, const char *header, const char *what,
+    size_t max, int (*fn)(void *, char *, long, char *), void *ctx,
+    char *err);
 
 /*
  * Copies s into out (outsz bytes, at least 5) with every byte outside

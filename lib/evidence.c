@@ -166,60 +166,36 @@ dmu_ev_free(struct dmu_ev *e)
 	memset(e, 0, sizeof(*e));
 }
 
+struct ev_scanner {
+	int (*fn)(void *, const struct dmu_ev *);
+	void *ctx;
+};
+
+/* One line for dmu_ev_scan(): parsed, then handed on. */
+static int
+ev_scan_line(void *ctx, char *line, long lineno, char *why)
+{
+	struct ev_scanner *sc = ctx;
+	struct dmu_ev e;
+	int rc;
+
+	if (dmu_ev_parse(line, &e, why) != 0)
+		return DMU_EDATA;
+	e.lineno = lineno;
+	rc = sc->fn(sc->ctx, &e);
+	dmu_ev_free(&e);
+	return rc;
+}
+
 /* see dmu.h */
 int
 dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
     void *ctx, char *err)
 {
-	struct dmu_ev e;
-	FILE *f;
-	char *line = NULL, why[DMU_ERRLEN];
-	size_t cap = 0;
-	long n, lineno = 0;
-	int rc = DMU_OK;
+	struct ev_scanner sc = { fn, ctx };
 
-	if ((f = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return DMU_OK;
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
-	while (rc == DMU_OK && (n = dmu_getline(&line, &cap,
-	    DMU_EV_LINE_MAX, f)) != -1) {
-		lineno++;
-		if (n == -2) {
-			dmu_seterr(err, "%.200s:%ld: line too long", path,
-			    lineno);
-			rc = DMU_EDATA;
-		} else if (strlen(line) != (size_t)n) {
-			dmu_seterr(err, "%.200s:%ld: NUL byte in line", path,
-			    lineno);
-			rc = DMU_EDATA;
-		} else if (lineno == 1) {
-			if (strcmp(line, DMU_EV_HEADER) != 0) {
-				dmu_seterr(err, "%.200s:1: not dmu evidence "
-				    "(the first line must be '"
-				    DMU_EV_HEADER "')", path);
-				rc = DMU_EDATA;
-			}
-		} else if (dmu_ev_parse(line, &e, why) != 0) {
-			dmu_seterr(err, "%.200s:%ld: %s", path, lineno, why);
-			rc = DMU_EDATA;
-		} else {
-			e.lineno = lineno;
-			rc = fn(ctx, &e);
-			dmu_ev_free(&e);
-		}
-	}
-	if (rc == DMU_OK && ferror(f)) {
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		rc = DMU_EFAIL;
-	}
-	free(line);
-	fclose(f);
-	return rc;
+	return dmu_read_file(path, DMU_EV_HEADER, "dmu evidence", DMU_EV_LINE_MAX,
+	    ev_scan_line, &sc, err);
 }
 
 /* The entries of a file in memory, as lines, while it is rewritten. */

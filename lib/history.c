@@ -139,60 +139,36 @@ dmu_hist_free(struct dmu_hist *h)
 	memset(h, 0, sizeof(*h));
 }
 
+struct hist_scanner {
+	int (*fn)(void *, const struct dmu_hist *);
+	void *ctx;
+};
+
+/* One line for dmu_hist_scan(): parsed, then handed on. */
+static int
+hist_scan_line(void *ctx, char *line, long lineno, char *why)
+{
+	struct hist_scanner *sc = ctx;
+	struct dmu_hist h;
+	int rc;
+
+	if (dmu_hist_parse(line, &h, why) != 0)
+		return DMU_EDATA;
+	h.lineno = lineno;
+	rc = sc->fn(sc->ctx, &h);
+	dmu_hist_free(&h);
+	return rc;
+}
+
 /* see dmu.h */
 int
 dmu_hist_scan(const char *path, int (*fn)(void *, const struct dmu_hist *),
     void *ctx, char *err)
 {
-	struct dmu_hist h;
-	FILE *f;
-	char *line = NULL, why[DMU_ERRLEN];
-	size_t cap = 0;
-	long n, lineno = 0;
-	int rc = DMU_OK;
+	struct hist_scanner sc = { fn, ctx };
 
-	if ((f = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return DMU_OK;
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
-	while (rc == DMU_OK && (n = dmu_getline(&line, &cap,
-	    DMU_HIST_LINE_MAX, f)) != -1) {
-		lineno++;
-		if (n == -2) {
-			dmu_seterr(err, "%.200s:%ld: line too long", path,
-			    lineno);
-			rc = DMU_EDATA;
-		} else if (strlen(line) != (size_t)n) {
-			dmu_seterr(err, "%.200s:%ld: NUL byte in line", path,
-			    lineno);
-			rc = DMU_EDATA;
-		} else if (lineno == 1) {
-			if (strcmp(line, DMU_HIST_HEADER) != 0) {
-				dmu_seterr(err, "%.200s:1: not a dmu history "
-				    "(the first line must be '"
-				    DMU_HIST_HEADER "')", path);
-				rc = DMU_EDATA;
-			}
-		} else if (dmu_hist_parse(line, &h, why) != 0) {
-			dmu_seterr(err, "%.200s:%ld: %s", path, lineno, why);
-			rc = DMU_EDATA;
-		} else {
-			h.lineno = lineno;
-			rc = fn(ctx, &h);
-			dmu_hist_free(&h);
-		}
-	}
-	if (rc == DMU_OK && ferror(f)) {
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		rc = DMU_EFAIL;
-	}
-	free(line);
-	fclose(f);
-	return rc;
+	return dmu_read_file(path, DMU_HIST_HEADER, "a dmu history", DMU_HIST_LINE_MAX,
+	    hist_scan_line, &sc, err);
 }
 
 /* see dmu.h */

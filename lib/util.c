@@ -221,44 +221,130 @@ dmu_parse_long(const char *s, long long min, long long max, long long *out)
 }
 
 /* see dmu.h */
-long
-dmu_getline(char **buf, size_t *cap, size_t max, FILE *f)
+void
+dmu_lines_init(struct dmu_lines *l, int fd, size_t max)
 {
-	char *b = *buf;
-	size_t n = 0, sz = *cap;
-	int c, toolong = 0;
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->max = max;
+	l->buf = dmu_xmalloc(DMU_LINES_BLOCK + max + 1);
+}
+
+/*
+ * Reads more input after the n bytes at s, which move to the start of the
+ * buffer.  Sets l->eof at the end of the input or after a read error.
+ */
+static void
+lines_fill(struct dmu_lines *l, const char *s, size_t n)
+{
+	ssize_t k;
+
+	memmove(l->buf, s, n);
+	l->off = 0;
+	l->len = n;
+	while ((k = read(l->fd, l->buf + n, DMU_LINES_BLOCK)) < 0 &&
+	    errno == EINTR)
+		;
+	if (k > 0)
+		l->len += (size_t)k;
+	else {
+		l->eof = 1;
+		l->error = k < 0 ? errno : 0;
+	}
+}
+
+/* see dmu.h */
+long
+dmu_lines_next(struct dmu_lines *l, char **line)
+{
+	char *s, *nl;
+	size_t n;
+	int toolong = 0;
 
 	/*
-	 * One lock for the whole line and the buffer in locals: locking the
-	 * stream for each character would cost more than the character.
+	 * Blocks of input cut with memchr: every program reads the whole
+	 * database, and a character at a time would cost several times more.
+	 * read(2) rather than fread(3), so that a line typed on a terminal
+	 * is taken as soon as it is there.
 	 */
-	flockfile(f);
-	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-		if (n >= max) {
-			toolong = 1;
-			continue;
+	for (;;) {
+		s = l->buf + l->off;
+		n = l->len - l->off;
+		if ((nl = memchr(s, '\n', n)) != NULL || l->eof)
+			break;
+		if (n > l->max) {
+			toolong = 1;	/* drop it, look for its end */
+			n = 0;
 		}
-		if (n + 1 >= sz) {
-			sz = sz ? sz * 2 : 128;
-			if (sz > max + 1)
-				sz = max + 1;
-			b = dmu_xreallocarray(b, sz, 1);
+		lines_fill(l, s, n);
+	}
+	if (nl == NULL && n == 0)
+		return toolong ? -2 : -1;
+	if (nl == NULL)
+		nl = s + n;	/* the last line has no newline */
+	*nl = '\0';
+	n = (size_t)(nl - s);
+	l->off += n + (l->off + n < l->len);
+	if (toolong || n > l->max)
+		return -2;
+	if (n > 0 && s[n - 1] == '\r')
+		s[--n] = '\0';
+	*line = s;
+	return (long)n;
+}
+
+/* see dmu.h */
+void
+dmu_lines_free(struct dmu_lines *l)
+{
+	free(l->buf);
+	l->buf = NULL;
+}
+
+/* see dmu.h */
+int
+dmu_read_file(const char *path, const char *header, const char *what,
+    size_t max, int (*fn)(void *, char *, long, char *), void *ctx,
+    char *err)
+{
+	struct dmu_lines l;
+	char *line, why[DMU_ERRLEN];
+	long n, lineno = 0;
+	int fd, rc = DMU_OK;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return DMU_OK;
+		dmu_seterr(err, "cannot read %.200s: %s", path,
+		    strerror(errno));
+		return DMU_EFAIL;
+	}
+	dmu_lines_init(&l, fd, max);
+	while (rc == DMU_OK && (n = dmu_lines_next(&l, &line)) != -1) {
+		lineno++;
+		why[0] = '\0';
+		if (n == -2)
+			dmu_seterr(why, "line too long");
+		else if (strlen(line) != (size_t)n)
+			dmu_seterr(why, "NUL byte in line");
+		else if (lineno == 1 && strcmp(line, header) != 0)
+			dmu_seterr(why, "not %s (the first line must be '%s')",
+			    what, header);
+		else if (lineno > 1)
+			rc = fn(ctx, line, lineno, why);
+		if (why[0] != '\0') {
+			dmu_seterr(err, "%.200s:%ld: %s", path, lineno, why);
+			rc = DMU_EDATA;
 		}
-		b[n++] = (char)c;
 	}
-	funlockfile(f);
-	*buf = b;
-	*cap = sz;
-	if (c == EOF && n == 0 && !toolong)
-		return -1;
-	if (sz == 0) {
-		*buf = b = dmu_xmalloc(1);
-		*cap = 1;
+	if (rc == DMU_OK && l.error != 0) {
+		dmu_seterr(err, "cannot read %.200s: %s", path,
+		    strerror(l.error));
+		rc = DMU_EFAIL;
 	}
-	b[n] = '\0';
-	if (n > 0 && b[n - 1] == '\r')
-		b[--n] = '\0';
-	return toolong ? -2 : (long)n;
+	dmu_lines_free(&l);
+	close(fd);
+	return rc;
 }
 
 /* see dmu.h */
