@@ -19,7 +19,10 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* Asks on the terminal; returns 1 for "yes", 0 for anything else, -1 without a terminal. */
+/*
+ * Asks on the terminal; returns 1 for "yes", 0 for anything else, -1
+ * without a terminal.
+ */
 static int
 ask(const char *device, const struct dmu_cert *c)
 {

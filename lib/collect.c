@@ -112,9 +112,9 @@ delete_pending(struct dmu_collect *c)
 /*
  * Writes the -m file: with force, or when dmu_up changed, at once;
  * otherwise at most once a second, a write put off being made after the
- * next answer, which poll_once() asks within a second.  up is dmu_up: 1 after an answer or a
- * connection, 0 after a failure (not after a device's clean close, which
- * is followed by a new connection at once).
+ * next answer, which poll_once() asks within a second.  up is dmu_up: 1
+ * after an answer or a connection, 0 after a failure (not after a
+ * device's clean close, which is followed by a new connection at once).
  */
 static void
 metrics(struct dmu_collect *c, int force, int up)

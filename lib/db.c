@@ -46,20 +46,6 @@ dmu_db_path(const char *opt)
 }
 
 static int
-is_timestamp(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t i;
-
-	for (i = 0; pat[i] != '\0'; i++) {
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
-		    s[i] != pat[i])
-			return 0;
-	}
-	return s[i] == '\0';
-}
-
-static int
 is_hex64(const char *s)
 {
 	size_t i;
@@ -178,7 +164,7 @@ check_fields(char *const *f, char *err)
 		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
 		return -1;
 	}
-	if (!is_timestamp(f[2])) {
+	if (!dmu_is_timestamp(f[2])) {
 		dmu_seterr(err, "learned time is not YYYY-MM-DDTHH:MM:SSZ");
 		return -1;
 	}

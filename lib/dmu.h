@@ -180,6 +180,9 @@ char *dmu_trim(char *s);
  */
 int dmu_write_line(int fd, const char *s, size_t n);
 
+/* Returns 1 when s is a time written as "YYYY-MM-DDTHH:MM:SSZ", else 0. */
+int dmu_is_timestamp(const char *s);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void dmu_utc_now(char *out);
 
@@ -293,7 +296,10 @@ char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
 
-/* Returns 1 when the n bytes at a and b are equal; time does not depend on where they differ. */
+/*
+ * Returns 1 when the n bytes at a and b are equal; the time it takes does
+ * not depend on where they differ.
+ */
 int dmu_ct_equal(const void *a, const void *b, size_t n);
 
 /* device.c */
@@ -359,7 +365,10 @@ int dmu_pem_cert(const char *text, size_t n, unsigned char **der,
 /* Writes der as a PEM block with the given label ("CERTIFICATE") to f. */
 int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
 
-/* Writes the curl --pinnedpubkey value "sha256//BASE64" of c to out (54 bytes). */
+/*
+ * Writes the curl --pinnedpubkey value "sha256//BASE64" of c to out (54
+ * bytes).
+ */
 void dmu_cert_pin(char *out, const struct dmu_cert *c);
 
 /* Warnings about a certificate: bits of dmu_cert_warnings(). */
@@ -1192,8 +1201,8 @@ struct dmu_collect {
  * exporter (dmu_follow_metrics()): at the start, after each answer but at
  * most once a second (a write put off makes the next long poll 1 s long,
  * so the file is never more than about 2 s behind), at once when the
- * connection is made or lost, and at the end, with dmu_up 0.  A failure to write it is a warning, said once
- * until a write succeeds again.
+ * connection is made or lost, and at the end, with dmu_up 0.  A failure
+ * to write it is a warning, said once until a write succeeds again.
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one

@@ -52,19 +52,6 @@ dmu_ev_path(const char *dbpath)
 	return cat(e, "/.local/state/dmu/evidence");
 }
 
-static int
-is_time(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t i;
-
-	for (i = 0; pat[i] != '\0'; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
-		    s[i] != pat[i])
-			return 0;
-	return s[i] == '\0';
-}
-
 /* A CHAIN field: '-', or 1 to 1 + DMU_CHAIN_MAX base64 blocks and ','. */
 static int
 is_chain(const char *s)
@@ -119,7 +106,8 @@ dmu_ev_parse(const char *line, struct dmu_ev *e, char *err)
 		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
 		goto bad;
 	}
-	if (!is_time(f[2]) || !is_time(f[3]) || strcmp(f[2], f[3]) > 0) {
+	if (!dmu_is_timestamp(f[2]) || !dmu_is_timestamp(f[3]) ||
+	    strcmp(f[2], f[3]) > 0) {
 		dmu_seterr(err, "first and last seen are not two times "
 		    "YYYY-MM-DDTHH:MM:SSZ in order");
 		goto bad;
@@ -194,8 +182,8 @@ dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
 {
 	struct ev_scanner sc = { fn, ctx };
 
-	return dmu_read_file(path, DMU_EV_HEADER, "dmu evidence", DMU_EV_LINE_MAX,
-	    ev_scan_line, &sc, err);
+	return dmu_read_file(path, DMU_EV_HEADER, "dmu evidence",
+	    DMU_EV_LINE_MAX, ev_scan_line, &sc, err);
 }
 
 /* The entries of a file in memory, as lines, while it is rewritten. */

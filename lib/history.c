@@ -29,19 +29,6 @@ dmu_hist_path(const char *dbpath)
 }
 
 static int
-is_time(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t i;
-
-	for (i = 0; pat[i] != '\0'; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
-		    s[i] != pat[i])
-			return 0;
-	return s[i] == '\0';
-}
-
-static int
 is_sha(const char *s)
 {
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
@@ -80,7 +67,7 @@ dmu_hist_parse(const char *line, struct dmu_hist *h, char *err)
 		    "spaces");
 		goto bad;
 	}
-	if (!is_time(f[0])) {
+	if (!dmu_is_timestamp(f[0])) {
 		dmu_seterr(err, "time is not YYYY-MM-DDTHH:MM:SSZ");
 		goto bad;
 	}
@@ -167,8 +154,8 @@ dmu_hist_scan(const char *path, int (*fn)(void *, const struct dmu_hist *),
 {
 	struct hist_scanner sc = { fn, ctx };
 
-	return dmu_read_file(path, DMU_HIST_HEADER, "a dmu history", DMU_HIST_LINE_MAX,
-	    hist_scan_line, &sc, err);
+	return dmu_read_file(path, DMU_HIST_HEADER, "a dmu history",
+	    DMU_HIST_LINE_MAX, hist_scan_line, &sc, err);
 }
 
 /* see dmu.h */

@@ -398,6 +398,20 @@ dmu_trim(char *s)
 }
 
 /* see dmu.h */
+int
+dmu_is_timestamp(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i;
+
+	for (i = 0; pat[i] != '\0'; i++)
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+		    s[i] != pat[i])
+			return 0;
+	return s[i] == '\0';
+}
+
+/* see dmu.h */
 void
 dmu_utc_now(char *out)
 {
