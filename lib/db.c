@@ -45,18 +45,6 @@ dmu_db_path(const char *opt)
 	return p;
 }
 
-static int
-is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' &&
-		    s[i] <= 'f'))
-			return 0;
-	return s[64] == '\0';
-}
-
 /* see dmu.h */
 int
 dmu_prov_valid(const char *s)
@@ -97,27 +85,6 @@ dmu_rec_prov(const struct dmu_rec *r)
 	return r->prov[0] != '\0' ? r->prov : "unknown";
 }
 
-/*
- * Cuts mem into fields at single spaces; returns how many (at most max,
- * and max + 1 when there are more).
- */
-static int
-split_fields(char *mem, char **f, int max)
-{
-	char *p = mem;
-	int nf;
-
-	for (nf = 0; nf <= max; nf++) {
-		if (nf == max)
-			return max + 1;
-		f[nf] = p;
-		if ((p = strchr(p, ' ')) == NULL)
-			return nf + 1;
-		*p++ = '\0';
-	}
-	return nf;
-}
-
 /* Checks the provenance and user fields of a six-field record into r. */
 static int
 take_provenance(struct dmu_rec *r, const char *prov, const char *user,
@@ -147,7 +114,6 @@ check_fields(char *const *f, char *err)
 {
 	struct dmu_device d;
 	char derr[DMU_ERRLEN], safe[81];
-	size_t n;
 
 	if (dmu_device_parse(&d, f[0], derr) != 0) {
 		dmu_seterr(err, "%s", derr);
@@ -160,7 +126,7 @@ check_fields(char *const *f, char *err)
 		    d.canon);
 		return -1;
 	}
-	if (!is_hex64(f[1])) {
+	if (!dmu_is_hex64(f[1])) {
 		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
 		return -1;
 	}
@@ -168,10 +134,7 @@ check_fields(char *const *f, char *err)
 		dmu_seterr(err, "learned time is not YYYY-MM-DDTHH:MM:SSZ");
 		return -1;
 	}
-	n = strlen(f[3]);
-	if (n == 0 || n > DMU_B64_LEN(DMU_CERT_MAX) || strspn(f[3],
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	    "+/=") != n) {
+	if (!dmu_is_cert_b64(f[3], strlen(f[3]))) {
 		dmu_seterr(err, "certificate is not base64");
 		return -1;
 	}
@@ -191,7 +154,7 @@ dmu_rec_parse(const char *line, struct dmu_rec *r, int verify, char *err)
 	if (line[0] == '\0' || line[0] == '#')
 		return 0;
 	/* Exactly four or six fields, one space apart: a strict format. */
-	nf = split_fields(r->mem, f, 6);
+	nf = dmu_split_fields(r->mem, f, 6);
 	if (nf != 4 && nf != 6) {
 		dmu_seterr(err, "expected 4 or 6 fields separated by single "
 		    "spaces");

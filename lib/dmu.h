@@ -183,6 +183,23 @@ int dmu_write_line(int fd, const char *s, size_t n);
 /* Returns 1 when s is a time written as "YYYY-MM-DDTHH:MM:SSZ", else 0. */
 int dmu_is_timestamp(const char *s);
 
+/* Returns 1 when s is 64 lower-case hex digits (a SHA-256), else 0. */
+int dmu_is_hex64(const char *s);
+
+/*
+ * Returns 1 when the n bytes at s are a certificate in base64 (1 to
+ * DMU_B64_LEN(DMU_CERT_MAX) characters of its alphabet; s[n] must be
+ * none), else 0.  The decoding checks the rest.
+ */
+int dmu_is_cert_b64(const char *s, size_t n);
+
+/*
+ * Cuts s in place at single spaces into the fields f[0..max-1] of the
+ * strict line formats.  Returns how many there are, max + 1 when there
+ * are more than max.
+ */
+int dmu_split_fields(char *s, char **f, int max);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void dmu_utc_now(char *out);
 

@@ -65,9 +65,7 @@ is_chain(const char *s)
 	for (;;) {
 		q = strchr(p, ',');
 		n = q != NULL ? (size_t)(q - p) : strlen(p);
-		if (n == 0 || n > DMU_B64_LEN(DMU_CERT_MAX) || strspn(p,
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789+/=") != n || ++k > 1 + DMU_CHAIN_MAX)
+		if (!dmu_is_cert_b64(p, n) || ++k > 1 + DMU_CHAIN_MAX)
 			return 0;
 		if (q == NULL)
 			return 1;
@@ -80,19 +78,12 @@ int
 dmu_ev_parse(const char *line, struct dmu_ev *e, char *err)
 {
 	struct dmu_device d;
-	char *f[9], *p, derr[DMU_ERRLEN];
-	int nf = 0;
+	char *f[8], derr[DMU_ERRLEN];
+	int nf;
 
 	memset(e, 0, sizeof(*e));
 	e->mem = dmu_xstrdup(line);
-	for (p = e->mem; nf < 9; nf++) {
-		f[nf] = p;
-		if ((p = strchr(p, ' ')) == NULL) {
-			nf++;
-			break;
-		}
-		*p++ = '\0';
-	}
+	nf = dmu_split_fields(e->mem, f, 8);
 	if (nf != 8) {
 		dmu_seterr(err, "expected 8 fields separated by single spaces");
 		goto bad;
@@ -102,7 +93,7 @@ dmu_ev_parse(const char *line, struct dmu_ev *e, char *err)
 		dmu_seterr(err, "device is not in canonical form");
 		goto bad;
 	}
-	if (strlen(f[1]) != 64 || strspn(f[1], "0123456789abcdef") != 64) {
+	if (!dmu_is_hex64(f[1])) {
 		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
 		goto bad;
 	}

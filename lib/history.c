@@ -28,40 +28,17 @@ dmu_hist_path(const char *dbpath)
 	return p;
 }
 
-static int
-is_sha(const char *s)
-{
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
-static int
-is_b64(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= DMU_B64_LEN(DMU_CERT_MAX) && strspn(s,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789+/=") == n;
-}
-
 /* see dmu.h */
 int
 dmu_hist_parse(const char *line, struct dmu_hist *h, char *err)
 {
 	struct dmu_device d;
-	char *f[11], *p, derr[DMU_ERRLEN];
-	int nf = 0;
+	char *f[10], derr[DMU_ERRLEN];
+	int nf;
 
 	memset(h, 0, sizeof(*h));
 	h->mem = dmu_xstrdup(line);
-	for (p = h->mem; nf < 11; nf++) {
-		f[nf] = p;
-		if ((p = strchr(p, ' ')) == NULL) {
-			nf++;
-			break;
-		}
-		*p++ = '\0';
-	}
+	nf = dmu_split_fields(h->mem, f, 10);
 	if (nf != 7 && nf != 10) {
 		dmu_seterr(err, "expected 7 or 10 fields separated by single "
 		    "spaces");
@@ -82,7 +59,7 @@ dmu_hist_parse(const char *line, struct dmu_hist *h, char *err)
 		dmu_seterr(err, "device is not in canonical form");
 		goto bad;
 	}
-	if (!is_sha(f[3]) || (nf == 10 && !is_sha(f[7]))) {
+	if (!dmu_is_hex64(f[3]) || (nf == 10 && !dmu_is_hex64(f[7]))) {
 		dmu_seterr(err, "fingerprint is not 64 lower-case hex digits");
 		goto bad;
 	}
@@ -96,7 +73,8 @@ dmu_hist_parse(const char *line, struct dmu_hist *h, char *err)
 		    "'_' or '-'", DMU_USER_MAX);
 		goto bad;
 	}
-	if (!is_b64(f[6]) || (nf == 10 && !is_b64(f[9]))) {
+	if (!dmu_is_cert_b64(f[6], strlen(f[6])) ||
+	    (nf == 10 && !dmu_is_cert_b64(f[9], strlen(f[9])))) {
 		dmu_seterr(err, "certificate is not base64");
 		goto bad;
 	}

@@ -412,6 +412,37 @@ dmu_is_timestamp(const char *s)
 }
 
 /* see dmu.h */
+int
+dmu_is_hex64(const char *s)
+{
+	return strspn(s, "0123456789abcdef") == 64 && s[64] == '\0';
+}
+
+/* see dmu.h */
+int
+dmu_is_cert_b64(const char *s, size_t n)
+{
+	return n > 0 && n <= DMU_B64_LEN(DMU_CERT_MAX) && strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/=") == n;
+}
+
+/* see dmu.h */
+int
+dmu_split_fields(char *s, char **f, int max)
+{
+	int nf;
+
+	for (nf = 0; nf < max; nf++) {
+		f[nf] = s;
+		if ((s = strchr(s, ' ')) == NULL)
+			return nf + 1;
+		*s++ = '\0';
+	}
+	return max + 1;
+}
+
+/* see dmu.h */
 void
 dmu_utc_now(char *out)
 {
