@@ -449,8 +449,16 @@ dmu_utc_now(char *out)
 	time_t t = time(NULL);
 	struct tm tm;
 
+	/*
+	 * snprintf(3), which every program links anyway, rather than
+	 * strftime(3), whose locale and time zone code took 8 KiB of each
+	 * static program (armhf dmu-get: 161 KiB, 153 without).
+	 */
 	gmtime_r(&t, &tm);
-	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) %
+	    100, (unsigned)tm.tm_mday % 100, (unsigned)tm.tm_hour % 100,
+	    (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
 }
 
 /* see dmu.h */
