@@ -3,8 +3,10 @@
  * last report written, so that a new run resumes after it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dmu.h"
 
@@ -13,33 +15,39 @@ int
 dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
     char *err)
 {
-	char line[128], *sp;
-	FILE *f;
+	struct dmu_lines l;
+	char *line = NULL, *sp;
+	int fd;
 
 	*serial = 0;
 	ts[0] = '\0';
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return DMU_OK;
 		dmu_seterr(err, "cannot read %.200s: %s", path,
 		    strerror(errno));
 		return DMU_EFAIL;
 	}
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\n")] = '\0';
-	if ((sp = strchr(line, ' ')) != NULL)
+	/* One line, short: a longer one is no state (the check below). */
+	dmu_lines_init(&l, fd, 127);
+	if (dmu_lines_next(&l, &line) < 0)
+		line = NULL;
+	sp = NULL;
+	if (line != NULL && (sp = strchr(line, ' ')) != NULL)
 		*sp++ = '\0';
 	if (sp == NULL || dmu_parse_long(line, 0, 1LL << 53, serial) != 0 ||
 	    strlen(sp) >= tssz || strchr(sp, ' ') != NULL) {
 		dmu_seterr(err, "%.200s:1: expected 'SERIAL "
 		    "TIMESTAMP'", path);
 		*serial = 0;
+		dmu_lines_free(&l);
+		close(fd);
 		return DMU_EDATA;
 	}
 	if (strcmp(sp, "-") != 0)
 		memcpy(ts, sp, strlen(sp) + 1);
+	dmu_lines_free(&l);
+	close(fd);
 	return DMU_OK;
 }
 
