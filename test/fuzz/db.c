@@ -17,38 +17,7 @@
 
 #include "fuzz.h"
 
-static char *path;
-
-static void
-cleanup(void)
-{
-	if (path != NULL)
-		unlink(path);
-}
-
-static void
-put_file(const void *p, size_t n)
-{
-	int fd;
-
-	if (path == NULL) {
-		const char *t = getenv("TMPDIR");
-		size_t sz;
-
-		/* memory rather than a disk when there is a choice */
-		if (t == NULL || *t == '\0')
-			t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-		sz = strlen(t) + 64;
-		if ((path = malloc(sz)) == NULL)
-			abort();
-		snprintf(path, sz, "%s/dmu-fuzz-db.%ld", t, (long)getpid());
-		atexit(cleanup);
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0, "cannot write %s", path);
-	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n, "short write");
-	close(fd);
-}
+static const char *path;
 
 /* Writes r with dmu_rec_write() into a string (the caller frees it). */
 static char *
@@ -183,7 +152,7 @@ rewrite(const struct dmu_db *db)
 	for (i = 0; i < db->n; i++)
 		CHECK(dmu_rec_write(f, &db->rec[i]) == 0, "dmu_rec_write");
 	fclose(f);
-	put_file(buf, n);
+	path = fz_put_file("db", buf, n);
 	free(buf);
 }
 
@@ -197,7 +166,7 @@ whole_file(const uint8_t *data, size_t size)
 	size_t i;
 	int crc, orc, lrc;
 
-	put_file(data, size);
+	path = fz_put_file("db", data, size);
 	memset(err, 'x', sizeof(err));
 	crc = dmu_db_check(path, on_bad, &k, err);
 	CHECK(crc == DMU_OK || crc == DMU_EDATA, "check rc %d: %.100s", crc,

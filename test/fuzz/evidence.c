@@ -14,37 +14,7 @@
 
 #include "fuzz.h"
 
-static char *path;
-
-static void
-cleanup(void)
-{
-	if (path != NULL)
-		unlink(path);
-}
-
-static void
-put_file(const void *p, size_t n)
-{
-	int fd;
-
-	if (path == NULL) {
-		const char *t = getenv("TMPDIR");
-		size_t sz;
-
-		if (t == NULL || *t == '\0')
-			t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-		sz = strlen(t) + 64;
-		if ((path = malloc(sz)) == NULL)
-			abort();
-		snprintf(path, sz, "%s/dmu-fuzz-ev.%ld", t, (long)getpid());
-		atexit(cleanup);
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0, "cannot write %s", path);
-	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n, "short write");
-	close(fd);
-}
+static const char *path;
 
 static void
 check_entry(const char *line, const struct dmu_ev *v)
@@ -106,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	free(s);
-	put_file(data, size);
+	path = fz_put_file("ev", data, size);
 	scanned = 0;
 	rc = dmu_ev_scan(path, count, NULL, err);
 	CHECK(rc == DMU_OK || rc == DMU_EDATA, "scan returned %d", rc);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "dmu.h"
 
@@ -113,6 +115,46 @@ fz_strdup(const uint8_t *data, size_t size)
 		memcpy(s, data, size);
 	s[size] = '\0';
 	return s;
+}
+
+static char *fz_path;
+
+static inline void
+fz_cleanup(void)
+{
+	if (fz_path != NULL)
+		unlink(fz_path);
+}
+
+/*
+ * Writes the n bytes at p to the harness's scratch file and returns its
+ * path: one per process, named after name, in $TMPDIR, else /dev/shm
+ * (memory rather than a disk when there is a choice), else /tmp; removed
+ * at exit.
+ */
+static inline const char *
+fz_put_file(const char *name, const void *p, size_t n)
+{
+	int fd;
+
+	if (fz_path == NULL) {
+		const char *t = getenv("TMPDIR");
+		size_t sz;
+
+		if (t == NULL || *t == '\0')
+			t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		sz = strlen(t) + strlen(name) + 64;
+		if ((fz_path = malloc(sz)) == NULL)
+			abort();
+		snprintf(fz_path, sz, "%s/dmu-fuzz-%s.%ld", t, name,
+		    (long)getpid());
+		atexit(fz_cleanup);
+	}
+	fd = open(fz_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0, "cannot write %s", fz_path);
+	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n, "short write");
+	close(fd);
+	return fz_path;
 }
 
 #endif
