@@ -249,11 +249,10 @@ static int
 cmd_past(const char *cmd, const char *arg, const char *fpr)
 {
 	struct dmu_device d;
-	struct dmu_rec r;
 	struct dmu_cert cert;
 	uint8_t sha[32];
-	char hex[65], err[DMU_ERRLEN], warning[DMU_ERRLEN], *path;
-	const char *where = "pinned";
+	char hex[65], err[DMU_ERRLEN];
+	const char *where;
 	int rc;
 
 	canon(&d, arg);
@@ -261,28 +260,8 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
 		    "digits, with or without colons, or SHA256:base64)", fpr);
 	dmu_hex(hex, sha, 32);
-	rc = dmu_db_lookup(dbpath, d.canon, &r, warning, err);
-	if (rc == DMU_OK && strcmp(r.sha256hex, hex) == 0) {
-		rc = dmu_db_cert(dbpath, &r, &cert, err);
-		dmu_rec_free(&r);
-	} else if (rc == DMU_OK || rc == DMU_EUNKNOWN) {
-		if (rc == DMU_OK)
-			dmu_rec_free(&r);
-		where = "in the history";
-		path = dmu_hist_path(dbpath);
-		rc = dmu_hist_cert(path, d.canon, hex, &cert, err);
-		free(path);
-		if (rc == DMU_EUNKNOWN) {
-			where = "seen";
-			path = dmu_ev_path(dbpath);
-			rc = dmu_ev_cert(path, d.canon, hex, &cert, err);
-			free(path);
-		}
-		if (rc == DMU_EUNKNOWN)
-			snprintf(err, sizeof(err), "%.100s: no certificate %s "
-			    "pinned, in the history or seen", d.canon, hex);
-	}
-	if (rc != DMU_OK)
+	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
+	    DMU_OK)
 		dmu_die(rc, "%s", err);
 	if (strcmp(cmd, "show") == 0) {
 		dmu_cert_show(stdout, d.canon, &cert, NULL);

@@ -883,6 +883,16 @@ int dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
 int dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
     struct dmu_cert *c, char *err);
 
+/*
+ * Decodes into c the certificate with fingerprint sha256hex (64 hex
+ * digits) that device has pinned in the database at dbpath, had (its
+ * history) or was seen with (the evidence), looked for in that order;
+ * *where says which: "pinned", "in the history" or "seen".  Returns DMU_OK,
+ * DMU_EUNKNOWN when none has it, or another code, with the reason in err.
+ */
+int dmu_known_cert(const char *dbpath, const char *device,
+    const char *sha256hex, struct dmu_cert *c, const char **where, char *err);
+
 /* lock.c */
 
 /*

@@ -351,6 +351,42 @@ add_seen(struct evset *s, const void *arg)
 
 /* see dmu.h */
 int
+dmu_known_cert(const char *dbpath, const char *device, const char *sha256hex,
+    struct dmu_cert *c, const char **where, char *err)
+{
+	struct dmu_rec r;
+	char warning[DMU_ERRLEN], *path;
+	int rc;
+
+	*where = "pinned";
+	rc = dmu_db_lookup(dbpath, device, &r, warning, err);
+	if (rc == DMU_OK && strcmp(r.sha256hex, sha256hex) == 0) {
+		rc = dmu_db_cert(dbpath, &r, c, err);
+		dmu_rec_free(&r);
+		return rc;
+	}
+	if (rc != DMU_OK && rc != DMU_EUNKNOWN)
+		return rc;
+	if (rc == DMU_OK)
+		dmu_rec_free(&r);
+	*where = "in the history";
+	path = dmu_hist_path(dbpath);
+	rc = dmu_hist_cert(path, device, sha256hex, c, err);
+	free(path);
+	if (rc == DMU_EUNKNOWN) {
+		*where = "seen";
+		path = dmu_ev_path(dbpath);
+		rc = dmu_ev_cert(path, device, sha256hex, c, err);
+		free(path);
+	}
+	if (rc == DMU_EUNKNOWN)
+		dmu_seterr(err, "%.100s: no certificate %s pinned, in the "
+		    "history or seen", device, sha256hex);
+	return rc;
+}
+
+/* see dmu.h */
+int
 dmu_ev_record(const char *path, const char *device,
     const struct dmu_conn *c, char *err)
 {
