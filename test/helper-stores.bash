@@ -112,6 +112,7 @@ mqtt_up() {
 		fi
 	} >"$MQTT_DIR/mosquitto.conf"
 	mqtt_start
+	export DMU_MQTT_OPTS="-h 127.0.0.1 -p $MQTT_PORT"
 }
 
 mqtt_start() {

@@ -141,3 +141,161 @@ lines() {
 	run -1 --separate-stderr dmu-sink-mqtt < <(lines 3)
 	[[ $stderr == *'DMU_DEVICE is not set'* ]] || fail "$stderr"
 }
+
+# ---- the three stores behind one set of verbs, for the proofs ----
+# KIND is mqtt, influx or pg.  For MQTT the store is what a subscriber
+# with a persistent session received (file "sub"), one payload a line.
+
+store_up() {
+	case $1 in
+	mqtt) mqtt_up; mqtt_sub sub 'dmu/#'; export DMU_MQTT_TIMEOUT=5 ;;
+	influx) influx_up ;;
+	pg) pg_up ;;
+	esac
+}
+
+store_stop() {
+	case $1 in mqtt) mqtt_stop ;; influx) influx_stop ;; pg) pg_stop ;; esac
+}
+
+store_start() {
+	case $1 in mqtt) mqtt_start ;; influx) influx_start ;; pg) pg_start ;; esac
+}
+
+# store_ids KIND [SINCE]: "SERIAL TIMESTAMP" of every report stored, one
+# line each, as often as stored (sorted); SINCE (epoch seconds): only the
+# reports stamped then or later.
+store_ids() {
+	local since=${2:-0}
+	case $1 in
+	# A line still being written is not read yet.
+	mqtt) jq -Rr --argjson t "$since" 'fromjson? |
+	    select((.timestamp | fromdate) >= $t) | "\(.serial) \(.timestamp)"' sub ;;
+	influx) influx_q "SELECT serial FROM dmu WHERE time >= ${since}s" |
+	    jq -r '.results[0].series[0].values[]? |
+	    "\(.[1]) \(.[0] | sub("\\.[0-9]+Z$"; "Z"))"' ;;
+	pg) pg_q "SELECT serial, to_char(ts AT TIME ZONE 'UTC',
+	    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM dmu_report
+	    WHERE ts >= to_timestamp($since)" | tr '|' ' ' ;;
+	esac | sort
+}
+
+# stored KIND: how many different reports the store holds.
+stored() {
+	store_ids "$1" | uniq | wc -l
+}
+
+# stored_at_least KIND N: the store has N reports (MQTT: N messages), by
+# a count that is cheap to poll.
+stored_at_least() {
+	local n
+	case $1 in
+	mqtt) n=$(wc -l <sub) ;;
+	influx) n=$(influx_count) ;;
+	pg) n=$(pg_q 'SELECT count(*) FROM dmu_report') ;;
+	esac
+	[ "$n" -ge "$2" ]
+}
+
+# distinct_at_least KIND N: the store holds N different reports.
+distinct_at_least() {
+	[ "$(stored "$1")" -ge "$2" ]
+}
+
+# sink_failures: the sink failures the collectors have said so far.
+sink_failures() {
+	cat c*.err 2>/dev/null | grep -c 'sink: ' || true
+}
+
+failures_above() {
+	[ "$(sink_failures)" -gt "$1" ]
+}
+
+# collect KIND [dmu-get options]: a collector into the store, run N (1, 2,
+# ...) logging to cN.err; its pid in COLLECTOR.
+RUNS=0
+collect() {
+	local kind=$1
+	shift
+	RUNS=$((RUNS + 1))
+	bg "c$RUNS.out" "c$RUNS.err" dmu-get -t "$T" "$@" "$DEV" follow \
+	    -x "dmu-sink-$kind"
+	COLLECTOR=$BG_PID
+}
+
+# kill9: the collector dies at once (its sink, a process group of its
+# own, finishes or fails on its own).
+kill9() {
+	kill -9 "$COLLECTOR"
+	wait "$COLLECTOR" 2>/dev/null || true
+	return 0
+}
+
+# outage KIND: the store is stopped until the collector has seen a batch
+# fail, then started again.
+outage() {
+	local before
+	before=$(sink_failures)
+	store_stop "$1"
+	wait_until 60 failures_above "$before" ||
+	    fail "no sink failure while the $1 store was down: $(cat c*.err)"
+	store_start "$1"
+}
+
+# device_ids: "SERIAL TIMESTAMP" of every report the device still holds.
+device_ids() {
+	dmu-get -t "$T" "$DEV" list | jq -r '"\(.serial) \(.timestamp)"' | sort
+}
+
+# drain_with_faults KIND: 5,000 reports, 50 an answer, drained with -d
+# while the store is stopped and started twice and the collector killed
+# twice; every report ends up in the store, once (MQTT: at least once,
+# duplicates no more than the faults times a batch), and whatever the
+# device still holds is in the store.
+drain_with_faults() {
+	local kind=$1 dups
+	store_up "$kind"
+	sim_up dev -b 8192 -n 5000 -m 50
+	collect "$kind" -d -s state
+	wait_until 60 stored_at_least "$kind" 1000 || fail "no drain: $(cat c*.err)"
+	outage "$kind"
+	wait_until 60 stored_at_least "$kind" 2000 || fail "stuck: $(cat c*.err)"
+	kill9
+	collect "$kind" -d -s state
+	wait_until 60 stored_at_least "$kind" 3000 || fail "stuck: $(cat c*.err)"
+	outage "$kind"
+	wait_until 60 stored_at_least "$kind" 4000 || fail "stuck: $(cat c*.err)"
+	kill9
+	[ "$(stored "$kind")" -lt 5000 ] || fail "the drain ended before the faults"
+	collect "$kind" -d -s state
+	# Different reports, not messages: MQTT's duplicates do not count.
+	wait_until 60 distinct_at_least "$kind" 5000 ||
+	    fail "stuck at $(stored "$kind"): $(tail -n 3 c*.err; ctl stats)"
+	store_ids "$kind" >ids
+	uniq ids >distinct
+	assert_equal "$(wc -l <distinct)" 5000
+	assert_equal "$(cut -d' ' -f1 distinct | sort -n | sed -n '1p;$p' | tr '\n' ' ')" '1 5000 '
+	dups=$(($(wc -l <ids) - 5000))
+	if [ "$kind" = mqtt ]; then
+		echo "# mqtt: $dups duplicates" >&3
+		[ "$dups" -le $((4 * 50)) ] || fail "$dups duplicates"
+	else
+		assert_equal "$dups" 0
+	fi
+	device_ids >left
+	run -0 comm -23 left distinct
+	assert_output ''
+	[ "$(sink_failures)" -ge 2 ]
+}
+
+@test "faults: 5,000 reports drained with -d into InfluxDB, store restarted and collector killed twice each: every report once" {
+	drain_with_faults influx
+}
+
+@test "faults: 5,000 reports drained with -d into PostgreSQL, store restarted and collector killed twice each: every report once" {
+	drain_with_faults pg
+}
+
+@test "faults: 5,000 reports drained with -d over MQTT, broker restarted and collector killed twice each: every report at least once" {
+	drain_with_faults mqtt
+}
