@@ -299,3 +299,66 @@ drain_with_faults() {
 @test "faults: 5,000 reports drained with -d over MQTT, broker restarted and collector killed twice each: every report at least once" {
 	drain_with_faults mqtt
 }
+
+# refused KIND REASON FIX: 100 reports, 50 an answer, drained with -d into
+# a store that refuses them until FIX (a command) runs: the collector says
+# the sink's REASON (an ERE), hands the batch again, deletes nothing, and
+# its metrics count the failures; after FIX every report is stored and
+# deleted.
+refused() {
+	local kind=$1 reason=$2
+	sim_up dev -b 8192 -n 100 -m 50
+	collect "$kind" -d -s state -m m.prom
+	wait_until 30 failures_above 1 || fail "no failure: $(cat c*.err)"
+	grep -Eq -- "$reason" c1.err || fail "no '$reason' in: $(cat c1.err)"
+	grep -Eq 'sink: exit status 1; handing [0-9]+ reports? again' c1.err ||
+	    fail "$(cat c1.err)"
+	assert_equal "$(stat_of deletes)" 0
+	assert_equal "$(stat_of reports)" 100
+	wait_until 10 file_has m.prom '^dmu_sink_failures_total\{.*\} [1-9]' ||
+	    fail "metrics: $(cat m.prom)"
+	grep -Eq '^dmu_sink_waiting_reports\{.*\} [1-9]' m.prom ||
+	    fail "metrics: $(cat m.prom)"
+	"$3"
+	wait_until 60 distinct_at_least "$kind" 100 || fail "$(tail -n 3 c1.err)"
+	wait_until 10 device_empty || fail "left on the device: $(ctl stats)"
+	wait_until 10 file_has m.prom '^dmu_sink_waiting_reports\{.*\} 0$' ||
+	    fail "metrics: $(cat m.prom)"
+}
+
+device_empty() {
+	[ "$(stat_of reports)" = 0 ]
+}
+
+@test "refused: InfluxDB answers 400 (field type conflict): nothing deleted, the reason said, counted, retried" {
+	influx_up
+	# TA as text, now: the batch's float TA conflicts in this shard.
+	curl -sSf --data-binary 'dmu,device=x TA="hot"' "$DMU_INFLUX_URL"
+	fix() { influx_q 'DROP MEASUREMENT dmu' >/dev/null; }
+	refused influx 'dmu-sink-influx: .*/write: .*(400|field type conflict)' fix
+	assert_equal "$(influx_count)" 100
+}
+
+@test "refused: PostgreSQL violates a constraint: nothing deleted, the reason said, counted, retried" {
+	pg_up
+	pg_q 'ALTER TABLE dmu_report ADD CONSTRAINT no30 CHECK (serial <> 30)'
+	fix() { pg_q 'ALTER TABLE dmu_report DROP CONSTRAINT no30'; }
+	refused pg 'violates check constraint "no30"' fix
+	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 100
+}
+
+@test "refused: the MQTT broker rejects the credentials: nothing deleted, the reason said, counted, retried" {
+	need_server MQTT mosquitto_passwd
+	store_dir
+	touch "$STORE_DIR/passwd"
+	mosquitto_passwd -b "$STORE_DIR/passwd" dmu s3cret
+	chown nobody "$STORE_DIR/passwd" 2>/dev/null || true
+	mqtt_up "allow_anonymous false" "password_file $STORE_DIR/passwd"
+	mqtt_sub sub 'dmu/#' -u dmu -P s3cret
+	# The password in mosquitto_pub's configuration file, not in argv.
+	fix() {
+		mkdir -p "$XDG_CONFIG_HOME"
+		printf '%s\n' '-u dmu' '-P s3cret' >"$XDG_CONFIG_HOME/mosquitto_pub"
+	}
+	refused mqtt 'not authori[sz]ed' fix
+}
