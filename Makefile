@@ -86,6 +86,11 @@ build/noeh.ld:
 check: all $(TESTPROGS)
 	test/run
 
+# The store recipes against real Mosquitto, InfluxDB and PostgreSQL
+# servers, and the proofs under faults (test/stores.bats; a few minutes).
+check-stores: all $(TESTPROGS)
+	test/run test/stores.bats
+
 # Fully static programs for embedded images in build/static: musl libc
 # and Debian's libbearssl.a, whose _FORTIFY_SOURCE checks musl lacks and
 # lib/compat/fortify.c provides.  musl-gcc looks in musl's directories
@@ -213,10 +218,19 @@ bench: all $(TESTPROGS)
 	-$(MAKE) cross ARCH=arm64
 	test/bench
 
+# Reports per second into each store with dmu-get -x and the recipes,
+# against one curl or psql per report (not part of bench: the servers).
+bench-stores: all $(TESTPROGS)
+	test/bench-stores
+
 JQ = share/jq/content.jq share/jq/csv.jq share/jq/values-csv.jq
 EXAMPLES = share/examples/collect-all share/examples/fleet-check \
 	share/examples/plot
 MONITORING = share/monitoring/dmu.rules.yml
+# The store recipes (dmu(7) "Into your store"): sinks for dmu-get -x, with
+# their jq mappings and the PostgreSQL table.
+SINKS = dmu-sink-influx dmu-sink-mqtt dmu-sink-pg
+SINKDATA = influx.jq pg.jq dmu-pg.sql
 
 # The release tarball dmu-VERSION.tar.gz: the files git tracks, under
 # dmu-VERSION/, the same bytes from the same tree: names sorted, owner
@@ -284,6 +298,16 @@ install: all
 		cp -f share/completion/dmu.bash $(DESTDIR)$(BASHCOMPDIR)/$$p && \
 		chmod 644 $(DESTDIR)$(BASHCOMPDIR)/$$p || exit 1; \
 	done
+	mkdir -p $(DESTDIR)$(SHAREDIR)/sinks
+	for f in $(SINKS); do \
+		sed 's#^SHAREDIR=$$#SHAREDIR=$(SHAREDIR)#' share/sinks/$$f \
+		    > $(DESTDIR)$(SHAREDIR)/sinks/$$f && \
+		chmod 755 $(DESTDIR)$(SHAREDIR)/sinks/$$f || exit 1; \
+	done
+	for f in $(SINKDATA); do \
+		cp -f share/sinks/$$f $(DESTDIR)$(SHAREDIR)/sinks/ && \
+		chmod 644 $(DESTDIR)$(SHAREDIR)/sinks/$$f || exit 1; \
+	done
 	mkdir -p $(DESTDIR)$(SHAREDIR)/monitoring $(DESTDIR)$(NAGIOSPLUGINDIR)
 	cp -f $(MONITORING) $(DESTDIR)$(SHAREDIR)/monitoring/
 	chmod 644 $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml
@@ -303,11 +327,14 @@ uninstall:
 		$(DESTDIR)$(SHAREDIR)/examples/collect-all \
 		$(DESTDIR)$(SHAREDIR)/examples/fleet-check \
 		$(DESTDIR)$(SHAREDIR)/examples/plot
+	for f in $(SINKS) $(SINKDATA); do \
+		rm -f $(DESTDIR)$(SHAREDIR)/sinks/$$f || exit 1; \
+	done
 	rm -f $(DESTDIR)$(SHAREDIR)/monitoring/dmu.rules.yml \
 		$(DESTDIR)$(NAGIOSPLUGINDIR)/check_dmu
 	-for d in $(DESTDIR)$(SHAREDIR)/jq $(DESTDIR)$(SHAREDIR)/systemd \
 		$(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SHAREDIR)/monitoring \
-		$(DESTDIR)$(SHAREDIR); do \
+		$(DESTDIR)$(SHAREDIR)/sinks $(DESTDIR)$(SHAREDIR); do \
 		if [ -d $$d ]; then rmdir $$d; fi; \
 	done
 
@@ -317,7 +344,7 @@ clean:
 		test/fuzz/work
 	rm -rf build
 
-.PHONY: all check check-asan check-valgrind check-static demo bench static \
+.PHONY: all check check-stores bench-stores check-asan check-valgrind check-static demo bench static \
 	cross check-cross check-time64 dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in

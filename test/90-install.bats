@@ -95,6 +95,13 @@ f 644 usr/share/dmu/jq/csv.jq
 f 644 usr/share/dmu/jq/values-csv.jq
 d usr/share/dmu/monitoring
 f 644 usr/share/dmu/monitoring/dmu.rules.yml
+d usr/share/dmu/sinks
+f 644 usr/share/dmu/sinks/dmu-pg.sql
+f 755 usr/share/dmu/sinks/dmu-sink-influx
+f 755 usr/share/dmu/sinks/dmu-sink-mqtt
+f 755 usr/share/dmu/sinks/dmu-sink-pg
+f 644 usr/share/dmu/sinks/influx.jq
+f 644 usr/share/dmu/sinks/pg.jq
 d usr/share/dmu/systemd
 f 644 usr/share/dmu/systemd/dmu-follow@.service
 d usr/share/man
@@ -155,11 +162,32 @@ mk() {
 		n=${f#"$DMU_REPO"/share/}
 		cmp "$f" "$DMU_STAGE/usr/share/dmu/$n"
 	done
+	for f in "$DMU_REPO"/share/sinks/*.jq "$DMU_REPO"/share/sinks/*.sql; do
+		cmp "$f" "$DMU_STAGE/usr/share/dmu/sinks/${f##*/}"
+	done
+	# The sinks differ only in the directory of their filters.
+	for f in dmu-sink-influx dmu-sink-mqtt dmu-sink-pg; do
+		assert_equal "$(diff "$DMU_REPO/share/sinks/$f" \
+		    "$DMU_STAGE/usr/share/dmu/sinks/$f" | grep '^[<>]')" \
+		    "< SHAREDIR=
+> SHAREDIR=/usr/share/dmu"
+	done
 	# check_dmu differs only in the directory of the programs it runs.
 	assert_equal "$(diff "$DMU_REPO/share/monitoring/check_dmu" \
 	    "$DMU_STAGE/usr/lib/nagios/plugins/check_dmu" | grep '^[<>]')" \
 	    "< BINDIR=
 > BINDIR=/usr/bin"
+}
+
+@test "install: an installed sink finds its filters from any directory" {
+	printf '%s\n' '{"device":"127.0.0.1:9","serial":1,"timestamp":"2025-10-01T12:35:10Z","content":"TA=1"}' >in
+	cd /
+	# Mapped (content.jq and influx.jq found), then refused by a closed
+	# port: exit 1 with curl's reason, not a missing file.
+	DMU_INFLUX_URL="http://127.0.0.1:$(free_port)/write" \
+	    run -1 --separate-stderr "$DMU_SD/usr/share/dmu/sinks/dmu-sink-influx" \
+	    <"$BATS_TEST_TMPDIR/in"
+	[[ $stderr == *'/write: curl: (7)'* ]] || fail "$stderr"
 }
 
 @test "install: modes are set whatever the umask, and a second install changes nothing" {
