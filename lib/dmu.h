@@ -1209,7 +1209,8 @@ struct dmu_sink {
 	long long failures;	/* batches not acknowledged */
 	long long waiting;	/* lines of the last batch not acknowledged, 0
 				   after one that was */
-	double last_ok;		/* Unix time of the last acknowledgement, or 0 */
+	double last_ok;		/* Unix time (whole seconds) of the last
+				   acknowledgement, or 0 */
 	char **env;		/* the command's environment, once made */
 	pid_t pid;		/* the command running, or -1 */
 	int in, pidfd;		/* the pipe to it, a pidfd of it, or -1 */

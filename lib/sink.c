@@ -369,7 +369,7 @@ dmu_sink_ack(struct dmu_sink *s)
 	s->waiting = 0;
 	s->acked += n;
 	clock_gettime(CLOCK_REALTIME, &now);
-	s->last_ok = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	s->last_ok = (double)now.tv_sec;	/* whole: dmu_metric() exact */
 	return DMU_OK;
 }
 

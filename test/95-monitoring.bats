@@ -726,7 +726,7 @@ two_sims() {
 	need_promtool
 	run promtool check rules "$DMU_REPO/share/monitoring/dmu.rules.yml"
 	assert_success
-	assert_output --partial "SUCCESS: 5 rules found"
+	assert_output --partial "SUCCESS: 6 rules found"
 }
 
 @test "rules: promtool test rules: each alert fires on its case and not on a healthy collector" {
