@@ -446,7 +446,7 @@ comp_db() {
 
 @test "completion: options of each program" {
 	run complete_line "dmu-get -"
-	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w -X -x | LC_ALL=C sort)"
 	run complete_line "dmu-learn -"
 	assert_output "$(printf '%s\n' -F -V -f -t -y | LC_ALL=C sort)"
 	run complete_line "dmu-pin-check -"
@@ -458,7 +458,7 @@ comp_db() {
 	run complete_line "dmu-certdb import -"
 	assert_output "-r"
 	# Options that take a number are not completed.
-	for l in "dmu-get -n " "dmu-get -t " "dmu-pin-check -j " "dmu-learn -F "; do
+	for l in "dmu-get -n " "dmu-get -t " "dmu-get -X " "dmu-pin-check -j " "dmu-learn -F "; do
 		run complete_line "$l"
 		assert_output ""
 	done
