@@ -265,3 +265,16 @@ ts_of() {
 	# The alert (DmuSinkFailing) is tested with the other rules in
 	# 95-monitoring.bats.
 }
+
+@test "-x: started with SIGCHLD ignored, a failing command is still refused by its status" {
+	sim_up a -n 2
+	bg out err python3 -c 'import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])' dmu-get -t "$T" -d -w 1 -s st -x 'cat >/dev/null; exit 1' "$DEV" follow
+	wait_until 10 file_has err 'sink: exit status 1; handing 2 reports again' || fail "$(cat err)"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 5
+	assert_equal "$BG_STATUS" 0
+	[ ! -e st ] || fail "state written: $(cat st)"
+	assert_equal "$(stat_of deletes)" 0
+}
