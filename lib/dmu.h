@@ -1307,10 +1307,14 @@ struct dmu_collect {
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
- * kept-alive connection, writes each new report through emit, saves the
- * state file after each batch that reached stdout, deletes with -d after
- * that, backs off on network failures, 429 and 5xx, and checks for an
- * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * kept-alive connection, hands each answer's new reports to the sink
+ * (stdout, or c->command: dmu_sink_put(), dmu_sink_ack()), saves the state
+ * file after each batch the sink acknowledged, deletes with -d after that,
+ * and after a refusal goes back to where the answer found it, backs off
+ * and asks for the same reports again; backs off on network failures, 429
+ * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * With c->command, the count (c->limit, f.count) is of reports
+ * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
  * DMU_EUSAGE with the reason in c->err.
  */
