@@ -347,6 +347,8 @@ check_options(const struct run *u)
 		if ((u->given & misfits[i].opt) &&
 		    !(resources[u->res].opts & misfits[i].opt))
 			dmu_die(DMU_EUSAGE, "%s", misfits[i].msg);
+	if (u->command_s > 0 && u->command == NULL)
+		dmu_die(DMU_EUSAGE, "-X goes with -x");
 }
 
 /* Reads the options into u; returns the index of the first operand. */

@@ -1209,7 +1209,8 @@ struct dmu_sink {
 	long long failures;	/* batches not acknowledged */
 	long long waiting;	/* lines of the last batch not acknowledged, 0
 				   after one that was */
-	double last_ok;		/* Unix time of the last acknowledgement, or 0 */
+	double last_ok;		/* Unix time (whole seconds) of the last
+				   acknowledgement, or 0 */
 	char **env;		/* the command's environment, once made */
 	pid_t pid;		/* the command running, or -1 */
 	int in, pidfd;		/* the pipe to it, a pidfd of it, or -1 */
@@ -1306,10 +1307,14 @@ struct dmu_collect {
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
- * kept-alive connection, writes each new report through emit, saves the
- * state file after each batch that reached stdout, deletes with -d after
- * that, backs off on network failures, 429 and 5xx, and checks for an
- * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * kept-alive connection, hands each answer's new reports to the sink
+ * (stdout, or c->command: dmu_sink_put(), dmu_sink_ack()), saves the state
+ * file after each batch the sink acknowledged, deletes with -d after that,
+ * and after a refusal goes back to where the answer found it, backs off
+ * and asks for the same reports again; backs off on network failures, 429
+ * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * With c->command, the count (c->limit, f.count) is of reports
+ * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
  * DMU_EUSAGE with the reason in c->err.
  */

@@ -125,8 +125,11 @@ spawn(struct dmu_sink *s)
 {
 	int p[2];
 
-	if (s->env == NULL)
+	if (s->env == NULL) {
 		s->env = command_env(s->device);
+		/* An ignored SIGCHLD, inherited, would leave nothing to wait. */
+		signal(SIGCHLD, SIG_DFL);
+	}
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		failed(s, "cannot make a pipe: %s", strerror(errno));
 		return;
@@ -175,6 +178,8 @@ reaped(struct dmu_sink *s, int block)
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return 0;
+	if (r < 0)
+		failed(s, "cannot wait for it: %s", strerror(errno));
 	s->pid = -1;
 	if (s->pidfd >= 0)
 		close(s->pidfd);
@@ -369,7 +374,7 @@ dmu_sink_ack(struct dmu_sink *s)
 	s->waiting = 0;
 	s->acked += n;
 	clock_gettime(CLOCK_REALTIME, &now);
-	s->last_ok = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	s->last_ok = (double)now.tv_sec;	/* whole: dmu_metric() exact */
 	return DMU_OK;
 }
 
