@@ -39,14 +39,30 @@ lines() {
 	       content: "S=AWS830_DEMO,TA=\($s % 30).5,RH=\($s % 90),X=///"}'
 }
 
+# count_of KIND: what the store holds, by a count that is cheap to poll:
+# points, rows, or (MQTT) messages the subscriber received.
+count_of() {
+	case $1 in
+	mqtt) wc -l <sub ;;
+	influx) influx_count ;;
+	pg) pg_q 'SELECT count(*) FROM dmu_report' ;;
+	esac
+}
+
+# twice KIND: a batch of 50 reports stored, then stored again: 50 in all.
+twice() {
+	lines 50 >batch
+	run -0 "dmu-sink-$1" <batch
+	assert_equal "$(count_of "$1")" 50
+	run -0 "dmu-sink-$1" <batch
+	assert_equal "$(count_of "$1")" 50
+}
+
 # ---- the recipes ----
 
 @test "influx: a batch is stored as one point per report, the same batch again changes nothing" {
 	influx_up
-	lines 50 | run -0 dmu-sink-influx
-	assert_equal "$(influx_count)" 50
-	lines 50 | run -0 dmu-sink-influx
-	assert_equal "$(influx_count)" 50
+	twice influx
 	# Tags: device and station, never the serial; numbers as fields.
 	run -0 influx_q 'SHOW TAG KEYS FROM dmu'
 	assert_equal "$(jq -c '[.results[0].series[0].values[][0]]' <<<"$output")" \
@@ -83,16 +99,13 @@ lines() {
 	[[ $stderr == *'dmu-sink-influx: http://127.0.0.1:'*'/write: curl: (7)'* ]] ||
 	    fail "$stderr"
 	# Not NDJSON: nothing is sent.
-	run -1 --separate-stderr dmu-sink-influx <<<'{"device":' 
+	run -1 --separate-stderr dmu-sink-influx <<<'{"device":'
 	[[ $stderr == *'not NDJSON'* ]] || fail "$stderr"
 }
 
 @test "pg: a batch is one transaction of rows keyed on the identity; the same batch again changes nothing" {
 	pg_up
-	lines 50 | run -0 dmu-sink-pg
-	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 50
-	lines 50 | run -0 dmu-sink-pg
-	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 50
+	twice pg
 	# Values split into jsonb, numbers as numbers, text as text.
 	assert_equal "$(pg_q "SELECT vals FROM dmu_report WHERE serial = 7")" \
 	    '{"S": "AWS830_DEMO", "X": "///", "RH": 7, "TA": 7.5}'
@@ -188,13 +201,7 @@ stored() {
 # stored_at_least KIND N: the store has N reports (MQTT: N messages), by
 # a count that is cheap to poll.
 stored_at_least() {
-	local n
-	case $1 in
-	mqtt) n=$(wc -l <sub) ;;
-	influx) n=$(influx_count) ;;
-	pg) n=$(pg_q 'SELECT count(*) FROM dmu_report') ;;
-	esac
-	[ "$n" -ge "$2" ]
+	[ "$(count_of "$1")" -ge "$2" ]
 }
 
 # distinct_at_least KIND N: the store holds N different reports.
