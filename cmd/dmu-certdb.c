@@ -6,13 +6,14 @@
 #include "dmu.h"
 
 static const char *dbpath;
+static const char *dbopt;	/* -f, for the commands suggested */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
-	    "       commands: add [-r] | check | get device ... |\n"
-	    "                 history [device ...] | import [-r] device |\n"
+	    "       commands: add [-qr] | check | get device ... |\n"
+	    "                 history [device ...] | import [-qr] device |\n"
 	    "                 inventory [device ...] | list |\n"
 	    "                 pem device [sha256] | pin device |\n"
 	    "                 remove device ... | seen [device ...] |\n"
@@ -30,6 +31,16 @@ open_db(struct dmu_db *db, int lock)
 		dmu_warn("%s", db->warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db->err);
+}
+
+/* Says that device is not in db, naming a known one a typo away. */
+static void
+unknown(const struct dmu_db *db, const char *device)
+{
+	const char *near = dmu_db_near(db, device);
+
+	dmu_warn("%s: unknown device (not in %s%s%s%s)", device, db->path,
+	    near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
 }
 
 static void
@@ -50,30 +61,60 @@ canon(struct dmu_device *d, const char *arg)
 }
 
 /*
- * Adds one verified record.  Returns 0, or DMU_EMISMATCH when the device
- * is known with another certificate and replace is not set.
+ * Adds one verified record; what it did goes to *said (newly allocated,
+ * for stderr once committed).  Returns 0, or DMU_EMISMATCH when the
+ * device is known with another certificate and replace is not set.
  */
 static int
 add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
-    int replace, int *changed)
+    int replace, int *changed, char **said)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device);
+	char ofpr[DMU_FPR_COLON], nfpr[DMU_FPR_COLON], advice[DMU_ERRLEN];
 
-	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0)
-		return 0;	/* the same certificate: nothing to do */
+	dmu_fpr_colon(nfpr, r->sha256hex);
+	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0) {
+		*said = dmu_xasprintf("%s: same certificate %s, already "
+		    "pinned: nothing changed", r->device, nfpr);
+		return 0;
+	}
+	dmu_fpr_colon(ofpr, old != NULL ? old->sha256hex : "");
 	if (old != NULL && !replace) {
 		dmu_warn("%s: refused: the database pins another certificate "
-		    "(%s) than the one offered (%s); to replace it after "
-		    "checking the device, use: dmu-certdb %s -r",
-		    r->device, old->sha256hex, r->sha256hex, cmd);
+		    "(%s) than the one offered (%s)", r->device, ofpr, nfpr);
+		dmu_warn("%s: %s%s", r->device, dmu_advice_mismatch(advice,
+		    r->device, dbopt), strcmp(cmd, "import") == 0 ?
+		    " (a PEM: dmu-certdb import -r)" : "");
 		return DMU_EMISMATCH;
 	}
-	if (old != NULL)
-		dmu_warn("%s: replacing certificate %s with %s", r->device,
-		    old->sha256hex, r->sha256hex);
+	*said = old != NULL ? dmu_xasprintf("%s: replaced certificate %s "
+	    "with %s", r->device, ofpr, nfpr) : dmu_xasprintf("%s: new "
+	    "certificate %s stored", r->device, nfpr);
 	dmu_db_put(db, r);
 	*changed = 1;
 	return 0;
+}
+
+/* Says what add or import stored, and where, unless quiet; frees it. */
+static void
+tell(char **said, size_t n, int quiet)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (said[i] != NULL && !quiet)
+			dmu_warn("%s (%s)", said[i], dbpath);
+		free(said[i]);
+	}
+}
+
+/* A person who started add or import at a terminal learns what it waits for. */
+static void
+say_reading(const char *what)
+{
+	if (isatty(STDIN_FILENO))
+		dmu_warn("reading %s from stdin (end with Ctrl-D), as in: "
+		    "dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add", what);
 }
 
 /*
@@ -100,17 +141,22 @@ cmd_add(int argc, char **argv)
 	struct dmu_lines in;
 	struct dmu_rec *recs = NULL;
 	char *line, err[DMU_ERRLEN];
+	char **said;
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
-	int c, replace = 0, changed = 0, status = 0;
+	int c, replace = 0, quiet = 0, changed = 0, status = 0;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "qr")) != -1) {
+		if (c == 'q')
+			quiet = 1;
+		else if (c == 'r')
+			replace = 1;
+		else
 			usage();
-		replace = 1;
 	}
 	if (optind != argc)
 		usage();
+	say_reading("records");
 	/*
 	 * All of stdin first, verified, and only then the lock: the writer
 	 * of the pipe may be a person reading a prompt, and no other writer
@@ -146,16 +192,20 @@ cmd_add(int argc, char **argv)
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
 	if (nrec > 0) {
+		said = dmu_xcalloc(nrec, sizeof(*said));
 		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", replace, &changed));
+			    "add", replace, &changed, &said[i]));
 		if (changed)
 			commit(&db);
 		dmu_db_close(&db);
+		tell(said, nrec, quiet);
+		free(said);
 		if (changed)
 			forget_seen(recs, nrec);
-	}
+	} else if (status == 0 && !quiet)
+		dmu_warn("no records on stdin: nothing stored");
 	for (i = 0; i < nrec; i++)
 		dmu_rec_free(&recs[i]);
 	free(recs);
@@ -171,17 +221,22 @@ cmd_import(int argc, char **argv)
 	struct dmu_rec r;
 	unsigned char *der;
 	char *text, err[DMU_ERRLEN];
+	char *said = NULL;
 	size_t len = 0, derlen, k;
-	int c, replace = 0, changed = 0, status;
+	int c, replace = 0, quiet = 0, changed = 0, status;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "qr")) != -1) {
+		if (c == 'q')
+			quiet = 1;
+		else if (c == 'r')
+			replace = 1;
+		else
 			usage();
-		replace = 1;
 	}
 	if (argc - optind != 1)
 		usage();
 	canon(&d, argv[optind]);
+	say_reading("a PEM certificate");
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -198,10 +253,11 @@ cmd_import(int argc, char **argv)
 	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
 	dmu_rec_make(&r, d.canon, &cert, "unknown");
 	open_db(&db, 1);
-	status = add_one(&db, &r, "import", replace, &changed);
+	status = add_one(&db, &r, "import", replace, &changed, &said);
 	if (changed)
 		commit(&db);
 	dmu_db_close(&db);
+	tell(&said, 1, quiet);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -300,8 +356,7 @@ cmd_inventory(int argc, char **argv)
 		if (argc > 1) {
 			canon(&d, argv[i + 1]);
 			if ((r = dmu_db_find(&db, d.canon)) == NULL) {
-				dmu_warn("%s: unknown device (not in %s)",
-				    d.canon, db.path);
+				unknown(&db, d.canon);
 				status = dmu_worse(status, DMU_EUNKNOWN);
 				continue;
 			}
@@ -384,8 +439,7 @@ cmd_remove(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		if (dmu_db_remove(&db, d.canon) != 0) {
-			dmu_warn("%s: unknown device (not in %s)", d.canon,
-			    db.path);
+			unknown(&db, d.canon);
 			status = dmu_worse(status, DMU_EUNKNOWN);
 		} else
 			changed = 1;
@@ -458,6 +512,8 @@ cmd_history(int argc, char **argv)
 	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
 	path = dmu_hist_path(dbpath);
 	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
 		dmu_warn("%s", err);
@@ -481,6 +537,8 @@ cmd_seen(int argc, char **argv)
 	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
 	path = dmu_ev_path(dbpath);
 	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
 		dmu_warn("%s", err);
@@ -534,6 +592,7 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	dbpath = dmu_db_path(opt_f);
+	dbopt = opt_f;
 	cmd = argv[0];
 	/* getopt names the program, not the command, in its messages. */
 	argv[0] = (char *)dmu_progname;
