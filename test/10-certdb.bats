@@ -630,3 +630,54 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 		assert_equal "$(command -v "$p")" "$DMU_BIN/$p"
 	done
 }
+
+@test "certdb add and import: say on stderr what was stored (new, same, replaced) unless -q" {
+	mkcert a ec
+	mkcert b ec
+	run --separate-stderr dmu-certdb add <<<"$(record st1:443 a)"
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: st1:443: new certificate $(fpr_colon a) stored ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb add <<<"$(record st1:443 a)"
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: st1:443: same certificate $(fpr_colon a), already pinned: nothing changed ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb import -r st1 <b.pem
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: st1:443: replaced certificate $(fpr_colon a) with $(fpr_colon b) ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb import st2 <a.pem
+	assert_equal "$stderr" "dmu-certdb: st2:443: new certificate $(fpr_colon a) stored ($DMU_CERTDB)"
+	# -q: nothing on success.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st3:443 a)"
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb add -qr <<<"$(record st3:443 b)"
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb import -q -r st3 <a.pem
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_line -n 2 --regexp "^st3:443 $(fpr_hex a) "
+	# No records at all: nothing stored, and said so.
+	run --separate-stderr dmu-certdb add </dev/null
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: no records on stdin: nothing stored"
+	# A refusal is still said with -q.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st3:443 b)"
+	assert_failure 4
+	[[ $stderr == *refused* ]]
+}
+
+@test "certdb add and import: started on a terminal, they say they read stdin" {
+	mkcert a ec
+	# Ctrl-D at once: the end of the input.
+	run "$DMU_TEST_DIR/pty-answer" -a $'\x04' "dmu-certdb add"
+	assert_success
+	assert_output --partial "dmu-certdb: reading records from stdin (end with Ctrl-D), as in: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add"
+	run "$DMU_TEST_DIR/pty-answer" -a $'\x04' "dmu-certdb import st1"
+	assert_failure 7
+	assert_output --partial "dmu-certdb: reading a PEM certificate from stdin (end with Ctrl-D)"
+	# From a pipe or a file: not a word of it.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st1:443 a)"
+	assert_equal "$stderr" ''
+}

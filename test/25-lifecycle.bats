@@ -232,13 +232,13 @@ me() {
 	assert_success
 	assert_equal "${#lines[@]}" 4
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) accepted it with dmu-learn -y on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) accepted it with dmu-learn -y on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$db" wait </dev/null
 	assert_success
 	assert_equal "$stderr" ''
@@ -533,8 +533,10 @@ refute_key_in() {
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
-	assert_equal "${#stderr_lines[@]}" 2
-	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
+	# The mismatch, the safe step, and the one warning.
+	assert_equal "${#stderr_lines[@]}" 3
+	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: look first: "* ]] || fail "stderr: $stderr"
+	[[ ${stderr_lines[2]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
 	    fail "stderr: $stderr"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key

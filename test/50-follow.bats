@@ -289,7 +289,9 @@ follow_bg() {
 	start_sim b -p "$PORT" -n 5
 	bg_wait "$BG_PID" 8
 	assert_equal "$BG_STATUS" 4
-	grep -q "$DEV: certificate mismatch: presented $(fpr_hex b), pinned $(fpr_hex a)" err ||
+	grep -q "$DEV: certificate mismatch: presented $(fpr_colon b), pinned $(fpr_colon a)" err ||
+	    fail "stderr: $(cat err)"
+	grep -qF "$DEV: look first: dmu-certdb seen $DEV; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $DEV | dmu-certdb add -r" err ||
 	    fail "stderr: $(cat err)"
 	assert_equal "$(serials "$(cat out)")" "1 2"
 	assert_equal "$(cat st)" "2 $(jq -r .timestamp <<<"$(tail -n 1 out)")"

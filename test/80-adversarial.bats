@@ -114,7 +114,7 @@ assert_cut_off() {
 	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_output --regexp "^$SRV_DEV $(fpr_hex ee) [0-9TZ:-]+ unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/]+=*$"
-	[[ $stderr == *"accepted certificate $(fpr_hex ee)"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"accepted certificate $(fpr_colon ee)"* ]] || fail "stderr: $stderr"
 	read -r _ _ _ _ _ b64 <<<"$output"
 	assert_equal "$(base64 -d <<<"$b64" | sha256sum | cut -c1-64)" "$(fpr_hex ee)"
 	run --separate-stderr dmu-certdb add <<<"$output"
@@ -124,7 +124,7 @@ assert_cut_off() {
 	assert_success
 	assert_output "$SRV_DEV ok $(fpr_hex ee)"
 	# Learned with -y: the one warning is that nobody compared it.
-	[[ $stderr == *"$SRV_DEV: warning: pin $(fpr_hex ee) is unverified"* ]] ||
+	[[ $stderr == *"$SRV_DEV: warning: pin $(fpr_colon ee) is unverified"* ]] ||
 	    fail "stderr: $stderr"
 	assert_equal "${#stderr_lines[@]}" 1
 	# The fixture: the server really sent all 20 each time (a Certificate
@@ -142,7 +142,7 @@ assert_cut_off() {
 	run --separate-stderr dmu-learn -F "$(fpr_hex huge)" -t "$T" "$SRV_DEV" </dev/null
 	assert_failure 4
 	assert_output ''
-	[[ $stderr == *mismatch*"$(fpr_hex ee)"*"$(fpr_hex huge)"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *mismatch*"$(fpr_colon ee)"*"$(fpr_colon huge)"* ]] || fail "stderr: $stderr"
 }
 
 @test "a 100 KiB end-entity certificate: learn exits 7 with one clear line and prints no record" {
@@ -170,7 +170,7 @@ assert_cut_off() {
 	run --separate-stderr dmu-get -t "$T" "$SRV_DEV" latest </dev/null
 	assert_failure 4
 	assert_output ''
-	[[ $stderr == *"certificate mismatch: presented $(fpr_hex big), pinned $(fpr_hex small)"* ]] ||
+	[[ $stderr == *"certificate mismatch: presented $(fpr_colon big), pinned $(fpr_colon small)"* ]] ||
 	    fail "stderr: $stderr"
 	# Nor can it be imported by hand.
 	run --separate-stderr dmu-certdb import "$SRV_DEV" <big.pem
@@ -191,7 +191,7 @@ assert_cut_off() {
 	run --separate-stderr dmu-learn -y -t "$T" "$edge" </dev/null
 	assert_success
 	assert_output --regexp "^$edge $(fpr_hex edge) [0-9TZ:-]+ unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/]+=*$"
-	[[ $stderr == *"accepted certificate $(fpr_hex edge)"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"accepted certificate $(fpr_colon edge)"* ]] || fail "stderr: $stderr"
 	run --separate-stderr dmu-certdb add <<<"$output"
 	assert_success
 	assert_equal "$stderr" ''

@@ -50,7 +50,7 @@ device_serials() {
 	# No terminal: nothing may be asked.
 	run --separate-stderr setsid bash -o pipefail -c "$EX"
 	assert_failure 4
-	[[ $stderr == *"127.0.0.1:$P3: certificate mismatch: presented $(fpr_hex c), expected $(fpr_hex a)"* ]] ||
+	[[ $stderr == *"127.0.0.1:$P3: certificate mismatch: presented $(fpr_colon c), expected $(fpr_colon a)"* ]] ||
 	    fail "stderr does not give both fingerprints: $stderr"
 	run dmu-certdb list
 	assert_success
@@ -133,14 +133,28 @@ nightly_setup() {
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f site.db -j 2 -t 3
 	assert_success
 	assert_output "dmu: 1 ok, 0 mismatch, 0 unknown, 0 error"
+	# An empty database that exists: no devices, said so, fine.
+	: >empty.db
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f empty.db
 	assert_success
 	assert_output "dmu: 0 ok, 0 mismatch, 0 unknown, 0 error"
-	# A corrupt database is 7, as dmu-pin-check says.
+	assert_equal "$stderr" "fleet-check: no devices in the certificate database"
+	# One that does not exist (a misspelt name, the wrong HOME) is no
+	# healthy fleet: dmu-certdb's failure, its path, no summary.
+	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f certbd -j 16
+	assert_failure 1
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: certbd: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f certbd add"
+	run --separate-stderr env DMU_CERTDB="$PWD/certbd" "$EXAMPLES_DIR/fleet-check"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"$PWD/certbd: no certificate database"* ]] || fail "$stderr"
+	# A corrupt database is 7, as dmu-certdb says.
 	printf '%s\nnot a record\n' "$DB_HEADER" >bad.db
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f bad.db
 	assert_failure 7
-	assert_equal "${lines[0]}" "dmu: 0 ok, 0 mismatch, 0 unknown, 0 error"
+	assert_output ''
+	[[ $stderr == *"bad.db:2:"* ]] || fail "$stderr"
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -x
 	assert_failure 2
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" extra
