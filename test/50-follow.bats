@@ -206,6 +206,8 @@ follow_bg() {
 	assert_equal "$status" 6
 	assert_output ""
 	[[ $stderr == *"$DEV"*"HTTP 401"*"Unauthorized"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"$DEV: the device refused the API key from key file $DMU_API_KEY_FILE (\$DMU_API_KEY_FILE); dmu sends it base64-encoded"* ]] ||
+	    fail "stderr: $stderr"
 	refute_key
 	[ "$ms" -lt "$LATE_MS" ] || fail "took $ms ms: retried?"
 	assert_equal "$(grep -c '^request ' a.log)" 1

@@ -593,11 +593,14 @@ fill"
 	run --separate-stderr dmu-get -k wrongkey -t "$T" "$DEV" latest </dev/null
 	assert_failure 6
 	assert_output ''
-	assert_equal "$stderr" "dmu-get: $DEV: HTTP 401: Unauthorized"
+	assert_equal "$stderr" "dmu-get: $DEV: HTTP 401: Unauthorized
+dmu-get: $DEV: the device refused the API key from key file wrongkey (-k); dmu sends it base64-encoded, so give it as the device shows it (NAME:SECRET), not encoded and without 'X-Api-Key:'"
 	refute_key_in_output
 	run --separate-stderr dmu-get -k wrongkey -t "$T" "$DEV" follow </dev/null
 	assert_failure 6
 	[[ $stderr == *"HTTP 401"* ]] || fail "follow 401: $stderr"
+	[[ $stderr == *"$DEV: the device refused the API key from key file wrongkey (-k); dmu sends it base64-encoded"* ]] ||
+	    fail "follow 401: $stderr"
 	refute_key_in_output
 
 	# A key file that others may read: the warning names the file only.
