@@ -382,3 +382,18 @@ EOF
 	done
 	[ -n "$found" ] || fail "README's systemd block is not in dmu(7): $readme"
 }
+
+@test "fleet: collect-all: a database that does not exist is a failure naming it, an empty one has no devices" {
+	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f certbd
+	assert_failure 1
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: certbd: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f certbd add"
+	run --separate-stderr env DMU_CERTDB="$PWD/certbd" "$EXAMPLES_DIR/collect-all"
+	assert_failure 1
+	[[ $stderr == *"$PWD/certbd: no certificate database"* ]] || fail "$stderr"
+	: >empty.db
+	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f empty.db
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "collect-all: no devices in the database"
+}
