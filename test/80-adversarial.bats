@@ -194,7 +194,7 @@ assert_cut_off() {
 	[[ $stderr == *"accepted certificate $(fpr_colon edge)"* ]] || fail "stderr: $stderr"
 	run --separate-stderr dmu-certdb add <<<"$output"
 	assert_success
-	assert_equal "$stderr" ''
+	assert_equal "$stderr" "dmu-certdb: $edge: new certificate $(fpr_colon edge) stored ($DMU_CERTDB)"
 	run --separate-stderr dmu-certdb check </dev/null
 	assert_success
 	run --separate-stderr dmu-certdb pem "$edge" </dev/null
@@ -242,9 +242,8 @@ assert_cut_off() {
 		assert_failure 7
 		[[ $stderr == "dmu-certdb: stdin: unsupported public key"* ]] ||
 		    fail "$n import: stderr: $stderr"
-		run --separate-stderr dmu-certdb list </dev/null
-		assert_success
-		assert_output ''
+		# Nothing stored: no database was even made.
+		[ ! -e "$DMU_CERTDB" ] || fail "$n: a database was written"
 	done
 }
 
@@ -417,7 +416,7 @@ renego_get() {
 	missing=$(printf '%s\n' "${committed[@]}" | sort | comm -23 - <(printf '%s\n' "$present"))
 	assert_equal "$missing" ''
 	# A later add still works (the lock was released by every kill).
-	run --separate-stderr dmu-certdb add <<<"127.3.0.1:443 $fp 2024-01-02T03:04:05Z $b64"
+	run --separate-stderr dmu-certdb add -q <<<"127.3.0.1:443 $fp 2024-01-02T03:04:05Z $b64"
 	assert_success
 	assert_equal "$stderr" ''
 }
@@ -497,7 +496,7 @@ fill"
 	assert_equal "$stderr" "dmu-get: $warn"
 	# add follows the link: the link stays, its target gets the record.
 	mkcert b ec
-	run --separate-stderr dmu-certdb add <<<"$(record st2:443 b)"
+	run --separate-stderr dmu-certdb add -q <<<"$(record st2:443 b)"
 	assert_success
 	assert_equal "$stderr" "dmu-certdb: $warn"
 	[ -L "$DMU_CERTDB" ] || fail "the symbolic link was replaced by a file"
@@ -513,7 +512,7 @@ fill"
 	mkcert a ec
 	mkdir shared
 	ln -s shared/certdb "$DMU_CERTDB"
-	run --separate-stderr dmu-certdb add <<<"$(record st1:443 a)"
+	run --separate-stderr dmu-certdb add -q <<<"$(record st1:443 a)"
 	assert_success
 	assert_output ''
 	assert_equal "$stderr" "dmu-certdb: warning: $DMU_CERTDB is a symbolic link"
@@ -540,7 +539,7 @@ fill"
 		[[ $output == "{\"device\":\"$DEV\",\"serial\":"* ]] || fail "output: $output"
 		assert_equal "$stderr" "dmu-get: $warn"
 		mkcert "b$mode" ec
-		run --separate-stderr dmu-certdb add <<<"$(record "st$mode:443" "b$mode")"
+		run --separate-stderr dmu-certdb add -q <<<"$(record "st$mode:443" "b$mode")"
 		assert_success
 		assert_equal "$stderr" "dmu-certdb: $warn"
 		assert_equal "$(stat -c %a "$DMU_CERTDB")" 644

@@ -88,11 +88,19 @@ nightly_setup() {
 	run --separate-stderr bash -c "$EX"
 	assert_success
 	assert_output "1 ok, 0 mismatch, 0 unknown, 0 error"
-	# An empty database: nothing to check, 0.
+	# An empty database: nothing checked is no success, and said so.
+	dmu-certdb remove "127.0.0.1:$P1"
+	run --separate-stderr bash -c "$EX"
+	assert_failure 2
+	assert_output "0 ok, 0 mismatch, 0 unknown, 0 error"
+	[[ $stderr == *"dmu-pin-check: no device to check"* ]] || fail "$stderr"
+	# No database at all (the wrong HOME): 1, and both say where.
 	rm -f "$DMU_CERTDB"
 	run --separate-stderr bash -c "$EX"
-	assert_success
+	assert_failure 1
 	assert_output "0 ok, 0 mismatch, 0 unknown, 0 error"
+	[[ $stderr == *"dmu-certdb: $DMU_CERTDB: no certificate database"* ]] || fail "$stderr"
+	[[ $stderr == *"dmu-pin-check: $DMU_CERTDB: no certificate database"* ]] || fail "$stderr"
 }
 
 @test "fleet: dmu(7) example 8: fleet-check prints the summary as the page shows it, then the stations that are not fine" {
@@ -232,6 +240,7 @@ nightly_setup() {
 	assert_equal "$(serials "$output")" "1 2 3"
 	[ -s "state2/127.0.0.1:$P1.state" ]
 	# Nothing to collect; usage errors.
+	: >empty.db
 	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f empty.db
 	assert_success
 	[[ $stderr == *"no devices"* ]]
