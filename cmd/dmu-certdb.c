@@ -134,6 +134,22 @@ forget_seen(const struct dmu_rec *recs, size_t n)
 	free(path);
 }
 
+/* The options of add and import: -q and -r. */
+static void
+writer_options(int argc, char **argv, int *quiet, int *replace)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "qr")) != -1) {
+		if (c == 'q')
+			*quiet = 1;
+		else if (c == 'r')
+			*replace = 1;
+		else
+			usage();
+	}
+}
+
 static int
 cmd_add(int argc, char **argv)
 {
@@ -144,16 +160,9 @@ cmd_add(int argc, char **argv)
 	char **said;
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
-	int c, replace = 0, quiet = 0, changed = 0, status = 0;
+	int replace = 0, quiet = 0, changed = 0, status = 0;
 
-	while ((c = getopt(argc, argv, "qr")) != -1) {
-		if (c == 'q')
-			quiet = 1;
-		else if (c == 'r')
-			replace = 1;
-		else
-			usage();
-	}
+	writer_options(argc, argv, &quiet, &replace);
 	if (optind != argc)
 		usage();
 	say_reading("records");
@@ -223,16 +232,9 @@ cmd_import(int argc, char **argv)
 	char *text, err[DMU_ERRLEN];
 	char *said = NULL;
 	size_t len = 0, derlen, k;
-	int c, replace = 0, quiet = 0, changed = 0, status;
+	int replace = 0, quiet = 0, changed = 0, status;
 
-	while ((c = getopt(argc, argv, "qr")) != -1) {
-		if (c == 'q')
-			quiet = 1;
-		else if (c == 'r')
-			replace = 1;
-		else
-			usage();
-	}
+	writer_options(argc, argv, &quiet, &replace);
 	if (argc - optind != 1)
 		usage();
 	canon(&d, argv[optind]);
