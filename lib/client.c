@@ -21,13 +21,15 @@ static long
 format_get(const struct dmu_client *cl, const char *path, char *req)
 {
 	char target[DMU_BASE_MAX + 128], b64[DMU_KEY_B64MAX];
+	char host[DMU_DEVICE_MAX + 1];
 	long n;
 
 	if ((size_t)snprintf(target, sizeof(target), "%s%s", cl->base, path) >=
 	    sizeof(target))
 		return -1;
+	dmu_device_authority(cl->dev, host);
 	dmu_key_reveal(cl->key, b64);
-	n = dmu_http_get(req, DMU_REQ_MAX, cl->dev->canon, target, b64);
+	n = dmu_http_get(req, DMU_REQ_MAX, host, target, b64);
 	explicit_bzero(b64, sizeof(b64));
 	return n;
 }

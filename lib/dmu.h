@@ -322,21 +322,35 @@ int dmu_ct_equal(const void *a, const void *b, size_t n);
 /* device.c */
 
 #define DMU_HOST_MAX	255
-#define DMU_DEVICE_MAX	(DMU_HOST_MAX + 8)
+#define DMU_ZONE_MAX	15	/* an interface name: IF_NAMESIZE - 1 */
+#define DMU_DEVICE_MAX	(DMU_HOST_MAX + DMU_ZONE_MAX + 9)
 
 struct dmu_device {
 	char host[DMU_HOST_MAX + 1];	/* lower case, IPv6 without brackets */
+	char zone[DMU_ZONE_MAX + 1];	/* interface of a link-local address */
 	char port[6];			/* decimal, 1..65535 */
-	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port" */
+	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port",
+					   link-local as "[addr%zone]:port" */
 	int is_ip;			/* host is an IPv4 or IPv6 literal */
 };
 
 /*
- * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], or an https:// URL (its
- * path is ignored).  The port defaults to 443.  Returns 0, or -1 with a
- * reason in err (DMU_ERRLEN bytes).
+ * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], [FE80::X%ZONE]:PORT, or
+ * an https:// URL (its path is ignored; there a zone may be written %25ZONE
+ * as RFC 6874 has it).  A link-local IPv6 address needs its zone, the
+ * interface it is reached through, and no other address may have one; a
+ * zone given as an interface index is stored by the interface's name.  The
+ * port defaults to 443.  Returns 0, or -1 with a reason in err (DMU_ERRLEN
+ * bytes).
  */
 int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
+
+/*
+ * Writes d's authority as a Host header carries it into out (DMU_DEVICE_MAX
+ * + 1 bytes): the canonical form without a zone, which means nothing to
+ * the device (RFC 6874).
+ */
+void dmu_device_authority(const struct dmu_device *d, char *out);
 
 /* cert.c */
 
@@ -491,7 +505,7 @@ enum {
  */
 const char *dmu_why_word(int why);
 
-#define DMU_ADDR_MAX	64	/* "[v6addr]:port" and a NUL */
+#define DMU_ADDR_MAX	80	/* "[v6addr%zone]:port" and a NUL */
 
 struct dmu_conn {
 	int fd;

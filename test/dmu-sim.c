@@ -39,6 +39,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -106,6 +107,7 @@ static struct {
 	long port, interval, initial;
 	size_t ringsize, maxans;
 	const char *portfile;
+	const char *listen_addr;	/* -l: the API port's address, or NULL */
 	char base[128];			/* /api/application/APP/reports/v1 */
 	size_t baselen;
 } opt;
@@ -151,6 +153,7 @@ usage(void)
 {
 	fputs("usage: dmu-sim -c CERT.pem -k KEY.pem [-46] [-p PORT] "
 	    "[-P PORTFILE] [-a APP]\n"
+	    "               [-l ADDRESS[%IFACE]] "
 	    "               [-K KEY] [-b RINGSIZE] [-g INTERVAL_MS] "
 	    "[-n INITIAL] [-m MAXPERANSWER]\n"
 	    "               [-V tls10|tls11|tls12] [-L LOGFILE] "
@@ -1703,8 +1706,36 @@ ctl_main(void *arg)
 
 /* Main: listeners, signals, the generator clock */
 
+/*
+ * Binds ss to addr (a numeric address; an IPv6 one may carry %IFACE, as a
+ * link-local address must) and port; returns its length.
+ */
+static socklen_t
+bind_addr(struct sockaddr_storage *ss, const char *addr, long port)
+{
+	struct addrinfo hints, *res;
+	char p[8];
+	socklen_t sl;
+	int r;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(p, sizeof p, "%ld", port);
+	if ((r = getaddrinfo(addr, p, &hints, &res)) != 0)
+		die("-l %s: %s", addr, gai_strerror(r));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return sl;
+}
+
+/*
+ * Listens on loopback, or on addr when it is not NULL, at port (0: any);
+ * sets *bound to the port.
+ */
 static int
-listen_loopback(long port, long *bound)
+listen_on(const char *addr, long port, long *bound)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -1713,7 +1744,9 @@ listen_loopback(long port, long *bound)
 	int fd, one = 1;
 
 	memset(&ss, 0, sizeof ss);
-	if (opt.v6) {
+	if (addr != NULL) {
+		sl = bind_addr(&ss, addr, port);
+	} else if (opt.v6) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_addr = in6addr_loopback;
 		s6->sin6_port = htons((uint16_t)port);
@@ -1727,17 +1760,18 @@ listen_loopback(long port, long *bound)
 	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
 		die("socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (opt.v6)
+	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
-		die("bind %s port %ld: %s", opt.v6 ? "::1" : "127.0.0.1",
-		    port, strerror(errno));
+		die("bind %s port %ld: %s", addr != NULL ? addr : opt.v6 ?
+		    "::1" : "127.0.0.1", port, strerror(errno));
 	if (listen(fd, 128) < 0)
 		die("listen: %s", strerror(errno));
 	sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		die("getsockname: %s", strerror(errno));
-	*bound = ntohs(opt.v6 ? s6->sin6_port : s4->sin_port);
+	*bound = ntohs(ss.ss_family == AF_INET6 ? s6->sin6_port :
+	    s4->sin_port);
 	return fd;
 }
 
@@ -1846,7 +1880,7 @@ main(int argc, char *argv[])
 	opt.logfd = -1;
 	opt.ringsize = 128;
 	opt.tls_min = opt.tls_max = BR_TLS12;
-	while ((ch = getopt(argc, argv, "46a:b:c:g:k:m:n:p:K:L:P:S:V:")) != -1) {
+	while ((ch = getopt(argc, argv, "46a:b:c:g:k:l:m:n:p:K:L:P:S:V:")) != -1) {
 		switch (ch) {
 		case '4': opt.v6 = 0; break;
 		case '6': opt.v6 = 1; break;
@@ -1856,6 +1890,7 @@ main(int argc, char *argv[])
 		case 'c': cert = optarg; break;
 		case 'g': opt.interval = optnum(optarg, 0, 86400000, ch); break;
 		case 'k': key = optarg; break;
+		case 'l': opt.listen_addr = optarg; break;
 		case 'm': opt.maxans = (size_t)optnum(optarg, 0, 65536, ch);
 			break;
 		case 'n': opt.initial = optnum(optarg, 0, 1000000, ch); break;
@@ -1935,8 +1970,8 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	lfd = listen_loopback(opt.port, &port);
-	cfd = listen_loopback(0, &ctlport);
+	lfd = listen_on(opt.listen_addr, opt.port, &port);
+	cfd = listen_on(NULL, 0, &ctlport);
 	if (opt.portfile != NULL)
 		write_portfile(port, ctlport);
 
