@@ -206,7 +206,7 @@ static int
 check_zone(const unsigned char *a, const char *zone, const char *s, char *err)
 {
 	const struct in6_addr *a6 = (const void *)a;
-	int link = IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_MC_LINKLOCAL(a6);
+	int link = IN6_IS_ADDR_LINKLOCAL(a6);
 
 	if (link && zone[0] == '\0')
 		return seterr(err, s, "a link-local address needs the "
