@@ -42,7 +42,10 @@ dmu_client_init(struct dmu_client *cl, const struct dmu_device *dev,
 		app = "https_server_1";
 	if (strlen(app) > 64 || strspn(app, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(app)) {
-		dmu_seterr(err, "invalid application name '%.64s'", app);
+		char safe[DMU_ECHO_MAX + 1];
+
+		dmu_seterr(err, "invalid application name '%s'",
+		    dmu_scrub(safe, sizeof(safe), app, strlen(app)));
 		return DMU_EUSAGE;
 	}
 	cl->dev = dev;

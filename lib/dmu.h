@@ -303,12 +303,34 @@ int dmu_is_control(const unsigned char *c, size_t n);
 /*
  * The one scrubber of untrusted text for messages, which are ASCII: copies
  * n bytes of in (a NUL among them too) into out (outsz bytes,
- * NUL-terminated, cut short when they do not fit), each byte outside
- * ' '..'~' written as '?'.  Returns out.
+ * NUL-terminated), each byte outside ' '..'~' written as '?'.  Text that
+ * does not fit is cut and marked by "..." (three ASCII dots, in every
+ * locale) in its last three places, so that out never holds more than
+ * outsz - 1 bytes.  Returns out.
  * (Text decoded from JSON keeps its UTF-8 and loses only what
  * dmu_is_control() names: see dmu_json_message().)
  */
 char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
+
+/*
+ * Echoed input (an argument, a field of a manifest or a report) is shown
+ * in a buffer of DMU_ECHO_MAX + 1 bytes: longer input is cut with "...".
+ */
+#define DMU_ECHO_MAX	120
+
+/*
+ * dmu_scrub() of the string s into a static buffer of DMU_ECHO_MAX + 1
+ * bytes, for echoing an argument in a message of the main thread; each
+ * call overwrites what the last one returned.
+ */
+const char *dmu_echo(const char *s);
+
+/*
+ * dmu_scrub() for text shown on one terminal line (a certificate's subject
+ * or issuer): runs of white space, tabs and line ends among them, become
+ * one space, and there is none at either end.  outsz - 1 is the width.
+ */
+char *dmu_scrub_line(char *out, size_t outsz, const char *in, size_t n);
 
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
@@ -417,9 +439,15 @@ unsigned dmu_cert_warnings(const struct dmu_cert *c, const char *now);
 int dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned, const char *authorized, const char *now);
 
+/* The widest subject or issuer that dmu_cert_show() writes. */
+#define DMU_NAME_WIDTH	69
+
 /*
  * Writes a human summary of c for device to f: fingerprint, pin, subject,
- * issuer, validity, key, and learned when not NULL.
+ * issuer, validity, key, and learned when not NULL.  Each line fits 80
+ * columns but the fingerprint's and the pin's: subject and issuer are
+ * written by dmu_scrub_line() cut at DMU_NAME_WIDTH (the whole names are
+ * in the inventory).
  */
 void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned);

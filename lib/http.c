@@ -322,7 +322,7 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 	h->minor = line[7] - '0';
 	return DMU_OK;
 bad:
-	dmu_scrub(safe, sizeof(safe), line, strnlen(line, 32));
+	dmu_scrub(safe, sizeof(safe), line, n);
 	dmu_seterr(err, "malformed status line \"%s\"", safe);
 	return DMU_EDATA;
 }
