@@ -442,6 +442,7 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	load_pin(&u);
 	u.cl.pinned = &u.pinned;
+	u.cl.warn = print_warning;
 	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);

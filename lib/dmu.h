@@ -577,6 +577,22 @@ int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
  */
 long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
 
+/* What dmu_conn_idle() finds between two requests. */
+enum {
+	DMU_IDLE_CLEAN,		/* nothing came: the connection may be reused */
+	DMU_IDLE_DATA,		/* bytes the device sent after the answer */
+	DMU_IDLE_GONE		/* the device closed it, or it broke */
+};
+
+/*
+ * Looks, without waiting, at what came after the last answer was read:
+ * application data in BearSSL's record buffer, or records on the socket
+ * (which it reads into the engine).  Returns a DMU_IDLE_* value; after
+ * DMU_IDLE_DATA or DMU_IDLE_GONE the connection must not carry another
+ * request (RFC 9112 6.3: extra data is never the next answer).
+ */
+int dmu_conn_idle(struct dmu_conn *c);
+
 /* Sends close_notify when possible, closes the socket, frees the pin. */
 void dmu_conn_close(struct dmu_conn *c);
 
@@ -997,6 +1013,12 @@ struct dmu_src {
 void dmu_src_init(struct dmu_src *s, long (*read)(void *, void *, size_t),
     void *ctx);
 
+/*
+ * The number of bytes read from the source and not used yet: after an
+ * answer, what came after it in the same read.
+ */
+size_t dmu_src_left(const struct dmu_src *s);
+
 struct dmu_resp {
 	int status;		/* 200..599 (1xx answers are skipped) */
 	int keepalive;		/* the connection may carry another request */
@@ -1158,6 +1180,14 @@ struct dmu_client {
 	char err[DMU_ERRLEN];		/* why the last call failed */
 	const char *evpath;		/* where mismatches are kept, or NULL */
 	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
+	/*
+	 * Set by the caller, or NULL: receives a "DEVICE: warning: ..."
+	 * line for stderr, once a run, when a connection is not reused
+	 * because the device sent data after an answer.
+	 */
+	void (*warn)(void *ctx, const char *msg);
+	void *warnctx;
+	long long leftovers;		/* connections closed for that */
 };
 
 /*
@@ -1191,8 +1221,10 @@ int dmu_client_connect(struct dmu_client *cl);
  * into r, allowing extra_ms beyond the time-out for a long poll.  Returns
  * DMU_OK, or what dmu_client_connect() returns, or DMU_ENET, DMU_EDATA, or
  * DMU_EUSAGE (the request does not fit), with the reason in cl->err.  The
- * connection is closed after a failure or an answer that does not keep
- * it alive.  Free r with dmu_resp_free() after DMU_OK.
+ * connection is closed after a failure, an answer that does not keep it
+ * alive, or one after which the device sent more (see cl->warn), so that
+ * nothing but the answer to a request is ever read as that answer.  Free
+ * r with dmu_resp_free() after DMU_OK.
  */
 int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
     struct dmu_resp *r);
