@@ -328,7 +328,7 @@ parse_resource(struct run *u, const char *arg)
 		}
 	if (dmu_parse_long(arg, 1, 1LL << 53, &u->serial) != 0)
 		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
-		    "serial, list, wait or follow)", arg);
+		    "serial, list, wait or follow)", dmu_echo(arg));
 	u->res = R_SERIAL;
 }
 
@@ -368,7 +368,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'l':
 			if (dmu_parse_long(optarg, 0, 1LL << 53, &u->last) != 0)
 				dmu_die(DMU_EUSAGE, "invalid serial '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			/* -l 0 is the default, and goes with anything. */
 			if (u->last > 0)
 				u->given |= O_L;
@@ -381,7 +381,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 			if (dmu_parse_long(optarg, 1, 1LL << 53, &u->count) !=
 			    0)
 				dmu_die(DMU_EUSAGE, "invalid count '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			u->given |= O_SN;
 			break;
 		case 'r':
@@ -400,7 +400,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'w':
 			if (dmu_parse_long(optarg, 1, 75, &v) != 0)
 				dmu_die(DMU_EUSAGE, "invalid wait '%s' (1 to "
-				    "75 seconds)", optarg);
+				    "75 seconds)", dmu_echo(optarg));
 			u->wait_s = (long)v;
 			u->given |= O_W;
 			break;
@@ -442,6 +442,7 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	load_pin(&u);
 	u.cl.pinned = &u.pinned;
+	u.cl.warn = print_warning;
 	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);

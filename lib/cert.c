@@ -536,15 +536,18 @@ void
 dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned)
 {
-	char fp[3 * 32], pin[64];
+	char fp[3 * 32], pin[64], name[DMU_NAME_WIDTH + 1];
 
 	dmu_hex_colon(fp, c->sha256, 32);
 	dmu_cert_pin(pin, c);
 	fprintf(f, "device:   %s\n", device);
 	fprintf(f, "sha256:   %s\n", fp);
 	fprintf(f, "pin:      %s\n", pin);
-	fprintf(f, "subject:  %s\n", c->subject);
-	fprintf(f, "issuer:   %s\n", c->issuer);
+	/* A name is the peer's text: it must not draw a line of its own. */
+	fprintf(f, "subject:  %s\n", dmu_scrub_line(name, sizeof(name),
+	    c->subject, strlen(c->subject)));
+	fprintf(f, "issuer:   %s\n", dmu_scrub_line(name, sizeof(name),
+	    c->issuer, strlen(c->issuer)));
 	fprintf(f, "valid:    %s to %s\n", c->not_before, c->not_after);
 	fprintf(f, "key:      %s\n", c->keytype);
 	if (learned != NULL)

@@ -16,7 +16,7 @@ seterr(char *err, const char *s, const char *why)
 	char safe[81];
 
 	dmu_seterr(err, "invalid device '%s': %s", dmu_scrub(safe,
-	    sizeof(safe), s, strnlen(s, 80)), why);
+	    sizeof(safe), s, strlen(s)), why);
 	return -1;
 }
 

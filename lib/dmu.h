@@ -303,12 +303,34 @@ int dmu_is_control(const unsigned char *c, size_t n);
 /*
  * The one scrubber of untrusted text for messages, which are ASCII: copies
  * n bytes of in (a NUL among them too) into out (outsz bytes,
- * NUL-terminated, cut short when they do not fit), each byte outside
- * ' '..'~' written as '?'.  Returns out.
+ * NUL-terminated), each byte outside ' '..'~' written as '?'.  Text that
+ * does not fit is cut and marked by "..." (three ASCII dots, in every
+ * locale) in its last three places, so that out never holds more than
+ * outsz - 1 bytes.  Returns out.
  * (Text decoded from JSON keeps its UTF-8 and loses only what
  * dmu_is_control() names: see dmu_json_message().)
  */
 char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
+
+/*
+ * Echoed input (an argument, a field of a manifest or a report) is shown
+ * in a buffer of DMU_ECHO_MAX + 1 bytes: longer input is cut with "...".
+ */
+#define DMU_ECHO_MAX	120
+
+/*
+ * dmu_scrub() of the string s into a static buffer of DMU_ECHO_MAX + 1
+ * bytes, for echoing an argument in a message of the main thread; each
+ * call overwrites what the last one returned.
+ */
+const char *dmu_echo(const char *s);
+
+/*
+ * dmu_scrub() for text shown on one terminal line (a certificate's subject
+ * or issuer): runs of white space, tabs and line ends among them, become
+ * one space, and there is none at either end.  outsz - 1 is the width.
+ */
+char *dmu_scrub_line(char *out, size_t outsz, const char *in, size_t n);
 
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
@@ -431,9 +453,15 @@ unsigned dmu_cert_warnings(const struct dmu_cert *c, const char *now);
 int dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned, const char *authorized, const char *now);
 
+/* The widest subject or issuer that dmu_cert_show() writes. */
+#define DMU_NAME_WIDTH	69
+
 /*
  * Writes a human summary of c for device to f: fingerprint, pin, subject,
- * issuer, validity, key, and learned when not NULL.
+ * issuer, validity, key, and learned when not NULL.  Each line fits 80
+ * columns but the fingerprint's and the pin's: subject and issuer are
+ * written by dmu_scrub_line() cut at DMU_NAME_WIDTH (the whole names are
+ * in the inventory).
  */
 void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned);
@@ -562,6 +590,22 @@ int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
  * (time-out, reset, TLS error, a TCP close without close_notify).
  */
 long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
+
+/* What dmu_conn_idle() finds between two requests. */
+enum {
+	DMU_IDLE_CLEAN,		/* nothing came: the connection may be reused */
+	DMU_IDLE_DATA,		/* bytes the device sent after the answer */
+	DMU_IDLE_GONE		/* the device closed it, or it broke */
+};
+
+/*
+ * Looks, without waiting, at what came after the last answer was read:
+ * application data in BearSSL's record buffer, or records on the socket
+ * (which it reads into the engine).  Returns a DMU_IDLE_* value; after
+ * DMU_IDLE_DATA or DMU_IDLE_GONE the connection must not carry another
+ * request (RFC 9112 6.3: extra data is never the next answer).
+ */
+int dmu_conn_idle(struct dmu_conn *c);
 
 /* Sends close_notify when possible, closes the socket, frees the pin. */
 void dmu_conn_close(struct dmu_conn *c);
@@ -983,6 +1027,12 @@ struct dmu_src {
 void dmu_src_init(struct dmu_src *s, long (*read)(void *, void *, size_t),
     void *ctx);
 
+/*
+ * The number of bytes read from the source and not used yet: after an
+ * answer, what came after it in the same read.
+ */
+size_t dmu_src_left(const struct dmu_src *s);
+
 struct dmu_resp {
 	int status;		/* 200..599 (1xx answers are skipped) */
 	int keepalive;		/* the connection may carry another request */
@@ -1144,6 +1194,14 @@ struct dmu_client {
 	char err[DMU_ERRLEN];		/* why the last call failed */
 	const char *evpath;		/* where mismatches are kept, or NULL */
 	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
+	/*
+	 * Set by the caller, or NULL: receives a "DEVICE: warning: ..."
+	 * line for stderr, once a run, when a connection is not reused
+	 * because the device sent data after an answer.
+	 */
+	void (*warn)(void *ctx, const char *msg);
+	void *warnctx;
+	long long leftovers;		/* connections closed for that */
 };
 
 /*
@@ -1177,8 +1235,10 @@ int dmu_client_connect(struct dmu_client *cl);
  * into r, allowing extra_ms beyond the time-out for a long poll.  Returns
  * DMU_OK, or what dmu_client_connect() returns, or DMU_ENET, DMU_EDATA, or
  * DMU_EUSAGE (the request does not fit), with the reason in cl->err.  The
- * connection is closed after a failure or an answer that does not keep
- * it alive.  Free r with dmu_resp_free() after DMU_OK.
+ * connection is closed after a failure, an answer that does not keep it
+ * alive, or one after which the device sent more (see cl->warn), so that
+ * nothing but the answer to a request is ever read as that answer.  Free
+ * r with dmu_resp_free() after DMU_OK.
  */
 int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
     struct dmu_resp *r);
