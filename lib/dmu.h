@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sys/types.h>
 #include <bearssl.h>
 
 /* Exit status of every program; library functions return the same codes. */
@@ -1256,6 +1257,81 @@ void dmu_client_close(struct dmu_client *cl);
 /* Closes the connection and frees what cl owns. */
 void dmu_client_free(struct dmu_client *cl);
 
+/* sink.c */
+
+/* How long a sink command has to finish once a stop signal is seen. */
+#define DMU_SINK_GRACE_MS	500
+
+/* dmu_sink_ack(): the command did not acknowledge; hand the batch again. */
+#define DMU_SINK_NACK	100
+
+/*
+ * Where the collector's report lines go, one batch (an answer) at a time:
+ * standard output, or the standard input of a command (dmu-get follow -x)
+ * whose exit status 0 acknowledges the batch.  Set up with
+ * dmu_sink_init(); the first group may be changed before the first line.
+ */
+struct dmu_sink {
+	const char *command;	/* NULL: lines go to fd */
+	const char *device;	/* the command's $DMU_DEVICE */
+	long timeout_ms;	/* how long the command may take for a batch */
+	int fd;			/* without a command: STDOUT_FILENO */
+	int sync;		/* without a command: fsync fd to acknowledge */
+
+	long long nlines;	/* lines of the batch so far */
+	long long acked;	/* lines acknowledged since the start */
+	long long failures;	/* batches not acknowledged */
+	long long waiting;	/* lines of the last batch not acknowledged, 0
+				   after one that was */
+	double last_ok;		/* Unix time (whole seconds) of the last
+				   acknowledgement, or 0 */
+	char **env;		/* the command's environment, once made */
+	pid_t pid;		/* the command running, or -1 */
+	int in, pidfd;		/* the pipe to it, a pidfd of it, or -1 */
+	int status;		/* its wait status once reaped */
+	int failed, eof, expired;	/* of the batch so far */
+	int64_t end_ms, stop_ms;	/* its time-out; the end of its grace */
+	char err[DMU_ERRLEN];	/* why the last batch was not acknowledged */
+};
+
+/*
+ * Sets up s for standard output (command NULL) or for command, run as
+ * /bin/sh -c command once per batch with timeout_ms for the whole batch
+ * and device in $DMU_DEVICE.
+ */
+void dmu_sink_init(struct dmu_sink *s, const char *command,
+    const char *device, long timeout_ms);
+
+/*
+ * Adds the report's line to the batch.  To standard output it is written
+ * at once (dmu_write_line()): returns 0, -1 when a stop signal kept it
+ * from being written, or 1 on a write error.  To a command, which the
+ * first line of a batch starts, it is written to the pipe as it takes it,
+ * within the time-out; returns 0: a failure (the command ended, broke the
+ * pipe, could not be started or ran out of time) is kept for
+ * dmu_sink_ack() to say.
+ */
+int dmu_sink_put(struct dmu_sink *s, const struct dmu_report *r);
+
+/*
+ * Ends the batch.  Standard output: fsync'd with s->sync (a pipe or a
+ * terminal needs none); returns DMU_OK, or DMU_EFAIL with the reason in
+ * s->err.  A command: its standard input is closed and it has the rest
+ * of its time-out to exit, DMU_SINK_GRACE_MS once a stop signal has come;
+ * then its process group is killed (SIGKILL).  Returns DMU_OK when it
+ * exited 0 (or the batch was empty), else DMU_SINK_NACK with the exit
+ * status, the signal or the time-out in s->err; the counts above follow.
+ * The command's exit status alone decides: one that exits 0 without
+ * reading all of its input acknowledges it all the same.  It runs with
+ * our environment but DMU_API_KEY and DMU_API_KEY_FILE, in a process
+ * group of its own, with the default signal mask and dispositions, and
+ * no descriptor of ours but 1 and 2.
+ */
+int dmu_sink_ack(struct dmu_sink *s);
+
+/* Kills a command still running and frees what s owns. */
+void dmu_sink_free(struct dmu_sink *s);
+
 /* collect.c */
 
 /* A report written and not yet deleted on the device (-d). */
@@ -1275,16 +1351,14 @@ struct dmu_collect {
 	long wait_s;			/* timeout of each long poll, 1..75 */
 	int delete;			/* delete what was written (-d) */
 	const char *metrics;		/* -m: metrics file, or NULL */
-	/*
-	 * Writes one report; returns 0, -1 when a stop signal kept it from
-	 * being written, or 1 on a write error.
-	 */
-	int (*emit)(void *ctx, const struct dmu_report *r);
+	const char *command;		/* -x: the sink command, or NULL */
+	long command_ms;		/* -X: its time-out for a batch */
 	/* Receives "DEVICE: message" warnings for stderr. */
 	void (*warn)(void *ctx, const char *msg);
 	void *ctx;
 
 	struct dmu_follow f;		/* what to make of each answer */
+	struct dmu_sink sink;		/* stdout, or the -x command */
 	struct dmu_pending *pending;	/* deletions still to make */
 	size_t npending, cappending;
 	int check;			/* compare the last report first */
@@ -1307,10 +1381,14 @@ struct dmu_collect {
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
- * kept-alive connection, writes each new report through emit, saves the
- * state file after each batch that reached stdout, deletes with -d after
- * that, backs off on network failures, 429 and 5xx, and checks for an
- * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * kept-alive connection, hands each answer's new reports to the sink
+ * (stdout, or c->command: dmu_sink_put(), dmu_sink_ack()), saves the state
+ * file after each batch the sink acknowledged, deletes with -d after that,
+ * and after a refusal goes back to where the answer found it, backs off
+ * and asks for the same reports again; backs off on network failures, 429
+ * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * With c->command, the count (c->limit, f.count) is of reports
+ * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
  * DMU_EUSAGE with the reason in c->err.
  */
@@ -1355,11 +1433,14 @@ int dmu_metrics_write(const char *path, int (*fill)(void *, FILE *),
  * counts: dmu_reports_total (f->count), dmu_report_last_serial,
  * dmu_report_last_timestamp_seconds (f->last_ts, left out when it is not
  * an RFC 3339 time), dmu_restarts_total, dmu_lost_reports_total,
- * dmu_reconnects_total and dmu_up, each labelled with the device.  Returns
- * DMU_OK or DMU_EFAIL with the reason in err.
+ * dmu_reconnects_total and dmu_up, and with sink (a command's: -x) not
+ * NULL dmu_sink_failures_total, dmu_sink_waiting_reports and
+ * dmu_sink_last_success_timestamp_seconds (left out before the first
+ * acknowledgement), each labelled with the device.  Returns DMU_OK or
+ * DMU_EFAIL with the reason in err.
  */
 int dmu_follow_metrics(const char *path, const struct dmu_follow *f,
-    long long reconnects, int up, char *err);
+    long long reconnects, int up, const struct dmu_sink *sink, char *err);
 
 /*
  * Parses an RFC 3339 time, "YYYY-MM-DDTHH:MM:SS", optional fraction, then

@@ -355,7 +355,7 @@ get() {
 	kill "$BG_PID"
 	bg_wait "$BG_PID" 10
 	# No option takes the key itself.
-	for o in -K -p -x; do
+	for o in -K -p -y; do
 		run --separate-stderr get "$o" "$KEY_TEXT" "$DEV"
 		assert_equal "$status" 2
 		[[ $stderr == *usage:* ]] || fail "$o: $stderr"

@@ -781,7 +781,7 @@ two_sims() {
 	need_promtool
 	run promtool check rules "$DMU_REPO/share/monitoring/dmu.rules.yml"
 	assert_success
-	assert_output --partial "SUCCESS: 5 rules found"
+	assert_output --partial "SUCCESS: 6 rules found"
 }
 
 @test "rules: promtool test rules: each alert fires on its case and not on a healthy collector" {
@@ -817,6 +817,10 @@ tests:
         values: '0x40'
       - series: 'node_textfile_mtime_seconds{file="/var/lib/prometheus/node-exporter/dmu-st5:443.prom"}'
         values: '0+60x10 600x30'
+      - series: 'dmu_sink_waiting_reports{device="st6:443"}'
+        values: '0x3 4x20'
+      - series: 'dmu_sink_waiting_reports{device="st7:443"}'
+        values: '0 5 5 5 5 5 0 5 5 5 5 5 0 5 5 5 5 5 0 5 5 5'
     alert_rule_test:
       - eval_time: 2m
         alertname: DmuCertificateMismatch
@@ -866,6 +870,16 @@ tests:
             exp_annotations:
               summary: "no report from st4:443 for 15 minutes"
               description: "The collector is connected, but no new report came in 15 minutes."
+      - eval_time: 12m
+        alertname: DmuSinkFailing
+        exp_alerts: []
+      - eval_time: 14m
+        alertname: DmuSinkFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st6:443"}
+            exp_annotations:
+              summary: "the sink of st6:443 has failed for 10 minutes"
+              description: "4 reports wait to be handed again; the collector's warnings on stderr name the command's exit status."
 YML
 	run promtool test rules tests.yml
 	assert_success
