@@ -10,6 +10,7 @@ struct job {
 	char *arg;		/* the device as given */
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
+	char *next;		/* what to do about it, a line after it, or NULL */
 	struct dmu_rec *rec;	/* its record in db, or NULL */
 	char *evwarn;		/* the evidence was not kept: why, or NULL */
 	int status;
@@ -63,16 +64,16 @@ mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
 		    "presented the pinned certificate %s but could not prove "
 		    "it holds its private key; nothing was sent. This is an "
 		    "impostor replaying the public certificate (or a broken "
-		    "device), never a network failure.\n%s: %s: %s",
-		    dev, phuman, dmu_progname, dev, advice);
+		    "device), never a network failure.", dev, phuman);
+		j->next = dmu_xasprintf("%s: %s", dev, advice);
 		return;
 	}
 	j->line = dmu_xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
 	    pinned);
 	j->talk = dmu_xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
 	    "%s, but %s is pinned; nothing was sent. This may be a man in the "
-	    "middle, or a replaced device.\n%s: %s: %s", dev, human, phuman,
-	    dmu_progname, dev, advice);
+	    "middle, or a replaced device.", dev, human, phuman);
+	j->next = dmu_xasprintf("%s: %s", dev, advice);
 }
 
 /*
@@ -108,10 +109,11 @@ check(struct job *j, struct dmu_conn *c)
 
 		j->word = "unknown";
 		j->line = dmu_xasprintf("%s unknown", d.canon);
-		j->talk = dmu_xasprintf("%s: unknown device (not in %s%s%s%s)\n"
-		    "%s: %s: %s", d.canon, db.path, near ? "; did you mean " :
-		    "", near ? near : "", near ? "?" : "", dmu_progname,
-		    d.canon, dmu_advice_learn(advice, d.canon, opt_f));
+		j->talk = dmu_xasprintf("%s: unknown device (not in %s%s%s%s)",
+		    d.canon, db.path, near ? "; did you mean " : "",
+		    near ? near : "", near ? "?" : "");
+		j->next = dmu_xasprintf("%s: %s", d.canon,
+		    dmu_advice_learn(advice, d.canon, opt_f));
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
@@ -301,7 +303,7 @@ main(int argc, char **argv)
 		case 'j':
 			if (dmu_parse_long(optarg, 1, 256, &nthreads) != 0)
 				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
-				    "(1 to 256)", optarg);
+				    "(1 to 256)", dmu_echo(optarg));
 			break;
 		case 'm':
 			opt_m = optarg;
@@ -373,12 +375,15 @@ main(int argc, char **argv)
 		}
 		if (jobs[i].talk != NULL)
 			dmu_warn("%s", jobs[i].talk);
+		if (jobs[i].next != NULL)
+			dmu_warn("%s", jobs[i].next);
 		if (jobs[i].evwarn != NULL)
 			dmu_warn("%s", jobs[i].evwarn);
 		printf("%s\n", jobs[i].line);
 		status = dmu_worse(status, jobs[i].status);
 		free(jobs[i].line);
 		free(jobs[i].talk);
+		free(jobs[i].next);
 		free(jobs[i].evwarn);
 		free(jobs[i].arg);
 	}
