@@ -604,7 +604,7 @@ fill"
 	chmod 644 apikey
 	run --separate-stderr dmu-get -t "$T" "$DEV" latest </dev/null
 	assert_success
-	[[ $stderr == *"warning: key file $BATS_TEST_TMPDIR/apikey is readable by group or others"* ]] ||
+	[[ $stderr == *"warning: key file $BATS_TEST_TMPDIR/apikey is open to group or others (mode 0644)"* ]] ||
 	    fail "stderr: $stderr"
 	refute_key_in_output
 	chmod 600 apikey
