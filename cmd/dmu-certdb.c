@@ -414,6 +414,17 @@ devices(int argc, char **argv)
 	return v;
 }
 
+/*
+ * What history and seen print: the lines go to a buffer first, so that a
+ * bad line anywhere in the file leaves stdout empty.
+ */
+struct listing {
+	char **want;		/* devices(), or NULL for all */
+	FILE *out;		/* writes to buf */
+	char *buf;
+	size_t len;
+};
+
 static int
 wanted(char **v, const char *device)
 {
@@ -437,56 +448,87 @@ devices_free(char **v)
 	free(v);
 }
 
+static void
+listing_open(struct listing *ls, int argc, char **argv)
+{
+	ls->want = devices(argc, argv);
+	if ((ls->out = open_memstream(&ls->buf, &ls->len)) == NULL)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+}
+
+/*
+ * Ends a listing: the buffer goes to stdout only when the whole file was
+ * read (rc DMU_OK); else err is the one line said.  Returns rc.
+ */
+static int
+listing_close(struct listing *ls, int rc, const char *err)
+{
+	if (fclose(ls->out) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	if (rc == DMU_OK)
+		fwrite(ls->buf, 1, ls->len, stdout);
+	else
+		dmu_warn("%s", err);
+	free(ls->buf);
+	devices_free(ls->want);
+	return rc;
+}
+
 static int
 print_hist(void *ctx, const struct dmu_hist *h)
 {
-	if (!wanted(ctx, h->device))
+	struct listing *ls = ctx;
+
+	if (!wanted(ls->want, h->device))
 		return 0;
 	if (h->oldsha256hex != NULL)
-		printf("%s %s %s %s %s %s %s %s\n", h->time, h->action,
-		    h->device, h->sha256hex, h->prov, h->user,
+		fprintf(ls->out, "%s %s %s %s %s %s %s %s\n", h->time,
+		    h->action, h->device, h->sha256hex, h->prov, h->user,
 		    h->oldsha256hex, h->oldprov);
 	else
-		printf("%s %s %s %s %s %s\n", h->time, h->action, h->device,
-		    h->sha256hex, h->prov, h->user);
+		fprintf(ls->out, "%s %s %s %s %s %s\n", h->time, h->action,
+		    h->device, h->sha256hex, h->prov, h->user);
 	return 0;
 }
 
 static int
 cmd_history(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_hist_path(dbpath);
-	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_hist_scan(path, print_hist, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static int
 print_seen(void *ctx, const struct dmu_ev *e)
 {
-	if (wanted(ctx, e->device))
-		printf("%s %s %s %s %lld %s %s\n", e->device, e->sha256hex,
-		    e->first, e->last, e->count, e->addr, e->reason);
+	struct listing *ls = ctx;
+
+	if (wanted(ls->want, e->device))
+		fprintf(ls->out, "%s %s %s %s %lld %s %s\n", e->device,
+		    e->sha256hex, e->first, e->last, e->count, e->addr,
+		    e->reason);
 	return 0;
 }
 
 static int
 cmd_seen(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_ev_path(dbpath);
-	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_ev_scan(path, print_seen, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static void

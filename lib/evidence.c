@@ -465,8 +465,10 @@ dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
 	struct dmu_rec r;
 	int rc;
 
-	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK)
+	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK) {
+		free(k.certb64);	/* found before a bad line */
 		return rc;
+	}
 	if (k.certb64 == NULL)
 		return DMU_EUNKNOWN;
 	memset(&r, 0, sizeof(r));

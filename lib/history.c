@@ -304,8 +304,11 @@ dmu_hist_cert(const char *path, const char *device, const char *sha256hex,
 	struct dmu_rec r;
 	int rc;
 
-	if ((rc = dmu_hist_scan(path, find_line, &k, err)) != DMU_OK)
+	if ((rc = dmu_hist_scan(path, find_line, &k, err)) != DMU_OK) {
+		/* A bad line after the one found: the copy goes too. */
+		free(k.certb64);
 		return rc;
+	}
 	if (k.certb64 == NULL)
 		return DMU_EUNKNOWN;
 	memset(&r, 0, sizeof(r));
