@@ -6,6 +6,8 @@
 #include "dmu.h"
 
 static const char *dbpath;
+/* The history of the changes of a writer: every change is kept in it. */
+static struct dmu_hist_log hlog;
 
 static void
 usage(void)
@@ -20,7 +22,10 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* Opens the database, locked for writing with lock set; exits on failure. */
+/*
+ * Opens the database, locked for writing with lock set, its history then
+ * attached; exits on failure.
+ */
 static void
 open_db(struct dmu_db *db, int lock)
 {
@@ -30,6 +35,19 @@ open_db(struct dmu_db *db, int lock)
 		dmu_warn("%s", db->warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db->err);
+	if (lock)
+		dmu_hist_attach(&hlog, db);
+}
+
+/* Closes what open_db() opened. */
+static void
+close_db(struct dmu_db *db)
+{
+	int lock = db->lockfd >= 0;
+
+	dmu_db_close(db);
+	if (lock)
+		dmu_hist_log_free(&hlog);
 }
 
 static void
@@ -152,7 +170,7 @@ cmd_add(int argc, char **argv)
 			    "add", replace, &changed));
 		if (changed)
 			commit(&db);
-		dmu_db_close(&db);
+		close_db(&db);
 		if (changed)
 			forget_seen(recs, nrec);
 	}
@@ -201,7 +219,7 @@ cmd_import(int argc, char **argv)
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -237,7 +255,7 @@ cmd_list(int argc, char **argv)
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -316,7 +334,7 @@ cmd_inventory(int argc, char **argv)
 		    dmu_rec_prov(r), now);
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -392,7 +410,7 @@ cmd_remove(int argc, char **argv)
 	}
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 

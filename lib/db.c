@@ -543,7 +543,6 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
@@ -673,7 +672,6 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	k.report = report;
 	k.ctx = ctx;
 	k.seen.lockfd = -1;
-	k.seen.hfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
@@ -700,7 +698,9 @@ dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
 
-	dmu_hist_note(db, old != NULL ? "replace" : "add", r, old);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, old != NULL ? "replace" :
+		    "add", r, old);
 	rec_copy(&copy, r);
 	if (old != NULL) {
 		dmu_rec_free(old);
@@ -718,7 +718,8 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 
 	if (r == NULL)
 		return -1;
-	dmu_hist_note(db, "remove", r, NULL);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, "remove", r, NULL);
 	i = (size_t)(r - db->rec);
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
@@ -752,10 +753,14 @@ dmu_db_commit(struct dmu_db *db)
 	int rc;
 
 	/* The history first: no change is made that it does not keep. */
-	if (dmu_hist_append(db) != DMU_OK)
+	if (db->hook != NULL && db->hook->before(db->hook->ctx, db->err) !=
+	    DMU_OK)
 		return DMU_EFAIL;
-	rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
-	dmu_hist_done(db, rc == DMU_OK);
+	/* The file keeps its mode: a 0600 database stays 0600. */
+	rc = dmu_replace_file(db->path, dmu_mode_of(db->path, 0644), fill_db,
+	    db, db->err);
+	if (db->hook != NULL)
+		db->hook->after(db->hook->ctx, rc == DMU_OK);
 	if (rc == DMU_OK)
 		db->exists = 1;
 	return rc;
@@ -772,12 +777,8 @@ dmu_db_close(struct dmu_db *db)
 	free(db->rec);
 	free(db->slot);
 	free(db->path);
-	free(db->hist);
-	if (db->hfd >= 0)
-		close(db->hfd);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 }

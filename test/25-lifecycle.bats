@@ -98,15 +98,146 @@ time.sleep(60)' "$1" &
 	assert_success
 }
 
-@test "lock: the lock file is created 0644 (less by the umask) and kept" {
+# modes: the permission bits of the database's companions, one a line:
+# database, lock, history.
+modes() {
+	stat -c %a "$DMU_CERTDB" "$(lockfile)" "$DMU_CERTDB.history"
+}
+
+@test "modes: the lock is open only to those who may write the database (0600 beside 0644 and 0600, 0660 beside 0664)" {
 	mkcert a ec
-	umask 022
+	mkcert b ec
+	umask 000
 	dmu-certdb add <<<"$(record st1:443 a)"
-	run stat -c %a "$(lockfile)"
+	run modes
+	assert_output "$(printf '644\n600\n644')"
+	# A lock file an older version made 0644 is closed again.
+	chmod 644 "$(lockfile)"
+	chmod 664 "$DMU_CERTDB"
+	dmu-certdb add <<<"$(record st2:443 a)" 2>/dev/null
+	run modes
+	assert_output "$(printf '664\n660\n664')"
+	chmod 600 "$DMU_CERTDB"
+	dmu-certdb remove st2:443
+	run modes
+	assert_output "$(printf '600\n600\n600')"
+}
+
+@test "modes: a 0600 database stays 0600 after add, import, remove and a mismatch; its lock, history and evidence too" {
+	mkcert a ec
+	mkcert b ec
+	mkcert c ec
+	umask 022
+	(umask 077 && echo '# dmu-certdb 1' >"$DMU_CERTDB")
+	for step in add import remove; do
+		case $step in
+		add) dmu-certdb add <<<"$(record st1:443 a)" ;;
+		import) dmu-certdb import st2 <b.pem ;;
+		remove) dmu-certdb remove st2 ;;
+		esac
+		run modes
+		assert_output "$(printf '600\n600\n600')"
+	done
+	# Evidence kept beside it takes its mode, the evidence's lock too.
+	pinned_sim a
+	impostor_at "$SIM_PORT" c
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run stat -c %a "$DMU_CERTDB" "$DMU_CERTDB.evidence" "$DMU_CERTDB.evidence.lock" "$DMU_CERTDB.history"
+	assert_output "$(printf '600\n600\n600\n600')"
+	# A group-readable database: the evidence as open, not its lock,
+	# which only those who may write the evidence may open.
+	chmod 640 "$DMU_CERTDB"
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run stat -c %a "$DMU_CERTDB.evidence" "$DMU_CERTDB.evidence.lock"
+	assert_output "$(printf '640\n600')"
+}
+
+@test "modes: root writing another user's 0600 database keeps it, its lock and its history theirs" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	mkcert a ec
+	(umask 077 && echo '# dmu-certdb 1' >"$DMU_CERTDB")
+	chown nobody:nogroup "$DMU_CERTDB"
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run stat -c '%a %U:%G' "$DMU_CERTDB" "$(lockfile)" "$DMU_CERTDB.history"
+	assert_output "$(printf '600 nobody:nogroup\n600 nobody:nogroup\n600 nobody:nogroup')"
+}
+
+# as_nobody COMMAND...: COMMAND as user nobody, without root's groups.
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+
+@test "lock: a user who may not write the database cannot block its writers" {
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
+	mkcert a ec
+	# A directory that nobody may enter and read, not write.
+	OPEN_DIR=$(mktemp -d /tmp/dmu-lock.XXXXXX)
+	chmod 755 "$OPEN_DIR"
+	export DMU_CERTDB=$OPEN_DIR/certdb
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run stat -c %a "$DMU_CERTDB"
 	assert_output 644
-	dmu-certdb remove st1:443
-	run stat -c %a "$(lockfile)"
-	assert_output 644
+	# nobody flocks whatever it can open of the database's files, and
+	# says which in a file of its own.
+	: >"$OPEN_DIR/held"
+	chown nobody "$OPEN_DIR/held"
+	as_nobody "$(PATH=/usr/bin:/bin command -v python3)" -c 'import fcntl, os, sys, time
+held = []
+for p in sys.argv[2:]:
+    try:
+        fd = os.open(p, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.append(p)
+    except OSError as e:
+        pass
+open(sys.argv[1], "w").write("\n".join(held) + "\n")
+time.sleep(60)' "$OPEN_DIR/held" "$(lockfile)" "$DMU_CERTDB" \
+	    "$DMU_CERTDB.history" "$OPEN_DIR" &
+	HOLDER=$!
+	wait_until 10 test -s "$OPEN_DIR/held"
+	run cat "$OPEN_DIR/held"
+	refute_line "$(lockfile)"
+	assert_line "$DMU_CERTDB"
+	DMU_LOCK_TIMEOUT=1 run --separate-stderr dmu-certdb add <<<"$(record st2:443 a)"
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || :
+	assert_success
+	run --separate-stderr dmu-certdb get st2 </dev/null
+	assert_success
+}
+
+@test "modes: a history more open than the database that the writer may not change refuses the change" {
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
+	mkcert a ec
+	OPEN_DIR=$(mktemp -d /tmp/dmu-lock.XXXXXX)
+	chmod 755 "$OPEN_DIR"
+	chown nobody "$OPEN_DIR"
+	db=$OPEN_DIR/certdb
+	as_nobody dmu-certdb -f "$db" add <<<"$(record st1:443 a)"
+	run stat -c '%a %U' "$db" "$db.history"
+	assert_output "$(printf '644 nobody\n644 nobody')"
+	# Root's copy of the history, open to all: nobody may not close it.
+	cp "$db.history" h
+	rm "$db.history"
+	cp h "$db.history"
+	chmod 666 "$db.history"
+	cp "$db" before
+	run --separate-stderr as_nobody dmu-certdb -f "$db" add <<<"$(record st2:443 a)"
+	assert_failure 1
+	assert_equal "$stderr" "dmu-certdb: cannot write $db.history: it is more open (0666) than the database (0644)"
+	cmp before "$db"
+	cmp h "$db.history"
+}
+
+# The helper's teardown, and then the directory a test made outside its own.
+eval "helper_$(declare -f teardown)"
+teardown() {
+	helper_teardown
+	[ -z "${OPEN_DIR-}" ] || rm -rf "$OPEN_DIR"
 }
 
 # The user name that records carry.
