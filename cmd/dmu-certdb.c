@@ -14,7 +14,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
 	    "       commands: add [-r] | check | get device ... |\n"
-	    "                 history [device ...] | import [-r] device |\n"
+	    "                 history [device ...] |\n"
+	    "                 import [-F fingerprint] [-r] device |\n"
 	    "                 inventory [device ...] | list |\n"
 	    "                 pem device [sha256] | pin device |\n"
 	    "                 remove device ... | seen [device ...] |\n"
@@ -180,6 +181,34 @@ cmd_add(int argc, char **argv)
 	return status;
 }
 
+/*
+ * A certificate the device presented in a mismatch is evidence of an
+ * impostor until a person checks it: import without -F refuses it, so
+ * that "pem DEVICE SHA256 | import -r DEVICE" makes no pin.  Exits when
+ * it is evidence, or when the evidence cannot be read (fail closed).
+ */
+static void
+refuse_evidence(const char *device, const struct dmu_cert *cert)
+{
+	struct dmu_cert seen;
+	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
+	int rc;
+
+	dmu_hex(hex, cert->sha256, 32);
+	rc = dmu_ev_cert(path, device, hex, &seen, err);
+	free(path);
+	if (rc == DMU_OK) {
+		dmu_cert_free(&seen);
+		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
+		    "presented in a mismatch (dmu-certdb seen); after checking "
+		    "the device, import it with -F and its fingerprint",
+		    device, hex);
+	}
+	if (rc != DMU_EUNKNOWN)
+		dmu_die(rc, "%s (without -F, import must know the certificate "
+		    "was not presented in a mismatch)", err);
+}
+
 static int
 cmd_import(int argc, char **argv)
 {
@@ -188,18 +217,29 @@ cmd_import(int argc, char **argv)
 	struct dmu_cert cert;
 	struct dmu_rec r;
 	unsigned char *der;
-	char *text, err[DMU_ERRLEN];
+	uint8_t want[32];
+	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[65];
 	size_t len = 0, derlen, k;
 	int c, replace = 0, changed = 0, status;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "F:r")) != -1) {
+		switch (c) {
+		case 'F':
+			fpr = optarg;
+			break;
+		case 'r':
+			replace = 1;
+			break;
+		default:
 			usage();
-		replace = 1;
+		}
 	}
 	if (argc - optind != 1)
 		usage();
 	canon(&d, argv[optind]);
+	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)", fpr);
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -213,8 +253,19 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
-	dmu_rec_make(&r, d.canon, &cert, "unknown");
+	dmu_hex(hex, cert.sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
+		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
+		    "fingerprint %s, not the one given with -F; nothing was "
+		    "stored", d.canon, hex);
+	if (fpr == NULL)
+		refuse_evidence(d.canon, &cert);
+	/*
+	 * Without -F dmu cannot say how whoever ran import checked the PEM:
+	 * the pin is unverified, and draws the warning of dmu-learn -y.
+	 */
+	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
+	    "unverified");
 	open_db(&db, 1);
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)

@@ -139,11 +139,10 @@ check(struct job *j, struct dmu_conn *c)
 static void
 warn_unverified(const struct dmu_rec *r)
 {
-	if (strcmp(r->prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", r->device, r->sha256hex, r->user,
-		    r->learned);
+	char msg[512];
+
+	if (dmu_rec_unverified(r, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 }
 
 static void *

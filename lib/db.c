@@ -85,6 +85,19 @@ dmu_rec_prov(const struct dmu_rec *r)
 	return r->prov[0] != '\0' ? r->prov : "unknown";
 }
 
+/* see dmu.h */
+int
+dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz)
+{
+	if (strcmp(r->prov, "unverified") != 0)
+		return 0;
+	snprintf(out, outsz, "%s: warning: pin %s is unverified: %s pinned "
+	    "it on %s and nobody compared its fingerprint (dmu-learn -y, or "
+	    "dmu-certdb import without -F)", r->device, r->sha256hex,
+	    r->user, r->learned);
+	return 1;
+}
+
 /* Checks the provenance and user fields of a six-field record into r. */
 static int
 take_provenance(struct dmu_rec *r, const char *prov, const char *user,
@@ -756,9 +769,13 @@ dmu_db_commit(struct dmu_db *db)
 	if (db->hook != NULL && db->hook->before(db->hook->ctx, db->err) !=
 	    DMU_OK)
 		return DMU_EFAIL;
-	/* The file keeps its mode: a 0600 database stays 0600. */
-	rc = dmu_replace_file(db->path, dmu_mode_of(db->path, 0644), fill_db,
-	    db, db->err);
+	/*
+	 * The file keeps its mode, a 0600 database stays 0600, except for
+	 * the write permission of group and others (a warning): whoever may
+	 * write the database decides which devices are trusted.
+	 */
+	rc = dmu_replace_file(db->path, dmu_mode_of(db->path, 0644) & 0644,
+	    fill_db, db, db->err);
 	if (db->hook != NULL)
 		db->hook->after(db->hook->ctx, rc == DMU_OK);
 	if (rc == DMU_OK)

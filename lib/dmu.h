@@ -716,8 +716,9 @@ int dmu_db_remove(struct dmu_db *db, const char *device);
  * (the history is appended and fsync'd), then the database goes to a
  * temporary file in the same directory, fsync, rename, fsync of the
  * directory, and after() is told whether it landed (the history takes its
- * lines back when not).  The file keeps its mode, owner and group; a new
- * one is 0644 (whoever checks pins may be another user).  Returns DMU_OK or DMU_EFAIL with the reason
+ * lines back when not).  The file keeps its mode, less the write
+ * permission of group and others, its owner and group; a new one is 0644
+ * (whoever checks pins may be another user).  Returns DMU_OK or DMU_EFAIL with the reason
  * in db->err.
  */
 int dmu_db_commit(struct dmu_db *db);
@@ -747,6 +748,14 @@ int dmu_rec_write(FILE *f, const struct dmu_rec *r);
  */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
     const struct dmu_cert *c, const char *prov);
+
+/*
+ * Writes the warning a program that uses the pin r gives when nobody
+ * compared its fingerprint (provenance "unverified": dmu-learn -y, or
+ * dmu-certdb import without -F) into out (outsz bytes, 512 hold it all),
+ * and returns 1; returns 0 for any other pin.
+ */
+int dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz);
 
 /* The provenance word of r: r->prov, or "unknown" for a 4-field record. */
 const char *dmu_rec_prov(const struct dmu_rec *r);
@@ -830,7 +839,7 @@ struct dmu_hist_log {
  * FILE.history and fsyncs it before the database is replaced (after
  * cutting a partial last line that a killed writer left), and cuts them
  * back when the database could not be written.  The history takes the
- * database's mode, owner and group.  Free h with dmu_hist_log_free() after
+ * database's mode (never writable by group or others), owner and group.  Free h with dmu_hist_log_free() after
  * dmu_db_close().
  */
 void dmu_hist_attach(struct dmu_hist_log *h, struct dmu_db *db);

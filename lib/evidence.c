@@ -255,7 +255,7 @@ ev_mode(const char *path)
 	if (n > k && strcmp(path + n - k, ".evidence") == 0) {
 		db = dmu_xstrdup(path);
 		db[n - k] = '\0';
-		mode = dmu_mode_of(db, 0600);
+		mode = dmu_mode_of(db, 0600) & 0644;
 		free(db);
 	}
 	return mode;

@@ -238,7 +238,7 @@ hist_append(void *ctx, char *err)
 		return DMU_OK;
 	path = dmu_hist_path(h->dbpath);
 	/* Never more open than the database: it holds the same pins. */
-	mode = dmu_mode_of(h->dbpath, 0644);
+	mode = dmu_mode_of(h->dbpath, 0644) & 0644;
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    (mode_t)mode);
 	if (fd < 0)

@@ -104,7 +104,7 @@ modes() {
 	stat -c %a "$DMU_CERTDB" "$(lockfile)" "$DMU_CERTDB.history"
 }
 
-@test "modes: the lock is open only to those who may write the database (0600 beside 0644 and 0600, 0660 beside 0664)" {
+@test "modes: the lock is open only to those the database's mode lets write it; a write takes group and other write away" {
 	mkcert a ec
 	mkcert b ec
 	umask 000
@@ -115,8 +115,13 @@ modes() {
 	chmod 644 "$(lockfile)"
 	chmod 664 "$DMU_CERTDB"
 	dmu-certdb add <<<"$(record st2:443 a)" 2>/dev/null
+	# The lock was opened to the group, which could write the database;
+	# the database is rewritten without that (a warning said so).
 	run modes
-	assert_output "$(printf '664\n660\n664')"
+	assert_output "$(printf '644\n660\n644')"
+	dmu-certdb add <<<"$(record st3:443 a)"
+	run modes
+	assert_output "$(printf '644\n600\n644')"
 	chmod 600 "$DMU_CERTDB"
 	dmu-certdb remove st2:443
 	run modes
@@ -271,9 +276,9 @@ me() {
 	assert_line -n 0 --regexp "^$da $(fpr_hex a) [0-9TZ:-]+ fingerprint $u CN=DMU801$"
 	assert_line -n 1 --regexp "^$db $(fpr_hex b) [0-9TZ:-]+ manifest $u CN=DMU801$"
 	assert_line -n 2 --regexp "^$dc $(fpr_hex c) [0-9TZ:-]+ unverified $u CN=DMU801$"
-	assert_line -n 3 --regexp "^st4:443 $(fpr_hex d) [0-9TZ:-]+ unknown $u CN=DMU801$"
+	assert_line -n 3 --regexp "^st4:443 $(fpr_hex d) [0-9TZ:-]+ unverified $u CN=DMU801$"
 	assert_line -n 4 "st5:443 $(fpr_hex a) 2024-01-02T03:04:05Z unknown - CN=DMU801"
-	for pair in "$da fingerprint" "$db manifest" "$dc unverified" "st4 unknown"; do
+	for pair in "$da fingerprint" "$db manifest" "$dc unverified" "st4 unverified"; do
 		run --separate-stderr dmu-certdb show ${pair% *} </dev/null
 		assert_success
 		assert_line "provenance: ${pair#* }"
@@ -363,7 +368,7 @@ me() {
 	assert_success
 	assert_equal "${#lines[@]}" 4
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) accepted it with dmu-learn -y on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
@@ -590,6 +595,86 @@ impostor_at() {
 		assert_failure 7
 		assert_output ''
 	done
+}
+
+@test "evidence: pem of a seen certificate piped to import -r makes no pin; import -F with its fingerprint does, and clears it" {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	impostor_at "$SIM_PORT" b
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	cp "$DMU_CERTDB" before
+	dmu-certdb pem "$DEV" "$(fpr_hex b)" >seen.pem
+	for opts in "-r" "" ; do
+		run --separate-stderr dmu-certdb import $opts "$DEV" <seen.pem
+		assert_failure 4
+		assert_equal "$stderr" "dmu-certdb: $DEV: refused: certificate $(fpr_hex b) was presented in a mismatch (dmu-certdb seen); after checking the device, import it with -F and its fingerprint"
+	done
+	# Also for another device name: the evidence is per device, so that
+	# one is a plain unverified import.
+	cmp before "$DMU_CERTDB"
+	# A fingerprint that is not the certificate's: 4, nothing stored.
+	run --separate-stderr dmu-certdb import -r -F "$(fpr_hex a)" "$DEV" <seen.pem
+	assert_failure 4
+	assert_equal "$stderr" "dmu-certdb: $DEV: the certificate on stdin has fingerprint $(fpr_hex b), not the one given with -F; nothing was stored"
+	cmp before "$DMU_CERTDB"
+	# The person read the fingerprint off the device.
+	run --separate-stderr dmu-certdb import -r -F "$(fpr_colon b)" "$DEV" <seen.pem
+	assert_success
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ fingerprint $(me) CN=DMU801$"
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	assert_output ''
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_success
+	assert_equal "$stderr" ''
+}
+
+@test "evidence: import without -F cannot tell from a bad evidence file: it refuses (exit 7); -F still imports" {
+	mkcert a ec
+	dmu-certdb import st1 <a.pem
+	echo 'garbage line' >>"$DMU_CERTDB.evidence"
+	mkcert b ec
+	run --separate-stderr dmu-certdb import st2 <b.pem
+	assert_failure 7
+	assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.evidence:1: not dmu evidence (the first line must be '# dmu-evidence 1') (without -F, import must know the certificate was not presented in a mismatch)"
+	run --separate-stderr dmu-certdb import -F "$(fpr_hex b)" st2 <b.pem
+	assert_success
+}
+
+@test "import: without -F the pin is unverified, which pin-check and dmu-get warn about; -F makes it fingerprint" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	da=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$da" <a.pem
+	run --separate-stderr dmu-certdb get "$da" </dev/null
+	assert_output --regexp "^$da $(fpr_hex a) [^ ]+ unverified $(me) "
+	run --separate-stderr dmu-certdb inventory "$da" </dev/null
+	assert_output --partial '"authorized":"unverified"'
+	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
+	assert_success
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
+	echo 'DEMO:SECRET_KEY' >key
+	chmod 600 key
+	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
+	assert_success
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	# With the fingerprint (any form dmu-learn -F takes) it is checked.
+	for f in "$(fpr_hex a)" "$(fpr_colon a)" "$(fpr_b64 a)"; do
+		dmu-certdb remove "$da"
+		run --separate-stderr dmu-certdb import -F "$f" "$da" <a.pem
+		assert_success
+		run --separate-stderr dmu-certdb get "$da" </dev/null
+		assert_output --regexp "^$da $(fpr_hex a) [^ ]+ fingerprint "
+	done
+	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb import -F nothex "$da" <a.pem
+	assert_failure 2
 }
 
 @test "evidence: a dmu-get mismatch, a follow mismatch and a replayed certificate are kept" {

@@ -61,6 +61,13 @@ b64() {
 	assert_output 443
 	run complete 'dmu-get st2.example.net:443 '
 	assert_output "$(printf '%s\n' follow latest list oldest wait)"
+	# import -F takes a fingerprint, which is not completed.
+	run complete 'dmu-certdb import -F '
+	assert_output ''
+	run complete "dmu-certdb import -F $(fpr_hex a) st2"
+	assert_output st2.example.net:443
+	run complete "dmu-certdb import -F $(fpr_hex a) st2.example.net:443 "
+	assert_output ''
 	# -f names the database.
 	mv "$DMU_CERTDB" other
 	run complete 'dmu-pin-check -f other st4'
@@ -69,7 +76,7 @@ b64() {
 	assert_output ''
 }
 
-@test "completion: a database line is never evaluated on TAB: \$(...) and backquotes run nothing and are not offered" {
+@test "completion: a database line is never evaluated on TAB: command substitutions run nothing and are not offered" {
 	mkcert a ec
 	fpr=$(fpr_hex a)
 	cert=$(b64 a)

@@ -136,6 +136,9 @@ _dmu_certdb() {
 	fi
 	mapfile -t ops < <(_dmu_operands f)
 	cmd=${ops[0]-}
+	# import -F takes a fingerprint: not completed, nor counted.
+	[[ $cmd == import && $prev == -F ]] && return
+	[[ $cmd == import ]] && mapfile -t ops < <(_dmu_operands fF)
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
 			_dmu_reply -V -f
@@ -149,7 +152,7 @@ _dmu_certdb() {
 	add) [[ $cur == -* ]] && _dmu_reply -r ;;
 	import)
 		if [[ $cur == -* ]]; then
-			_dmu_reply -r
+			_dmu_reply -F -r
 		elif ((${#ops[@]} == 1)); then
 			_dmu_reply_devices
 		fi
