@@ -174,13 +174,19 @@ as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
 }
 
-@test "lock: a user who may not write the database cannot block its writers" {
+# open_dir: OPEN_DIR, a new directory (mode 0755) that user nobody can
+# enter; the test is skipped where nobody cannot be become.
+open_dir() {
 	command -v setpriv >/dev/null || skip "setpriv is not installed"
 	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
-	mkcert a ec
-	# A directory that nobody may enter and read, not write.
 	OPEN_DIR=$(mktemp -d /tmp/dmu-lock.XXXXXX)
 	chmod 755 "$OPEN_DIR"
+}
+
+@test "lock: a user who may not write the database cannot block its writers" {
+	# A directory that nobody may enter and read, not write.
+	open_dir
+	mkcert a ec
 	export DMU_CERTDB=$OPEN_DIR/certdb
 	dmu-certdb add <<<"$(record st1:443 a)"
 	run stat -c %a "$DMU_CERTDB"
@@ -215,12 +221,9 @@ time.sleep(60)' "$OPEN_DIR/held" "$(lockfile)" "$DMU_CERTDB" \
 }
 
 @test "modes: a history more open than the database that the writer may not change refuses the change" {
-	command -v setpriv >/dev/null || skip "setpriv is not installed"
-	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
-	mkcert a ec
-	OPEN_DIR=$(mktemp -d /tmp/dmu-lock.XXXXXX)
-	chmod 755 "$OPEN_DIR"
+	open_dir
 	chown nobody "$OPEN_DIR"
+	mkcert a ec
 	db=$OPEN_DIR/certdb
 	as_nobody dmu-certdb -f "$db" add <<<"$(record st1:443 a)"
 	run stat -c '%a %U' "$db" "$db.history"
@@ -241,6 +244,7 @@ time.sleep(60)' "$OPEN_DIR/held" "$(lockfile)" "$DMU_CERTDB" \
 # The helper's teardown, and then the directory a test made outside its own.
 eval "helper_$(declare -f teardown)"
 teardown() {
+	[ -z "${HOLDER-}" ] || kill "$HOLDER" 2>/dev/null || :
 	helper_teardown
 	[ -z "${OPEN_DIR-}" ] || rm -rf "$OPEN_DIR"
 }
