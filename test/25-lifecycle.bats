@@ -544,6 +544,17 @@ impostor_at() {
 	start_sim "$2" -p "$1"
 }
 
+# seen_once: device DEV pinned to a.pem, then served b.pem by an impostor
+# whom one pin-check met (exit 4): b is in the evidence.
+seen_once() {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	impostor_at "$SIM_PORT" b
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+}
+
 @test "evidence: a pin-check mismatch keeps what was presented; seen, show and pem tell it; add -r clears it" {
 	mkcert a ec
 	mkcert b ec
@@ -575,12 +586,7 @@ impostor_at() {
 }
 
 @test "evidence: a bad line: seen, show and pem print nothing and exit 7, and leak nothing" {
-	mkcert a ec
-	mkcert b ec
-	pinned_sim a
-	impostor_at "$SIM_PORT" b
-	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
-	assert_failure 4
+	seen_once
 	run --separate-stderr dmu-certdb seen </dev/null
 	assert_success
 	assert_output --partial "$(fpr_hex b)"
@@ -602,12 +608,7 @@ impostor_at() {
 }
 
 @test "evidence: pem of a seen certificate piped to import -r makes no pin; import -F with its fingerprint does, and clears it" {
-	mkcert a ec
-	mkcert b ec
-	pinned_sim a
-	impostor_at "$SIM_PORT" b
-	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
-	assert_failure 4
+	seen_once
 	cp "$DMU_CERTDB" before
 	dmu-certdb pem "$DEV" "$(fpr_hex b)" >seen.pem
 	for opts in "-r" "" ; do
