@@ -325,7 +325,7 @@ load_pin(struct run *u)
 {
 	struct dmu_rec rec;
 	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN], advice[DMU_ERRLEN];
-	char fpr[DMU_FPR_COLON];
+	char msg[512];
 	int rc;
 
 	path = dmu_db_path(u->dbfile);
@@ -342,11 +342,8 @@ load_pin(struct run *u)
 	if (dmu_db_cert(path, &rec, &u->pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
 	/* An audit must find every pin that no person compared: say so. */
-	if (strcmp(rec.prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", rec.device, dmu_fpr_colon(fpr,
-		    rec.sha256hex), rec.user, rec.learned);
+	if (dmu_rec_unverified(&rec, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 	dmu_rec_free(&rec);
 	u->cl.evpath = u->evpath = dmu_ev_path(path);
 	free(path);

@@ -155,13 +155,10 @@ check(struct job *j, struct dmu_conn *c)
 static void
 warn_unverified(const struct dmu_rec *r)
 {
-	char fpr[DMU_FPR_COLON];
+	char msg[512];
 
-	if (strcmp(r->prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", r->device, dmu_fpr_colon(fpr, r->sha256hex),
-		    r->user, r->learned);
+	if (dmu_rec_unverified(r, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 }
 
 static void *

@@ -226,9 +226,26 @@ int dmu_mkparents(const char *path, unsigned mode);
 void dmu_fsync_dir(const char *path);
 
 /*
+ * The permission bits of the file at path (its links followed), or dflt
+ * when there is none: the mode a file takes from the database it belongs
+ * to.
+ */
+unsigned dmu_mode_of(const char *path, unsigned dflt);
+
+/*
+ * Gives the open file fd the owner and group of the file at like (may be
+ * NULL or missing: then they stay) as far as the caller may set them --
+ * root all, another user only a group of theirs -- and the permission
+ * bits mode, the umask left aside.  Returns 0, or -1 when root could not
+ * set the owner or the mode could not be set (errno).
+ */
+int dmu_file_like(int fd, const char *like, unsigned mode);
+
+/*
  * Replaces the file at path atomically: fill(ctx, f) writes the new
  * contents to a temporary file in the same directory, which is flushed,
- * fsync'd, given mode, renamed over path, and the directory fsync'd.
+ * fsync'd, given mode (and the owner and group of the file it replaces,
+ * as dmu_file_like() does), renamed over path, and the directory fsync'd.
  * fill returns 0, or non-zero to abandon.  Returns DMU_OK or DMU_EFAIL with
  * the reason in err; on failure path is untouched and no temporary file
  * is left.
@@ -702,6 +719,25 @@ struct dmu_rec {
 	long lineno;			/* where it stands in the file, or 0 */
 };
 
+/*
+ * What a writer of the database tells about its changes, for a history
+ * kept beside it (history.c's dmu_hist_attach() makes one).  db.c only
+ * calls these: it depends on nothing that keeps the history, and the
+ * history depends on db.c for its records.
+ */
+struct dmu_db_hook {
+	/* A change made in memory: "add", "replace" (old: the record
+	   replaced) or "remove" of rec. */
+	void (*change)(void *ctx, const char *action,
+	    const struct dmu_rec *rec, const struct dmu_rec *old);
+	/* The lock is held and the file is about to be replaced: DMU_OK to
+	   go on, else the commit is abandoned with the reason in err. */
+	int (*before)(void *ctx, char *err);
+	/* After before() said DMU_OK: whether the file was replaced. */
+	void (*after)(void *ctx, int committed);
+	void *ctx;
+};
+
 struct dmu_db {
 	char *path;			/* the file really written */
 	struct dmu_rec *rec;		/* lines in file order */
@@ -710,10 +746,7 @@ struct dmu_db {
 	size_t nslot;			/* slots, a power of two, or 0 */
 	int lockfd;			/* -1 when not locked */
 	int exists;			/* the file was there */
-	char *hist;			/* history lines of the changes made */
-	size_t hlen, hcap;
-	int hfd;			/* history appended, not yet settled */
-	long long hend;			/* where the history ended before */
+	const struct dmu_db_hook *hook;	/* the caller's, or NULL */
 	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
 	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
 };
@@ -789,23 +822,25 @@ const char *dmu_db_near(const struct dmu_db *db, const char *device);
 
 /*
  * Adds r, or replaces the record of the same device; copies the strings.
- * The change is noted for the history (dmu_hist_note()).
+ * The change is told to db->hook.
  */
 void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
 /*
- * Removes the record of device, noting it for the history; returns 0, or
- * -1 when it is absent.
+ * Removes the record of device, telling db->hook; returns 0, or -1 when it
+ * is absent.
  */
 int dmu_db_remove(struct dmu_db *db, const char *device);
 
 /*
- * Writes the database (the lock must be held): first the history of the
- * changes is appended to FILE.history and fsync'd, then the database goes
- * to a temporary file in the same directory, fsync, rename, fsync of the
- * directory; mode 0644.  When the database cannot be written, the lines
- * just appended to the history are taken back.  Returns DMU_OK or
- * DMU_EFAIL with the reason in db->err.
+ * Writes the database (the lock must be held): first db->hook's before()
+ * (the history is appended and fsync'd), then the database goes to a
+ * temporary file in the same directory, fsync, rename, fsync of the
+ * directory, and after() is told whether it landed (the history takes its
+ * lines back when not).  The file keeps its mode, less the write
+ * permission of group and others, its owner and group; a new one is 0644
+ * (whoever checks pins may be another user).  Returns DMU_OK or DMU_EFAIL with the reason
+ * in db->err.
  */
 int dmu_db_commit(struct dmu_db *db);
 
@@ -834,6 +869,14 @@ int dmu_rec_write(FILE *f, const struct dmu_rec *r);
  */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
     const struct dmu_cert *c, const char *prov);
+
+/*
+ * Writes the warning a program that uses the pin r gives when nobody
+ * compared its fingerprint (provenance "unverified": dmu-learn -y, or
+ * dmu-certdb import without -F) into out (outsz bytes, 512 hold it all),
+ * and returns 1; returns 0 for any other pin.
+ */
+int dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz);
 
 /* The provenance word of r: r->prov, or "unknown" for a 4-field record. */
 const char *dmu_rec_prov(const struct dmu_rec *r);
@@ -897,24 +940,33 @@ int dmu_hist_scan(const char *path, int (*fn)(void *,
     const struct dmu_hist *), void *ctx, char *err);
 
 /*
- * Notes a change for the history of db: action "add", "replace" (old is
- * the record replaced) or "remove" of rec, now, by the real user.
+ * The history of one database being written: the lines of its changes
+ * until the commit.  history.c depends on db.c, never the other way: the
+ * database reaches it only through the hook.
  */
-void dmu_hist_note(struct dmu_db *db, const char *action,
-    const struct dmu_rec *rec, const struct dmu_rec *old);
+struct dmu_hist_log {
+	struct dmu_db_hook hook;	/* what the database calls */
+	char *dbpath;			/* the database file */
+	char *buf;			/* the lines of the changes noted */
+	size_t len, cap;
+	int fd;				/* appended, not yet settled; or -1 */
+	long long end;			/* where the history ended before */
+};
 
 /*
- * Appends what was noted to the history (the database lock held), after
- * cutting a partial last line that a killed writer left, and fsyncs it.
- * Returns DMU_OK or DMU_EFAIL (reason in db->err, nothing appended).
+ * Keeps the history of db, just opened to write (dmu_db_open() with lock
+ * set), in h, which must outlive db's changes and commit: each change is
+ * noted now, by the real user; dmu_db_commit() appends the lines to
+ * FILE.history and fsyncs it before the database is replaced (after
+ * cutting a partial last line that a killed writer left), and cuts them
+ * back when the database could not be written.  The history takes the
+ * database's mode (never writable by group or others), owner and group.  Free h with dmu_hist_log_free() after
+ * dmu_db_close().
  */
-int dmu_hist_append(struct dmu_db *db);
+void dmu_hist_attach(struct dmu_hist_log *h, struct dmu_db *db);
 
-/*
- * Settles an append: keeps it when committed, else cuts the history back
- * to where it ended before.
- */
-void dmu_hist_done(struct dmu_db *db, int committed);
+/* Frees what h owns. */
+void dmu_hist_log_free(struct dmu_hist_log *h);
 
 /*
  * Finds the certificate that device had with fingerprint sha256hex in
@@ -1023,8 +1075,14 @@ int dmu_known_cert(const char *dbpath, const char *device,
 long dmu_lock_timeout_ms(void);
 
 /*
- * Takes an exclusive flock(2) lock on lockpath, creating it (mode 0644)
- * if missing.  A symbolic link or anything but a regular file at lockpath
+ * Takes an exclusive flock(2) lock on lockpath, the path of the data file
+ * it guards followed by ".lock".  The lock file gets the data file's owner
+ * and group (as dmu_file_like() can) and read and write permission for the
+ * owner and, each, for group and others only when they may write the data
+ * file (0600 while it does not exist): flock(2) takes a lock through a
+ * read-only descriptor too, so whoever may open the lock file could block
+ * every writer.  An existing lock file is given that mode when the caller
+ * may change it.  A symbolic link or anything but a regular file at lockpath
  * is refused, never followed.  Waits at most wait_ms for another holder.
  * Returns the descriptor that holds the lock (close it to release), or -1
  * with a one-line reason naming lockpath in err.

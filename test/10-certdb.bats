@@ -497,7 +497,7 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	assert_output ''
 	run --separate-stderr dmu-certdb get st1 </dev/null
 	assert_success
-	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unknown [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
+	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
 	# Text around the PEM block (openssl x509 -text) is fine.
 	openssl x509 -in a.pem -text >a.txt
 	run --separate-stderr dmu-certdb import st2 <a.txt

@@ -383,18 +383,19 @@ get() {
 	assert_success
 }
 
-@test "get: a key file readable by group or others draws a warning" {
+@test "get: a key file with any permission for group or others draws a warning naming its mode" {
 	sim_up a -n 1
-	chmod 644 key
-	run --separate-stderr get "$DEV"
-	assert_success
-	assert_ndjson "$output"
-	[[ $stderr == *"warning"*"key"*"readable by group or others"* ]] || fail "stderr: '$stderr'"
-	refute_key
-	chmod 640 key
-	run --separate-stderr get "$DEV"
-	assert_success
-	[[ $stderr == *"readable by group or others"* ]] || fail "stderr: '$stderr'"
+	for m in 644 640 604 620 602 610 601 660 606 700; do
+		chmod "$m" key
+		run --separate-stderr get "$DEV"
+		assert_success
+		assert_ndjson "$output"
+		case $m in
+		700) assert_equal "$stderr" "" ;;
+		*) assert_equal "$stderr" "dmu-get: warning: key file $BATS_TEST_TMPDIR/key is open to group or others (mode 0$m)" ;;
+		esac
+		refute_key
+	done
 	chmod 600 key
 	run --separate-stderr get "$DEV"
 	assert_success

@@ -563,7 +563,7 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	mkcert b rsa
 	record 127.0.0.1:8443 a | dmu-certdb add
 	record st2.example:443 b | dmu-certdb add
-	dmu-certdb import st3.example < weak.pem
+	dmu-certdb import -F "$(fpr_hex weak)" st3.example < weak.pem
 	P1=8443
 	example dmu-certdb.1 6
 	example_has "dmu-certdb inventory | jq"

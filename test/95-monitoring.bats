@@ -87,9 +87,9 @@ sha256WithRSAEncryption"
 	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=DMU801 \
 	    -sigopt rsa_padding_mode:pss -days 30 -keyout pss.key \
 	    -out pss.pem 2>/dev/null
-	dmu-certdb import weak.example < weak.pem
-	dmu-certdb import md5.example < md5.pem
-	dmu-certdb import pss.example < pss.pem
+	dmu-certdb import -F "$(fpr_hex weak)" weak.example < weak.pem
+	dmu-certdb import -F "$(fpr_hex md5)" md5.example < md5.pem
+	dmu-certdb import -F "$(fpr_hex pss)" pss.example < pss.pem
 	run dmu-certdb inventory
 	assert_success
 	assert_equal "$(jq -c '[.device, .key, .signature, .warnings]' <<<"$output")" \
@@ -146,7 +146,7 @@ dated() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -utf8 -subj $'/CN=a"b\\\\c\x01d/O=\xc3\xa9t\xc3\xa9' -days 30 \
 	    -keyout odd.key -out odd.pem 2>/dev/null
-	dmu-certdb import odd.example < odd.pem
+	dmu-certdb import -F "$(fpr_hex odd)" odd.example < odd.pem
 	run dmu-certdb inventory
 	assert_success
 	assert_equal "${#lines[@]}" 1
@@ -169,7 +169,7 @@ i = h.rfind("2a8648ce3d040302")
 open("odd.der", "wb").write(bytes.fromhex(h[:i] + "2a8648ce3d040309" + h[i + 16:]))
 PY
 	openssl x509 -inform DER -in odd.der -out odd.pem
-	dmu-certdb import odd.example < odd.pem
+	dmu-certdb import -F "$(fpr_hex odd)" odd.example < odd.pem
 	record st2.example:443 b | dmu-certdb add
 	run --separate-stderr dmu-certdb inventory odd.example nope.example st2.example
 	assert_failure 3
@@ -645,7 +645,7 @@ perf() {
 	mkcert b rsa
 	record st1.example:443 a | dmu-certdb add
 	record st2.example:443 b | dmu-certdb add
-	dmu-certdb import st3.example < weak.pem
+	dmu-certdb import -F "$(fpr_hex weak)" st3.example < weak.pem
 	cmd=$(readme_blocks Monitoring)
 	[[ $cmd == "dmu-certdb inventory | jq"* ]] || fail "README: $cmd"
 	run bash -e -o pipefail -c "$cmd"
