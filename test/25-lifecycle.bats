@@ -661,12 +661,12 @@ seen_once() {
 	assert_output --partial '"authorized":"unverified"'
 	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
 	assert_success
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
 	assert_success
-	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
 	# With the fingerprint (any form dmu-learn -F takes) it is checked.
 	for f in "$(fpr_hex a)" "$(fpr_colon a)" "$(fpr_b64 a)"; do
 		dmu-certdb remove "$da"
