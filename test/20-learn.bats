@@ -11,7 +11,7 @@ load helper
 	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_output --regexp "^$dev $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/]+=*$"
-	[[ $stderr == *"$dev"*"$(fpr_hex a)"* ]]
+	[[ $stderr == *"$dev"*"$(fpr_colon a)"* ]]
 	# The certificate field is the DER of the device's certificate.
 	read -r _ _ _ _ _ b64 <<<"$output"
 	assert_equal "$(base64 -d <<<"$b64" | sha256sum | cut -c1-64)" "$(fpr_hex a)"
@@ -59,9 +59,10 @@ load helper
 		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
 		assert_failure 4
 		assert_output ''
-		[[ $stderr == *mismatch* ]]
-		[[ $stderr == *"$(fpr_hex a)"* ]]
-		[[ $stderr == *"$(fpr_hex b)"* ]]
+		[[ $stderr == *"certificate mismatch: presented $(fpr_colon a), expected $(fpr_colon b); not learned"* ]] ||
+		    fail "$stderr"
+		[[ $stderr == *"$dev: look first: dmu-certdb seen $dev; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $dev | dmu-certdb add -r"* ]] ||
+		    fail "$stderr"
 	done
 	assert_no_http a
 }
@@ -209,9 +210,10 @@ EOF
 	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
 	assert_success
 	assert_output --regexp "^$dev $(fpr_hex a) "
-	[[ $stderr == *ANOTHER* ]]
-	[[ $stderr == *"$(fpr_hex a)"* ]]
-	[[ $stderr == *"$(fpr_hex b)"* ]]
+	[[ $stderr == *ANOTHER*"($(fpr_colon b)); the device now presents $(fpr_colon a)"* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *"look first: dmu-certdb seen $dev;"*"dmu-learn -F FINGERPRINT $dev | dmu-certdb add -r"* ]] ||
+	    fail "$stderr"
 	# And the database keeps refusing it.
 	run --separate-stderr dmu-certdb add <<<"$output"
 	assert_failure 4
@@ -339,4 +341,85 @@ EOF
 	run --separate-stderr dmu-pin-check -t "$T" "$dev" </dev/null
 	assert_success
 	assert_output "$dev ok $(fpr_hex leaf)"
+}
+
+@test "learn: records written to a terminal say that nothing was stored, and show the pipe" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run "$DMU_TEST_DIR/pty-answer" "dmu-learn -F $(fpr_hex a) -t $T $dev"
+	assert_success
+	assert_output --partial "$dev $(fpr_hex a) "
+	assert_output --partial "dmu-learn: $dev: the record above went to the terminal: nothing was stored; pipe it into the database: dmu-learn -F FINGERPRINT $dev | dmu-certdb add"
+	[ ! -e "$DMU_CERTDB" ]
+	# Into a pipe: not a word of it.
+	run --separate-stderr dmu-learn -F "$(fpr_hex a)" -t "$T" "$dev" </dev/null
+	assert_success
+	[[ $stderr != *"nothing was stored"* ]] || fail "$stderr"
+}
+
+@test "learn: a certificate's subject cannot draw the trust prompt (one line per name, fingerprint in the question)" {
+	mkcert a ec
+	# A subject of 255 characters with runs of spaces that would wrap on
+	# 80 columns into a fake "sha256:" line bearing b's fingerprint.
+	mkcert b ec
+	fake=$(fpr_colon b)
+	pad=$(printf '%62s' '')
+	openssl req -x509 -new -key a.key -out a.pem -days 30 -subj \
+	    "/CN=DMU801/OU=a${pad}b/OU=sha256:   ${fake:0:54}/OU=${fake:54}/O=z${pad}z" \
+	    2>/dev/null || fail "cannot make the certificate"
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run on_pty yes "dmu-learn -t $T $dev"
+	assert_success
+	grep -q "^$dev $(fpr_hex a) " out || fail "not learned: $(cat out)"
+	tr -d '\r' <tty >shown
+	# The question itself names the genuine fingerprint.
+	run grep -c "^Trust certificate $(fpr_colon a) for $dev? Type yes to accept: " shown
+	assert_output 1
+	# Subject and issuer: one line each within 79 columns, spaces
+	# collapsed, cut with "..."; only the genuine sha256: line exists.
+	for n in subject issuer; do
+		run grep "^$n: " shown
+		assert_equal "${#lines[@]}" 1
+		[ "${#output}" -le 79 ] || fail "$n line of ${#output}: $output"
+		[[ $output != *"  "*"  "* ]] || fail "spaces kept: $output"
+		[[ $output == *"..." ]] || fail "not cut: $output"
+		[[ $output == *"OU=a b,OU=sha256: "* ]] || fail "$output"
+	done
+	run grep -c "^sha256: " shown
+	assert_output 1
+	run grep "^sha256: " shown
+	assert_output "sha256:   $(fpr_colon a)"
+	# dmu-certdb show writes the same summary; the whole subject stays in
+	# the inventory.
+	dmu-certdb add <out
+	run --separate-stderr dmu-certdb show "$dev"
+	assert_success
+	run grep "^subject: " <<<"$output"
+	[ "${#output}" -le 79 ] || fail "show: $output"
+	run --separate-stderr dmu-certdb inventory "$dev"
+	[[ $output == *"OU=a${pad}b,OU=sha256:   ${fake:0:54}"* ]] || fail "$output"
+}
+
+@test "learn: an echoed fingerprint (-F, manifest) reaches stderr scrubbed and cut with ..." {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	esc=$'\033]0;owned\007\033[2J'
+	long=$(printf 'F%.0s' {1..300})
+	run --separate-stderr dmu-learn -F "x${esc}y$long" -t "$T" "$dev" </dev/null
+	assert_failure 2
+	assert_output ''
+	[[ $stderr != *$'\033'* && $stderr != *$'\007'* ]] || fail "raw: $(cat -v <<<"$stderr")"
+	[[ $stderr == *"'x?]0;owned??[2Jy"*"...' ("* ]] || fail "$stderr"
+	# The echo is bounded: 120 bytes between the quotes.
+	echoed=${stderr#*\'}
+	echoed=${echoed%%\'*}
+	assert_equal "${#echoed}" 120
+	# A manifest's fingerprint field likewise.
+	run --separate-stderr dmu-learn -t "$T" < <(printf '%s x%sy\n' "$dev" "$esc")
+	assert_failure 2
+	[[ $stderr != *$'\033'* && $stderr != *$'\007'* ]] || fail "raw: $(cat -v <<<"$stderr")"
+	[[ $stderr == *"'x?]0;owned??[2Jy'"* ]] || fail "$stderr"
 }
