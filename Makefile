@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # dmu - POSIX Makefile.  User CFLAGS, CPPFLAGS and LDFLAGS are honoured;
 # our warnings live in WARN, BearSSL's flags in BEARSSL_CFLAGS/BEARSSL_LIBS
 # (BearSSL ships no pkg-config file).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-certdb - the certificate database. */
 #include <stdlib.h>
 #include <string.h>

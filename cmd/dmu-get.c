@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-get - read reports from a pinned device: one, a list, or follow. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-learn - capture a device's certificate once a person authorizes it. */
 #include <fcntl.h>
 #include <stdlib.h>

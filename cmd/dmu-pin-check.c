@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-pin-check - assert pinned certificates with a handshake, no request. */
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* codec.c - hex, base64, fingerprints, SHA-256. */
 #include <ctype.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dmu.h - the one header of libdmu: device addresses, codecs, certificates,
  * the pinning X.509 class, TLS connections, the certificate database, HTTP,

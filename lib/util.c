@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* util.c - diagnostics, allocation wrappers, small helpers. */
 #define _GNU_SOURCE	/* ppoll(), in POSIX only since 2024 */
 #include <sys/stat.h>

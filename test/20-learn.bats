@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # dmu-learn: capture a device's certificate, authorize it, print a record.
 
 load helper

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The trust lifecycle: the database lock, provenance, history, evidence.
 
 load helper

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Promises kept under hostile conditions: an impostor replaying the pinned
 # certificate is a mismatch, exit 5 says which kind of failure, the trust
 # prompt ignores type-ahead, no argument forges an output line, one device

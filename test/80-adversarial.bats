@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Adversarial suite: hostile and broken devices (slowloris, long chains,
 # huge certificates, exotic keys, renegotiation), crashes and hostile file
 # systems under the certificate database, and the API key under a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Fleet recipes: the examples of dmu(7), "Fleets", run as the page shows
 # them (test/helper-man.bash takes them out of the page), and the scripts
 # they use, share/examples/fleet-check and collect-all.  The README shows

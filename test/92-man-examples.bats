@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Every example of every manual page, run as the page shows it: the text is
 # taken out of man/*.[157] by test/helper-man.bash, its devices turned into
 # simulators and its /usr/local/share/dmu paths into share/.  A test is

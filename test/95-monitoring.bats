@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Fleet operations: dmu-certdb inventory, the node-exporter metrics of
 # dmu-pin-check -m and dmu-get follow -m (checked by the real promtool and
 # served by the real prometheus-node-exporter), the alert rules, check_dmu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dmu-sim - a fake Vaisala DMU801 for the test suite and the demo.  It
  * serves the Kaiku HTTPS Reports API on loopback with BearSSL's server side

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # helper-man.bash - the example blocks of the manual pages and the README,
 # as text and as commands, so that the suites run exactly what the
 # documentation shows (test/91-fleet.bats, test/92-man-examples.bats).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fpr.c - fuzzes dmu_fpr_parse() and the codecs around it.  The input is
  * the fingerprint text (cut at its first NUL byte); the raw input bytes
