@@ -84,7 +84,14 @@ build/noeh.ld:
 	printf '%s\n' 'SECTIONS { /DISCARD/ : { *libbearssl.a:*(.eh_frame) } }' \
 		'INSERT AFTER .text;' > $@
 
-check: all $(TESTPROGS)
+# make demo and make check first install the Debian packages they lack
+# (test/deps, from the list share/deps), or say which are missing and how
+# to install them.  DEPS=true skips that, as a package build does, where
+# the build dependencies are the packager's.
+DEPS = test/deps
+check:
+	@$(DEPS) -w "make check" build demo test
+	@$(MAKE) all $(TESTPROGS)
 	test/run
 
 # Fully static programs for embedded images in build/static: musl libc
@@ -202,7 +209,9 @@ check-asan: all $(TESTPROGS)
 check-valgrind: all $(TESTPROGS)
 	test/check-variant valgrind $(VALGRIND_TESTS)
 
-demo: all $(TESTPROGS)
+demo:
+	@$(DEPS) -w "make demo" build demo
+	@$(MAKE) all $(TESTPROGS)
 	test/demo
 
 # dmu against curl on loopback, the database at growing sizes and the
