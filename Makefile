@@ -94,6 +94,11 @@ check:
 	@$(MAKE) all $(TESTPROGS)
 	test/run
 
+# make demo and make check on a new Debian 12 tree made with mmdebstrap
+# (root, the network to this machine's Debian mirror; minutes).
+check-fresh:
+	test/fresh
+
 # Fully static programs for embedded images in build/static: musl libc
 # and Debian's libbearssl.a, whose _FORTIFY_SOURCE checks musl lacks and
 # lib/compat/fortify.c provides.  musl-gcc looks in musl's directories
@@ -327,7 +332,7 @@ clean:
 		test/fuzz/work
 	rm -rf build
 
-.PHONY: all check check-asan check-valgrind check-static demo bench static \
+.PHONY: all check check-fresh check-asan check-valgrind check-static demo bench static \
 	cross check-cross check-time64 dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in
