@@ -166,6 +166,9 @@ case $1 in update) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2
 @test "deps: make demo and make check stop before compiling when packages are missing" {
 	plain_user
 	printf '[build] b\ndmu-test-no-such-package x\n[demo] d\n[test] t\n' >list
+	# As a user runs them: not under a make whose variables (DEPS=true in
+	# a package build) would pass on.
+	unset MAKEFLAGS MFLAGS MAKELEVEL
 	cd "$DMU_REPO"
 	run make demo
 	assert_failure
