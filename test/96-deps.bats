@@ -43,6 +43,11 @@ stand_in() {
 	chmod +x "bin/$1"
 }
 
+# as_root: id -u says 0, whoever runs the suite.
+as_root() {
+	stand_in id 'if [ "$1" = -u ]; then echo 0; else exec /usr/bin/id "$@"; fi'
+}
+
 # plain_user [SUDO-BODY]: id -u says 1000; sudo runs SUDO-BODY (default:
 # a sudo that wants a password).
 plain_user() {
@@ -89,6 +94,7 @@ plain_user() {
 }
 
 @test "deps: as root: says which and why, apt-get update first, then install; a package still missing fails clearly" {
+	as_root
 	run "$DEPS" -w "make demo" base extra
 	assert_failure 1
 	assert_line --index 0 "make demo: installing the missing Debian packages: dmu-test-no-such-package (extra)"
@@ -116,6 +122,7 @@ plain_user() {
 }
 
 @test "deps: apt-get update failing twice does not stop it: the install is tried and decides" {
+	as_root
 	stand_in apt-get 'echo "apt-get $*" >>"$CALLS"
 case $1 in update) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2; exit 100 ;; esac; exit 0'
 	run "$DEPS" -w "make demo" extra
@@ -133,6 +140,7 @@ case $1 in update) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2
 }
 
 @test "deps: -c checks only: root is told the command, nothing is run" {
+	as_root
 	run "$DEPS" -c -w "make check" extra
 	assert_failure 1
 	assert_output "make check: missing Debian packages: dmu-test-no-such-package (extra); install them with: apt-get install --no-install-recommends dmu-test-no-such-package"
