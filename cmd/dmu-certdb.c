@@ -7,13 +7,16 @@
 #include "dmu.h"
 
 static const char *dbpath;
+/* The history of the changes of a writer: every change is kept in it. */
+static struct dmu_hist_log hlog;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
 	    "       commands: add [-r] | check | get device ... |\n"
-	    "                 history [device ...] | import [-r] device |\n"
+	    "                 history [device ...] |\n"
+	    "                 import [-F fingerprint] [-r] device |\n"
 	    "                 inventory [device ...] | list |\n"
 	    "                 pem device [sha256] | pin device |\n"
 	    "                 remove device ... | seen [device ...] |\n"
@@ -21,7 +24,10 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* Opens the database, locked for writing with lock set; exits on failure. */
+/*
+ * Opens the database, locked for writing with lock set, its history then
+ * attached; exits on failure.
+ */
 static void
 open_db(struct dmu_db *db, int lock)
 {
@@ -31,6 +37,19 @@ open_db(struct dmu_db *db, int lock)
 		dmu_warn("%s", db->warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db->err);
+	if (lock)
+		dmu_hist_attach(&hlog, db);
+}
+
+/* Closes what open_db() opened. */
+static void
+close_db(struct dmu_db *db)
+{
+	int lock = db->lockfd >= 0;
+
+	dmu_db_close(db);
+	if (lock)
+		dmu_hist_log_free(&hlog);
 }
 
 static void
@@ -153,7 +172,7 @@ cmd_add(int argc, char **argv)
 			    "add", replace, &changed));
 		if (changed)
 			commit(&db);
-		dmu_db_close(&db);
+		close_db(&db);
 		if (changed)
 			forget_seen(recs, nrec);
 	}
@@ -161,6 +180,34 @@ cmd_add(int argc, char **argv)
 		dmu_rec_free(&recs[i]);
 	free(recs);
 	return status;
+}
+
+/*
+ * A certificate the device presented in a mismatch is evidence of an
+ * impostor until a person checks it: import without -F refuses it, so
+ * that "pem DEVICE SHA256 | import -r DEVICE" makes no pin.  Exits when
+ * it is evidence, or when the evidence cannot be read (fail closed).
+ */
+static void
+refuse_evidence(const char *device, const struct dmu_cert *cert)
+{
+	struct dmu_cert seen;
+	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
+	int rc;
+
+	dmu_hex(hex, cert->sha256, 32);
+	rc = dmu_ev_cert(path, device, hex, &seen, err);
+	free(path);
+	if (rc == DMU_OK) {
+		dmu_cert_free(&seen);
+		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
+		    "presented in a mismatch (dmu-certdb seen); after checking "
+		    "the device, import it with -F and its fingerprint",
+		    device, hex);
+	}
+	if (rc != DMU_EUNKNOWN)
+		dmu_die(rc, "%s (without -F, import must know the certificate "
+		    "was not presented in a mismatch)", err);
 }
 
 static int
@@ -171,18 +218,29 @@ cmd_import(int argc, char **argv)
 	struct dmu_cert cert;
 	struct dmu_rec r;
 	unsigned char *der;
-	char *text, err[DMU_ERRLEN];
+	uint8_t want[32];
+	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[65];
 	size_t len = 0, derlen, k;
 	int c, replace = 0, changed = 0, status;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "F:r")) != -1) {
+		switch (c) {
+		case 'F':
+			fpr = optarg;
+			break;
+		case 'r':
+			replace = 1;
+			break;
+		default:
 			usage();
-		replace = 1;
+		}
 	}
 	if (argc - optind != 1)
 		usage();
 	canon(&d, argv[optind]);
+	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)", fpr);
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -196,13 +254,24 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
-	dmu_rec_make(&r, d.canon, &cert, "unknown");
+	dmu_hex(hex, cert.sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
+		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
+		    "fingerprint %s, not the one given with -F; nothing was "
+		    "stored", d.canon, hex);
+	if (fpr == NULL)
+		refuse_evidence(d.canon, &cert);
+	/*
+	 * Without -F dmu cannot say how whoever ran import checked the PEM:
+	 * the pin is unverified, and draws the warning of dmu-learn -y.
+	 */
+	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
+	    "unverified");
 	open_db(&db, 1);
 	status = add_one(&db, &r, "import", replace, &changed);
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -238,7 +307,7 @@ cmd_list(int argc, char **argv)
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -258,8 +327,9 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 
 	canon(&d, arg);
 	if (dmu_fpr_parse(fpr, sha) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
-		    "digits, with or without colons, or SHA256:base64)", fpr);
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)",
+		    dmu_echo(fpr));
 	dmu_hex(hex, sha, 32);
 	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
 	    DMU_OK)
@@ -317,7 +387,7 @@ cmd_inventory(int argc, char **argv)
 		    dmu_rec_prov(r), now);
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -393,7 +463,7 @@ cmd_remove(int argc, char **argv)
 	}
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -414,6 +484,17 @@ devices(int argc, char **argv)
 	}
 	return v;
 }
+
+/*
+ * What history and seen print: the lines go to a buffer first, so that a
+ * bad line anywhere in the file leaves stdout empty.
+ */
+struct listing {
+	char **want;		/* devices(), or NULL for all */
+	FILE *out;		/* writes to buf */
+	char *buf;
+	size_t len;
+};
 
 static int
 wanted(char **v, const char *device)
@@ -438,56 +519,87 @@ devices_free(char **v)
 	free(v);
 }
 
+static void
+listing_open(struct listing *ls, int argc, char **argv)
+{
+	ls->want = devices(argc, argv);
+	if ((ls->out = open_memstream(&ls->buf, &ls->len)) == NULL)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+}
+
+/*
+ * Ends a listing: the buffer goes to stdout only when the whole file was
+ * read (rc DMU_OK); else err is the one line said.  Returns rc.
+ */
+static int
+listing_close(struct listing *ls, int rc, const char *err)
+{
+	if (fclose(ls->out) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	if (rc == DMU_OK)
+		fwrite(ls->buf, 1, ls->len, stdout);
+	else
+		dmu_warn("%s", err);
+	free(ls->buf);
+	devices_free(ls->want);
+	return rc;
+}
+
 static int
 print_hist(void *ctx, const struct dmu_hist *h)
 {
-	if (!wanted(ctx, h->device))
+	struct listing *ls = ctx;
+
+	if (!wanted(ls->want, h->device))
 		return 0;
 	if (h->oldsha256hex != NULL)
-		printf("%s %s %s %s %s %s %s %s\n", h->time, h->action,
-		    h->device, h->sha256hex, h->prov, h->user,
+		fprintf(ls->out, "%s %s %s %s %s %s %s %s\n", h->time,
+		    h->action, h->device, h->sha256hex, h->prov, h->user,
 		    h->oldsha256hex, h->oldprov);
 	else
-		printf("%s %s %s %s %s %s\n", h->time, h->action, h->device,
-		    h->sha256hex, h->prov, h->user);
+		fprintf(ls->out, "%s %s %s %s %s %s\n", h->time, h->action,
+		    h->device, h->sha256hex, h->prov, h->user);
 	return 0;
 }
 
 static int
 cmd_history(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_hist_path(dbpath);
-	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_hist_scan(path, print_hist, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static int
 print_seen(void *ctx, const struct dmu_ev *e)
 {
-	if (wanted(ctx, e->device))
-		printf("%s %s %s %s %lld %s %s\n", e->device, e->sha256hex,
-		    e->first, e->last, e->count, e->addr, e->reason);
+	struct listing *ls = ctx;
+
+	if (wanted(ls->want, e->device))
+		fprintf(ls->out, "%s %s %s %s %lld %s %s\n", e->device,
+		    e->sha256hex, e->first, e->last, e->count, e->addr,
+		    e->reason);
 	return 0;
 }
 
 static int
 cmd_seen(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_ev_path(dbpath);
-	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_ev_scan(path, print_seen, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static void
@@ -559,7 +671,7 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "seen") == 0)
 		rc = cmd_seen(argc, argv);
 	else {
-		dmu_warn("unknown command '%s'", cmd);
+		dmu_warn("unknown command '%s'", dmu_echo(cmd));
 		usage();
 	}
 	if (dmu_fshut() != 0)
