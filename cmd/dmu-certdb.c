@@ -7,18 +7,8 @@
 
 static const char *dbpath;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
-	    "       commands: add [-r] | check | get device ... |\n"
-	    "                 history [device ...] | import [-r] device |\n"
-	    "                 inventory [device ...] | list |\n"
-	    "                 pem device [sha256] | pin device |\n"
-	    "                 remove device ... | seen [device ...] |\n"
-	    "                 show device [sha256]\n");
-	exit(DMU_EUSAGE);
-}
+static char *help;		/* the program's, or the command's */
+static int opt_r;		/* -r of add and import */
 
 /* Opens the database, locked for writing with lock set; exits on failure. */
 static void
@@ -102,15 +92,10 @@ cmd_add(int argc, char **argv)
 	char *line, err[DMU_ERRLEN];
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
-	int c, replace = 0, changed = 0, status = 0;
+	int changed = 0, status = 0;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
-			usage();
-		replace = 1;
-	}
-	if (optind != argc)
-		usage();
+	(void)argc;
+	(void)argv;
 	/*
 	 * All of stdin first, verified, and only then the lock: the writer
 	 * of the pipe may be a person reading a prompt, and no other writer
@@ -149,7 +134,7 @@ cmd_add(int argc, char **argv)
 		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", replace, &changed));
+			    "add", opt_r, &changed));
 		if (changed)
 			commit(&db);
 		dmu_db_close(&db);
@@ -172,16 +157,10 @@ cmd_import(int argc, char **argv)
 	unsigned char *der;
 	char *text, err[DMU_ERRLEN];
 	size_t len = 0, derlen, k;
-	int c, replace = 0, changed = 0, status;
+	int changed = 0, status;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
-			usage();
-		replace = 1;
-	}
-	if (argc - optind != 1)
-		usage();
-	canon(&d, argv[optind]);
+	(void)argc;
+	canon(&d, argv[1]);
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -198,7 +177,7 @@ cmd_import(int argc, char **argv)
 	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
 	dmu_rec_make(&r, d.canon, &cert, "unknown");
 	open_db(&db, 1);
-	status = add_one(&db, &r, "import", replace, &changed);
+	status = add_one(&db, &r, "import", opt_r, &changed);
 	if (changed)
 		commit(&db);
 	dmu_db_close(&db);
@@ -218,9 +197,8 @@ cmd_list(int argc, char **argv)
 	size_t i;
 	int status = 0;
 
+	(void)argc;
 	(void)argv;
-	if (argc != 1)
-		usage();
 	open_db(&db, 0);
 	for (i = 0; i < db.n; i++) {
 		struct dmu_rec *r = &db.rec[i];
@@ -322,19 +300,17 @@ cmd_inventory(int argc, char **argv)
 
 /* Commands on named devices: get, show, pem, pin. */
 static int
-cmd_each(const char *cmd, int argc, char **argv)
+cmd_each(int argc, char **argv)
 {
 	struct dmu_device d;
 	struct dmu_rec r;
 	struct dmu_cert cert;
 	char err[DMU_ERRLEN], warning[DMU_ERRLEN], pin[64];
+	const char *cmd = argv[0];
 	int i, rc, status = 0;
 
-	if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "pem") == 0) &&
-	    argc == 3)
+	if (strcmp(cmd, "get") != 0 && argc == 3)
 		return cmd_past(cmd, argv[1], argv[2]);
-	if (argc < 2 || (strcmp(cmd, "get") != 0 && argc != 2))
-		usage();
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		rc = dmu_db_lookup(dbpath, d.canon, &r, warning, err);
@@ -378,8 +354,6 @@ cmd_remove(int argc, char **argv)
 	struct dmu_db db;
 	int i, changed = 0, status = 0;
 
-	if (argc < 2)
-		usage();
 	open_db(&db, 1);
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
@@ -501,24 +475,138 @@ cmd_check(int argc, char **argv)
 	char err[DMU_ERRLEN];
 	int rc;
 
+	(void)argc;
 	(void)argv;
-	if (argc != 1)
-		usage();
 	rc = dmu_db_check(dbpath, report, (void *)dbpath, err);
 	if (rc == DMU_EFAIL)
 		dmu_warn("%s", err);
 	return rc;
 }
 
+/*
+ * The commands, in the order of the manual: the one place their help
+ * lives.  args is their synopsis after the name, what the line of help
+ * that says what they do.
+ */
+static const struct command {
+	const char *name, *args, *what;
+	const char *opts;		/* for getopt */
+	int min, max;			/* operands; -1: any number */
+	int (*fn)(int, char **);	/* argv[0] is the name */
+} commands[] = {
+	{ "add", "[-r]",
+	    "add the records on stdin (dmu-learn's); -r: replace",
+	    "r", 0, 0, cmd_add },
+	{ "check", "",
+	    "check every line of the database",
+	    "", 0, 0, cmd_check },
+	{ "get", "device ...",
+	    "print the records, for dmu-certdb add elsewhere",
+	    "", 1, -1, cmd_each },
+	{ "history", "[device ...]",
+	    "print every change made to the database",
+	    "", 0, -1, cmd_history },
+	{ "import", "[-r] device",
+	    "add the PEM certificate on stdin; -r: replace",
+	    "r", 1, 1, cmd_import },
+	{ "inventory", "[device ...]",
+	    "print one JSON line per pin: key, dates, warnings",
+	    "", 0, -1, cmd_inventory },
+	{ "list", "",
+	    "print DEVICE SHA256 LEARNED PROVENANCE USER SUBJECT",
+	    "", 0, 0, cmd_list },
+	{ "pem", "device [sha256]",
+	    "print the certificate (or a past one) as PEM",
+	    "", 1, 2, cmd_each },
+	{ "pin", "device",
+	    "print the value for curl's --pinnedpubkey",
+	    "", 1, 1, cmd_each },
+	{ "remove", "device ...",
+	    "remove the records of the devices",
+	    "", 1, -1, cmd_remove },
+	{ "seen", "[device ...]",
+	    "print what devices presented instead of their pins",
+	    "", 0, -1, cmd_seen },
+	{ "show", "device [sha256]",
+	    "print the certificate (or a past one) for people",
+	    "", 1, 2, cmd_each },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The program's help: the usage, then one line per command. */
+static char *
+program_help(void)
+{
+	char *h, *t, *syn;
+	size_t i;
+
+	h = dmu_xstrdup("usage: dmu-certdb [-hV] [-f file] command "
+	    "[argument ...]\n"
+	    "\n"
+	    "The certificate database of dmu: -f file, else $DMU_CERTDB, else\n"
+	    "~/.config/dmu/certdb. dmu-certdb command -h says more of one.\n"
+	    "\n"
+	    "  -f file     the certificate database\n"
+	    "  -V          print the version\n"
+	    "  -h, --help  print this help\n"
+	    "\n"
+	    "commands:\n");
+	for (i = 0; i < NCOMMANDS; i++) {
+		syn = dmu_xasprintf("%s %s", commands[i].name,
+		    commands[i].args);
+		t = dmu_xasprintf("%s  %-22s %s\n", h, syn, commands[i].what);
+		free(syn);
+		free(h);
+		h = t;
+	}
+	return h;
+}
+
+/* A command's help: its usage, then what it does. */
+static char *
+command_help(const struct command *c)
+{
+	return dmu_xasprintf("usage: dmu-certdb [-f file] %s%s%s\n\n%s.\n",
+	    c->name, c->args[0] != '\0' ? " " : "", c->args, c->what);
+}
+
+/*
+ * Reads the command's options and checks the count of its operands; a
+ * usage error says which is wrong.  Returns the index of the first operand.
+ */
+static int
+command_args(const struct command *c, int argc, char **argv)
+{
+	int ch, n;
+
+	while ((ch = dmu_getopt(argc, argv, c->opts, help)) != -1)
+		if (ch == 'r')
+			opt_r = 1;
+	n = argc - optind;
+	if (n < c->min)
+		dmu_usage(help, "%s needs a device", c->name);
+	if (c->max >= 0 && n > c->max) {
+		if (c->max == 0)
+			dmu_usage(help, "%s takes no operand", c->name);
+		dmu_usage(help, "%s takes at most %d operand%s: '%.40s' is "
+		    "one too many", c->name, c->max, c->max > 1 ? "s" : "",
+		    argv[optind + c->max]);
+	}
+	return optind;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *opt_f = NULL, *cmd;
+	const struct command *cmd = NULL;
+	const char *opt_f = NULL;
+	size_t i;
 	int c, rc;
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "+f:V")) != -1) {
+	help = program_help();
+	while ((c = dmu_getopt(argc, argv, "+f:V", help)) != -1) {
 		switch (c) {
 		case 'f':
 			opt_f = optarg;
@@ -526,41 +614,27 @@ main(int argc, char **argv)
 		case 'V':
 			return dmu_print_version();
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		dmu_usage(help, "no command given");
+	for (i = 0; i < NCOMMANDS && cmd == NULL; i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL)
+		dmu_usage(help, "unknown command '%.40s'", argv[0]);
+	free(help);
+	help = command_help(cmd);
 	dbpath = dmu_db_path(opt_f);
-	cmd = argv[0];
-	/* getopt names the program, not the command, in its messages. */
-	argv[0] = (char *)dmu_progname;
 	optind = 1;
-	if (strcmp(cmd, "add") == 0)
-		rc = cmd_add(argc, argv);
-	else if (strcmp(cmd, "import") == 0)
-		rc = cmd_import(argc, argv);
-	else if (strcmp(cmd, "list") == 0)
-		rc = cmd_list(argc, argv);
-	else if (strcmp(cmd, "inventory") == 0)
-		rc = cmd_inventory(argc, argv);
-	else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "show") == 0 ||
-	    strcmp(cmd, "pem") == 0 || strcmp(cmd, "pin") == 0)
-		rc = cmd_each(cmd, argc, argv);
-	else if (strcmp(cmd, "remove") == 0)
-		rc = cmd_remove(argc, argv);
-	else if (strcmp(cmd, "check") == 0)
-		rc = cmd_check(argc, argv);
-	else if (strcmp(cmd, "history") == 0)
-		rc = cmd_history(argc, argv);
-	else if (strcmp(cmd, "seen") == 0)
-		rc = cmd_seen(argc, argv);
-	else {
-		dmu_warn("unknown command '%s'", cmd);
-		usage();
-	}
+	c = command_args(cmd, argc, argv);
+	/* The command sees its name and its operands. */
+	argv[c - 1] = argv[0];
+	rc = cmd->fn(argc - c + 1, argv + c - 1);
+	free(help);
 	if (dmu_fshut() != 0)
 		rc = dmu_worse(rc, DMU_EFAIL);
 	return rc;

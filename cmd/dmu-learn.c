@@ -11,13 +11,23 @@ static const char *dbpath;
 static int timeout_ms = 10000;
 static int opt_y;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-learn [-Vy] [-F fingerprint] [-f file] "
-	    "[-t seconds] [device ...]\n");
-	exit(DMU_EUSAGE);
-}
+static const char help[] =
+"usage: dmu-learn [-hVy] [-F fingerprint] [-f file] [-t seconds] [device ...]\n"
+"\n"
+"Connects to each device, shows its certificate, asks for yes on the\n"
+"terminal, and prints the accepted record for dmu-certdb add. With no\n"
+"device, reads DEVICE [FINGERPRINT] lines (a manifest) from stdin.\n"
+"\n"
+"  -F fingerprint  accept only the certificate with this SHA-256 fingerprint,\n"
+"                  without asking: SHA256:base64, hex with or without colons,\n"
+"                  or openssl's \"sha256 Fingerprint=...\" line\n"
+"  -f file         the certificate database to compare with\n"
+"  -t seconds      time-out of connect and handshake (10)\n"
+"  -V              print the version\n"
+"  -y              accept without asking (a trusted network only)\n"
+"  -h, --help      print this help\n"
+"\n"
+"  dmu-learn -F SHA256:... st1.example.net | dmu-certdb add\n";
 
 /*
  * Asks on the terminal; returns 1 for "yes", 0 for anything else, -1
@@ -174,7 +184,7 @@ main(int argc, char **argv)
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "F:f:t:Vy")) != -1) {
+	while ((c = dmu_getopt(argc, argv, "F:f:t:Vy", help)) != -1) {
 		switch (c) {
 		case 'F':
 			opt_F = optarg;
@@ -191,13 +201,13 @@ main(int argc, char **argv)
 			opt_y = 1;
 			break;
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (opt_F != NULL && argc != 1)
-		dmu_die(DMU_EUSAGE, "-F takes exactly one device");
+		dmu_usage(help, "-F takes exactly one device");
 	dbpath = dmu_db_path(opt_f);
 	for (i = 0; i < argc; i++)
 		status = dmu_worse(status, learn(argv[i], opt_F, 0));
