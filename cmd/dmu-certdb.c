@@ -235,8 +235,8 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 
 	canon(&d, arg);
 	if (dmu_fpr_parse(fpr, sha) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
-		    "digits, with or without colons, or SHA256:base64)", fpr);
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' ("
+		    DMU_FPR_FORMS ")", fpr);
 	dmu_hex(hex, sha, 32);
 	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
 	    DMU_OK)

@@ -115,8 +115,8 @@ learn(const char *arg, const char *fpr, int manifest)
 		return DMU_EUSAGE;
 	}
 	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0) {
-		dmu_warn("%s: invalid fingerprint '%.100s' (64 hex digits, "
-		    "with or without colons, or SHA256:base64)", d.canon, fpr);
+		dmu_warn("%s: invalid fingerprint '%.100s' (" DMU_FPR_FORMS
+		    ")", d.canon, fpr);
 		return DMU_EUSAGE;
 	}
 	c = dmu_xcalloc(1, sizeof(*c));
@@ -173,12 +173,27 @@ done:
 	return rc;
 }
 
+/*
+ * The fingerprint of a manifest line: the rest of the line after the
+ * device, blanks around it dropped (openssl's "sha256 Fingerprint=..." has
+ * one inside), or NULL when there is none.
+ */
+static char *
+manifest_fpr(char *rest)
+{
+	if (rest == NULL)
+		return NULL;
+	rest = dmu_trim(rest);
+	return rest[0] != '\0' ? rest : NULL;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *opt_f = NULL, *opt_F = NULL;
 	struct dmu_lines in;
-	char *line, *dev, *fpr, *extra;
+	char *line, *dev, *fpr;
+	uint8_t want[32];
 	long n;
 	int c, i, status = 0;
 
@@ -227,8 +242,9 @@ main(int argc, char **argv)
 			dev = strtok(line, " \t");
 			if (dev == NULL)
 				continue;
-			fpr = strtok(NULL, " \t");
-			if ((extra = strtok(NULL, " \t")) != NULL) {
+			fpr = manifest_fpr(strtok(NULL, ""));
+			if (fpr != NULL && strpbrk(fpr, " \t") != NULL &&
+			    dmu_fpr_parse(fpr, want) != 0) {
 				dmu_warn("stdin:%ld: expected DEVICE "
 				    "[FINGERPRINT]", lineno);
 				status = dmu_worse(status, DMU_EDATA);

@@ -316,11 +316,18 @@ void dmu_b64_encode(char *out, const void *in, size_t n);
 long dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n);
 
 /*
- * Parses a SHA-256 fingerprint: 64 hex digits, with or without ':' between
- * byte pairs, any case; or "SHA256:" followed by base64 with or without
- * padding.  Returns 0 and fills out, or -1.
+ * Parses a SHA-256 fingerprint in every form a person pastes: 64 hex
+ * digits, with or without ':' between byte pairs, any case; OpenSSL's
+ * "sha256 Fingerprint=" (or "SHA256 Fingerprint=") line of colon hex;
+ * "SHA256:" (any case) followed by base64 with or without its padding, as
+ * OpenSSH writes it.  Blanks and a line end around it are ignored.
+ * Returns 0 and fills out, or -1.
  */
 int dmu_fpr_parse(const char *s, uint8_t out[32]);
+
+/* The forms dmu_fpr_parse() takes, for a message that refuses one. */
+#define DMU_FPR_FORMS "64 hex digits with or without colons, " \
+	"SHA256:base64, or openssl's sha256 Fingerprint=..."
 
 /* The value of the hex digit c (either case), or -1. */
 int dmu_hexval(int c);
