@@ -269,11 +269,11 @@ old.example.net:443"
 	# As shown, on a terminal: each line comes out as it comes in.
 	command -v script >/dev/null || skip "script (util-linux) is not installed"
 	printf '%s\n' "$EX" >ex.sh
-	group_bg tty tty.err "script -qfec 'bash ex.sh' /dev/null"
+	tty_bg tty tty.err ex.sh
 	wait_until 5 count_in tty '"values":{' 2 || fail "tty: $(cat tty)"
 	ctl "gen 1" >/dev/null
 	wait_until 5 count_in tty '"values":{' 3 || fail "tty: $(cat tty)"
-	kill -TERM -- "-$GROUP"
+	tty_stop
 	# With --unbuffered, as the page says, into a file.
 	EX=${EX/jq -c/jq -c --unbuffered}
 	group_bg values.ndjson err "$EX"
@@ -496,10 +496,11 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	collector=$BG_PID
 	wait_lines st1.ndjson 2
 	printf '%s\n' "${CMDS[1]}" >watch.sh
-	group_bg tty tty.err "script -qfec 'bash watch.sh' /dev/null"
+	tty_bg tty tty.err watch.sh
 	wait_until 5 count_in tty '"values":{' 2 || fail "tty: $(cat tty)"
 	ctl "gen 1" >/dev/null
 	wait_until 5 count_in tty '"values":{' 3 || fail "tty: $(cat tty)"
+	tty_stop
 	kill -TERM "$collector"
 	bg_wait "$collector" 10
 	assert_equal "$BG_STATUS" 0
