@@ -5,6 +5,7 @@
 # wrong before the usage.
 
 load helper
+load helper-man
 
 PROGS="dmu-learn dmu-pin-check dmu-get dmu-certdb"
 
@@ -139,4 +140,78 @@ EOF
 -c a.pem -k a.key extra|no operands: every setting is an option
 -c a.pem -k a.key -S loud|-S: silent or drip
 EOF
+}
+
+@test "README: Try it without a device: the simulator by hand, learned with -F, fetched, controlled" {
+	command -v socat >/dev/null || skip "socat is not installed"
+	readme=$(readme_blocks "Try it without a device")
+	block_cmds "$readme"
+	[ "${#CMDS[@]}" -eq 8 ] || fail "8 commands expected: ${CMDS[*]}"
+	# 1: the build of the programs and the simulator, where it says.
+	assert_equal "${CMDS[0]}" "make all test/dmu-sim"
+	make -s -n -C "$DMU_REPO" test/dmu-sim >/dev/null || fail "no make target test/dmu-sim"
+	[ -x "$DMU_REPO/test/dmu-sim" ] || fail "test/dmu-sim is not built"
+	# The page's port and places, made the test's own.
+	port=$(free_port)
+	loc() {
+		local t=${1//8443/$port}
+		t=${t//test\/dmu-sim/$DMU_SIM}
+		printf '%s\n' "${t//\$PWD\/cmd/$DMU_BIN}"
+	}
+	# 2, 3: a certificate and the simulator.
+	bash -e -c "$(loc "${CMDS[1]}")" || fail "${CMDS[1]}"
+	[[ ${CMDS[2]} == *" &" ]] || fail "not started in the background: ${CMDS[2]}"
+	eval "$(loc "${CMDS[2]}") 3>&-"
+	SIM_PIDS+=($!)
+	wait_until 10 test -s sim.ports || fail "the simulator did not start"
+	# 4 to 6: learned with -F, then the latest of its five reports.
+	run --separate-stderr bash -e -o pipefail -c "$(loc "${CMDS[3]}")
+$(loc "${CMDS[4]}")
+$(loc "${CMDS[5]}")"
+	assert_success
+	assert_equal "$(jq -c '[.device, .serial]' <<<"$output")" "[\"127.0.0.1:$port\",5]"
+	assert_equal "$(DMU_CERTDB=sim.certdb dmu-certdb list | cut -d' ' -f4)" fingerprint
+	# 7: three more reports; 8: quit, and it is gone.
+	run bash -e -c "$(loc "${CMDS[6]}")
+$(loc "${CMDS[7]}")"
+	assert_success
+	assert_equal "$output" "ok 8
+ok"
+	bg_wait "${SIM_PIDS[-1]}" 10
+	# The help it points to lists the commands it names.
+	run "$DMU_SIM" -h
+	for w in gen fail quit; do
+		grep -q "^  $w\b" <<<"$output" || fail "$w is not in dmu-sim -h"
+	done
+}
+
+@test "README: the program table names every command of dmu-certdb" {
+	row=$(grep '^| `dmu-certdb` |' "$DMU_REPO/README.md")
+	run dmu-certdb -h
+	assert_success
+	cmds=$(sed -n '/^commands:/,$p' <<<"$output" | awk 'NR > 1 { print $1 }')
+	[ "$(wc -l <<<"$cmds")" -eq 12 ] || fail "commands: $cmds"
+	for c in $cmds; do
+		[[ $row =~ [\ :]$c[,\ ] ]] || fail "$c is not in the README's table: $row"
+	done
+}
+
+@test "README: the CSV example of list is what make demo runs and shows, from serial 1" {
+	command -v jq >/dev/null || skip "jq is not installed"
+	readme=$(readme_blocks "Fetching reports")
+	line=$(grep -n '^\$ dmu-get .* list | jq -r -f share/jq/csv.jq' <<<"$readme")
+	[ -n "$line" ] || fail "no list example: $readme"
+	cmd=${line#*\$ }
+	shown=$(sed -n "$((${line%%:*} + 1)),\$p" <<<"$readme" | sed '/^\$ /,$d;/^--$/,$d' |
+	    cut -d, -f2)
+	assert_equal "$(echo $shown)" "1 2 3"
+	mkdir t
+	run --separate-stderr env TMPDIR="$PWD/t" "$DMU_REPO/test/demo"
+	assert_success
+	dev=$(grep -o '127\.0\.0\.1:[0-9]*' <<<"${lines[0]}" | head -n 1)
+	# The demo shows the same command, for its device, and what it prints.
+	i=$(grep -nF -- "\$ ${cmd//127.0.0.1:36557/$dev}" <<<"$output" | cut -d: -f1)
+	[ -n "$i" ] || fail "the demo does not show '$cmd': $output"
+	got=$(sed -n "$((i + 1)),\$p" <<<"$output" | sed '/^$/,$d' | cut -d, -f2)
+	assert_equal "$(echo $got)" "1 2 3"
 }
