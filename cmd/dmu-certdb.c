@@ -6,11 +6,17 @@
 #include "dmu.h"
 
 static const char *dbpath;
+/* The history of the changes of a writer: every change is kept in it. */
+static struct dmu_hist_log hlog;
 
 static char *help;		/* the program's, or the command's */
 static int opt_r;		/* -r of add and import */
+static char *opt_F;		/* -F of import */
 
-/* Opens the database, locked for writing with lock set; exits on failure. */
+/*
+ * Opens the database, locked for writing with lock set, its history then
+ * attached; exits on failure.
+ */
 static void
 open_db(struct dmu_db *db, int lock)
 {
@@ -20,6 +26,19 @@ open_db(struct dmu_db *db, int lock)
 		dmu_warn("%s", db->warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db->err);
+	if (lock)
+		dmu_hist_attach(&hlog, db);
+}
+
+/* Closes what open_db() opened. */
+static void
+close_db(struct dmu_db *db)
+{
+	int lock = db->lockfd >= 0;
+
+	dmu_db_close(db);
+	if (lock)
+		dmu_hist_log_free(&hlog);
 }
 
 static void
@@ -137,7 +156,7 @@ cmd_add(int argc, char **argv)
 			    "add", opt_r, &changed));
 		if (changed)
 			commit(&db);
-		dmu_db_close(&db);
+		close_db(&db);
 		if (changed)
 			forget_seen(recs, nrec);
 	}
@@ -145,6 +164,34 @@ cmd_add(int argc, char **argv)
 		dmu_rec_free(&recs[i]);
 	free(recs);
 	return status;
+}
+
+/*
+ * A certificate the device presented in a mismatch is evidence of an
+ * impostor until a person checks it: import without -F refuses it, so
+ * that "pem DEVICE SHA256 | import -r DEVICE" makes no pin.  Exits when
+ * it is evidence, or when the evidence cannot be read (fail closed).
+ */
+static void
+refuse_evidence(const char *device, const struct dmu_cert *cert)
+{
+	struct dmu_cert seen;
+	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
+	int rc;
+
+	dmu_hex(hex, cert->sha256, 32);
+	rc = dmu_ev_cert(path, device, hex, &seen, err);
+	free(path);
+	if (rc == DMU_OK) {
+		dmu_cert_free(&seen);
+		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
+		    "presented in a mismatch (dmu-certdb seen); after checking "
+		    "the device, import it with -F and its fingerprint",
+		    device, hex);
+	}
+	if (rc != DMU_EUNKNOWN)
+		dmu_die(rc, "%s (without -F, import must know the certificate "
+		    "was not presented in a mismatch)", err);
 }
 
 static int
@@ -155,12 +202,17 @@ cmd_import(int argc, char **argv)
 	struct dmu_cert cert;
 	struct dmu_rec r;
 	unsigned char *der;
-	char *text, err[DMU_ERRLEN];
+	uint8_t want[32];
+	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[65];
 	size_t len = 0, derlen, k;
 	int changed = 0, status;
 
 	(void)argc;
+	fpr = opt_F;
 	canon(&d, argv[1]);
+	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
+		    ")", dmu_echo(fpr));
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -174,13 +226,24 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
-	dmu_rec_make(&r, d.canon, &cert, "unknown");
+	dmu_hex(hex, cert.sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
+		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
+		    "fingerprint %s, not the one given with -F; nothing was "
+		    "stored", d.canon, hex);
+	if (fpr == NULL)
+		refuse_evidence(d.canon, &cert);
+	/*
+	 * Without -F dmu cannot say how whoever ran import checked the PEM:
+	 * the pin is unverified, and draws the warning of dmu-learn -y.
+	 */
+	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
+	    "unverified");
 	open_db(&db, 1);
 	status = add_one(&db, &r, "import", opt_r, &changed);
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -215,7 +278,7 @@ cmd_list(int argc, char **argv)
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -235,8 +298,8 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 
 	canon(&d, arg);
 	if (dmu_fpr_parse(fpr, sha) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' ("
-		    DMU_FPR_FORMS ")", fpr);
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
+		    ")", dmu_echo(fpr));
 	dmu_hex(hex, sha, 32);
 	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
 	    DMU_OK)
@@ -294,7 +357,7 @@ cmd_inventory(int argc, char **argv)
 		    dmu_rec_prov(r), now);
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -366,7 +429,7 @@ cmd_remove(int argc, char **argv)
 	}
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -387,6 +450,17 @@ devices(int argc, char **argv)
 	}
 	return v;
 }
+
+/*
+ * What history and seen print: the lines go to a buffer first, so that a
+ * bad line anywhere in the file leaves stdout empty.
+ */
+struct listing {
+	char **want;		/* devices(), or NULL for all */
+	FILE *out;		/* writes to buf */
+	char *buf;
+	size_t len;
+};
 
 static int
 wanted(char **v, const char *device)
@@ -411,56 +485,87 @@ devices_free(char **v)
 	free(v);
 }
 
+static void
+listing_open(struct listing *ls, int argc, char **argv)
+{
+	ls->want = devices(argc, argv);
+	if ((ls->out = open_memstream(&ls->buf, &ls->len)) == NULL)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+}
+
+/*
+ * Ends a listing: the buffer goes to stdout only when the whole file was
+ * read (rc DMU_OK); else err is the one line said.  Returns rc.
+ */
+static int
+listing_close(struct listing *ls, int rc, const char *err)
+{
+	if (fclose(ls->out) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	if (rc == DMU_OK)
+		fwrite(ls->buf, 1, ls->len, stdout);
+	else
+		dmu_warn("%s", err);
+	free(ls->buf);
+	devices_free(ls->want);
+	return rc;
+}
+
 static int
 print_hist(void *ctx, const struct dmu_hist *h)
 {
-	if (!wanted(ctx, h->device))
+	struct listing *ls = ctx;
+
+	if (!wanted(ls->want, h->device))
 		return 0;
 	if (h->oldsha256hex != NULL)
-		printf("%s %s %s %s %s %s %s %s\n", h->time, h->action,
-		    h->device, h->sha256hex, h->prov, h->user,
+		fprintf(ls->out, "%s %s %s %s %s %s %s %s\n", h->time,
+		    h->action, h->device, h->sha256hex, h->prov, h->user,
 		    h->oldsha256hex, h->oldprov);
 	else
-		printf("%s %s %s %s %s %s\n", h->time, h->action, h->device,
-		    h->sha256hex, h->prov, h->user);
+		fprintf(ls->out, "%s %s %s %s %s %s\n", h->time, h->action,
+		    h->device, h->sha256hex, h->prov, h->user);
 	return 0;
 }
 
 static int
 cmd_history(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_hist_path(dbpath);
-	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_hist_scan(path, print_hist, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static int
 print_seen(void *ctx, const struct dmu_ev *e)
 {
-	if (wanted(ctx, e->device))
-		printf("%s %s %s %s %lld %s %s\n", e->device, e->sha256hex,
-		    e->first, e->last, e->count, e->addr, e->reason);
+	struct listing *ls = ctx;
+
+	if (wanted(ls->want, e->device))
+		fprintf(ls->out, "%s %s %s %s %lld %s %s\n", e->device,
+		    e->sha256hex, e->first, e->last, e->count, e->addr,
+		    e->reason);
 	return 0;
 }
 
 static int
 cmd_seen(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	listing_open(&ls, argc, argv);
 	path = dmu_ev_path(dbpath);
-	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_ev_scan(path, print_seen, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static void
@@ -506,9 +611,9 @@ static const struct command {
 	{ "history", "[device ...]",
 	    "print every change made to the database",
 	    "", 0, -1, cmd_history },
-	{ "import", "[-r] device",
-	    "add the PEM certificate on stdin; -r: replace",
-	    "r", 1, 1, cmd_import },
+	{ "import", "[-F fingerprint] [-r] device",
+	    "add the PEM on stdin; -F: check it, -r: replace",
+	    "F:r", 1, 1, cmd_import },
 	{ "inventory", "[device ...]",
 	    "print one JSON line per pin: key, dates, warnings",
 	    "", 0, -1, cmd_inventory },
@@ -554,7 +659,9 @@ program_help(void)
 	for (i = 0; i < NCOMMANDS; i++) {
 		syn = dmu_xasprintf("%s %s", commands[i].name,
 		    commands[i].args);
-		t = dmu_xasprintf("%s  %-22s %s\n", h, syn, commands[i].what);
+		/* A long synopsis gets a line of its own. */
+		t = dmu_xasprintf(strlen(syn) > 22 ? "%s  %s\n  %22s %s\n" :
+		    "%s  %-22s%s %s\n", h, syn, "", commands[i].what);
 		free(syn);
 		free(h);
 		h = t;
@@ -582,15 +689,17 @@ command_args(const struct command *c, int argc, char **argv)
 	while ((ch = dmu_getopt(argc, argv, c->opts, help)) != -1)
 		if (ch == 'r')
 			opt_r = 1;
+		else if (ch == 'F')
+			opt_F = optarg;
 	n = argc - optind;
 	if (n < c->min)
 		dmu_usage(help, "%s needs a device", c->name);
 	if (c->max >= 0 && n > c->max) {
 		if (c->max == 0)
 			dmu_usage(help, "%s takes no operand", c->name);
-		dmu_usage(help, "%s takes at most %d operand%s: '%.40s' is "
+		dmu_usage(help, "%s takes at most %d operand%s: '%s' is "
 		    "one too many", c->name, c->max, c->max > 1 ? "s" : "",
-		    argv[optind + c->max]);
+		    dmu_echo(argv[optind + c->max]));
 	}
 	return optind;
 }
@@ -625,7 +734,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL)
-		dmu_usage(help, "unknown command '%.40s'", argv[0]);
+		dmu_usage(help, "unknown command '%s'", dmu_echo(argv[0]));
 	free(help);
 	help = command_help(cmd);
 	dbpath = dmu_db_path(opt_f);

@@ -14,7 +14,8 @@ enum {
 	O_W = 1 << 1,		/* -w seconds */
 	O_SN = 1 << 2,		/* -s statefile, -n count */
 	O_R = 1 << 3,		/* -r */
-	O_M = 1 << 4		/* -m file */
+	O_M = 1 << 4,		/* -m file */
+	O_X = 1 << 5		/* -x command, -X seconds */
 };
 
 static const struct {
@@ -26,7 +27,7 @@ static const struct {
 	[R_SERIAL] = { NULL, O_R },
 	[R_LIST] = { "list", O_R },
 	[R_WAIT] = { "wait", O_L | O_W | O_R },
-	[R_FOLLOW] = { "follow", O_W | O_SN | O_M },
+	[R_FOLLOW] = { "follow", O_W | O_SN | O_M | O_X },
 };
 
 /* What is said when an option does not go with the resource, in order. */
@@ -39,6 +40,7 @@ static const struct {
 	{ O_L, "-l goes with wait" },
 	{ O_W, "-w goes with wait and follow" },
 	{ O_M, "-m goes with follow" },
+	{ O_X, "-x and -X go with follow" },
 };
 
 /* Everything a run needs, from the command line to the connection. */
@@ -56,6 +58,8 @@ struct run {
 	unsigned given;		/* O_* of the options given */
 	const char *dbfile, *keyfile, *statefile, *app;
 	const char *metrics;	/* -m */
+	const char *command;	/* -x */
+	long command_s;		/* -X */
 	char *evpath;		/* where mismatches are kept */
 	/* Serials written by list and wait, to delete with -d. */
 	long long *written;
@@ -66,8 +70,8 @@ static struct run *the_run;	/* for the atexit() wipe of the key */
 
 static const char help[] =
 "usage: dmu-get [-dhVr] [-a app] [-f file] [-k keyfile] [-l serial] [-m file]\n"
-"               [-n count] [-s statefile] [-t seconds] [-w seconds] device\n"
-"               [resource]\n"
+"               [-n count] [-s statefile] [-t seconds] [-w seconds] [-X seconds]\n"
+"               [-x command] device [resource]\n"
 "\n"
 "Fetches reports from a learned device over a connection only its pinned\n"
 "certificate can complete; prints each as one JSON line. resource: latest\n"
@@ -85,6 +89,9 @@ static const char help[] =
 "  -s statefile  follow: resume after the serial kept in statefile\n"
 "  -t seconds    time-out of connect and handshake, and of each wait (10)\n"
 "  -w seconds    wait, follow: the long poll's time-out (1 to 75; 75)\n"
+"  -X seconds    follow -x: how long command may take for one batch (60)\n"
+"  -x command    follow: hand the reports to sh -c command, and move on only\n"
+"                when it exits 0\n"
 "  -V            print the version\n"
 "  -h, --help    print this help\n";
 
@@ -286,7 +293,8 @@ follow(struct run *u)
 	c.wait_s = u->wait_s > 0 ? u->wait_s : 75;
 	c.delete = u->opt_d;
 	c.metrics = u->metrics;
-	c.emit = print_report;
+	c.command = u->command;
+	c.command_ms = (u->command_s > 0 ? u->command_s : 60) * 1000;
 	c.warn = print_warning;
 	rc = dmu_collect_run(&c);
 	if (rc == DMU_EMISMATCH)
@@ -302,7 +310,7 @@ static void
 load_pin(struct run *u)
 {
 	struct dmu_rec rec;
-	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN];
+	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN], msg[512];
 	int rc;
 
 	path = dmu_db_path(u->dbfile);
@@ -317,11 +325,8 @@ load_pin(struct run *u)
 	if (dmu_db_cert(path, &rec, &u->pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
 	/* An audit must find every pin that no person compared: say so. */
-	if (strcmp(rec.prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", rec.device, rec.sha256hex, rec.user,
-		    rec.learned);
+	if (dmu_rec_unverified(&rec, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 	dmu_rec_free(&rec);
 	u->cl.evpath = u->evpath = dmu_ev_path(path);
 	free(path);
@@ -341,7 +346,7 @@ parse_resource(struct run *u, const char *arg)
 		}
 	if (dmu_parse_long(arg, 1, 1LL << 53, &u->serial) != 0)
 		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
-		    "serial, list, wait or follow)", arg);
+		    "serial, list, wait or follow)", dmu_echo(arg));
 	u->res = R_SERIAL;
 }
 
@@ -355,6 +360,8 @@ check_options(const struct run *u)
 		if ((u->given & misfits[i].opt) &&
 		    !(resources[u->res].opts & misfits[i].opt))
 			dmu_die(DMU_EUSAGE, "%s", misfits[i].msg);
+	if (u->command_s > 0 && u->command == NULL)
+		dmu_die(DMU_EUSAGE, "-X goes with -x");
 }
 
 /* Reads the options into u; returns the index of the first operand. */
@@ -364,7 +371,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 	long long v;
 	int c;
 
-	while ((c = dmu_getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:", help)) !=
+	while ((c = dmu_getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:X:x:", help)) !=
 	    -1) {
 		switch (c) {
 		case 'a':
@@ -382,7 +389,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'l':
 			if (dmu_parse_long(optarg, 0, 1LL << 53, &u->last) != 0)
 				dmu_die(DMU_EUSAGE, "invalid serial '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			/* -l 0 is the default, and goes with anything. */
 			if (u->last > 0)
 				u->given |= O_L;
@@ -395,7 +402,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 			if (dmu_parse_long(optarg, 1, 1LL << 53, &u->count) !=
 			    0)
 				dmu_die(DMU_EUSAGE, "invalid count '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			u->given |= O_SN;
 			break;
 		case 'r':
@@ -414,9 +421,22 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'w':
 			if (dmu_parse_long(optarg, 1, 75, &v) != 0)
 				dmu_die(DMU_EUSAGE, "invalid wait '%s' (1 to "
-				    "75 seconds)", optarg);
+				    "75 seconds)", dmu_echo(optarg));
 			u->wait_s = (long)v;
 			u->given |= O_W;
+			break;
+		case 'X':
+			if (dmu_parse_long(optarg, 1, 86400, &v) != 0)
+				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
+				    "(1 to 86400 seconds)", optarg);
+			u->command_s = (long)v;
+			u->given |= O_X;
+			break;
+		case 'x':
+			if (optarg[0] == '\0')
+				dmu_die(DMU_EUSAGE, "empty command for -x");
+			u->command = optarg;
+			u->given |= O_X;
 			break;
 		default:
 			dmu_usage(help, NULL);
@@ -459,6 +479,7 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	load_pin(&u);
 	u.cl.pinned = &u.pinned;
+	u.cl.warn = print_warning;
 	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);

@@ -146,11 +146,10 @@ check(struct job *j, struct dmu_conn *c)
 static void
 warn_unverified(const struct dmu_rec *r)
 {
-	if (strcmp(r->prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", r->device, r->sha256hex, r->user,
-		    r->learned);
+	char msg[512];
+
+	if (dmu_rec_unverified(r, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 }
 
 static void *
@@ -292,7 +291,7 @@ main(int argc, char **argv)
 		case 'j':
 			if (dmu_parse_long(optarg, 1, 256, &nthreads) != 0)
 				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
-				    "(1 to 256)", optarg);
+				    "(1 to 256)", dmu_echo(optarg));
 			break;
 		case 'm':
 			opt_m = optarg;

@@ -85,6 +85,19 @@ dmu_rec_prov(const struct dmu_rec *r)
 	return r->prov[0] != '\0' ? r->prov : "unknown";
 }
 
+/* see dmu.h */
+int
+dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz)
+{
+	if (strcmp(r->prov, "unverified") != 0)
+		return 0;
+	snprintf(out, outsz, "%s: warning: pin %s is unverified: %s pinned "
+	    "it on %s and nobody compared its fingerprint (dmu-learn -y, or "
+	    "dmu-certdb import without -F)", r->device, r->sha256hex,
+	    r->user, r->learned);
+	return 1;
+}
+
 /* Checks the provenance and user fields of a six-field record into r. */
 static int
 take_provenance(struct dmu_rec *r, const char *prov, const char *user,
@@ -122,7 +135,7 @@ check_fields(char *const *f, char *err)
 	if (strcmp(d.canon, f[0]) != 0) {
 		/* Shown with no control character: no terminal escapes. */
 		dmu_seterr(err, "device '%s' is not in canonical form (%.80s)",
-		    dmu_scrub(safe, sizeof(safe), f[0], strnlen(f[0], 80)),
+		    dmu_scrub(safe, sizeof(safe), f[0], strlen(f[0])),
 		    d.canon);
 		return -1;
 	}
@@ -543,7 +556,6 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
@@ -673,7 +685,6 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	k.report = report;
 	k.ctx = ctx;
 	k.seen.lockfd = -1;
-	k.seen.hfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
 	if (rc == 0 && !exists) {
@@ -700,7 +711,9 @@ dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
 
-	dmu_hist_note(db, old != NULL ? "replace" : "add", r, old);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, old != NULL ? "replace" :
+		    "add", r, old);
 	rec_copy(&copy, r);
 	if (old != NULL) {
 		dmu_rec_free(old);
@@ -718,7 +731,8 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 
 	if (r == NULL)
 		return -1;
-	dmu_hist_note(db, "remove", r, NULL);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, "remove", r, NULL);
 	i = (size_t)(r - db->rec);
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
@@ -752,10 +766,18 @@ dmu_db_commit(struct dmu_db *db)
 	int rc;
 
 	/* The history first: no change is made that it does not keep. */
-	if (dmu_hist_append(db) != DMU_OK)
+	if (db->hook != NULL && db->hook->before(db->hook->ctx, db->err) !=
+	    DMU_OK)
 		return DMU_EFAIL;
-	rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
-	dmu_hist_done(db, rc == DMU_OK);
+	/*
+	 * The file keeps its mode, a 0600 database stays 0600, except for
+	 * the write permission of group and others (a warning): whoever may
+	 * write the database decides which devices are trusted.
+	 */
+	rc = dmu_replace_file(db->path, dmu_mode_of(db->path, 0644) & 0644,
+	    fill_db, db, db->err);
+	if (db->hook != NULL)
+		db->hook->after(db->hook->ctx, rc == DMU_OK);
 	if (rc == DMU_OK)
 		db->exists = 1;
 	return rc;
@@ -772,12 +794,8 @@ dmu_db_close(struct dmu_db *db)
 	free(db->rec);
 	free(db->slot);
 	free(db->path);
-	free(db->hist);
-	if (db->hfd >= 0)
-		close(db->hfd);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 }

@@ -109,8 +109,9 @@ dmu_ev_parse(const char *line, struct dmu_ev *e, char *err)
 		dmu_seterr(err, "count is not a number from 1 to 2^53");
 		goto bad;
 	}
-	if (strlen(f[5]) >= DMU_ADDR_MAX || strspn(f[5],
-	    "0123456789abcdefABCDEF.:[]-") != strlen(f[5]) || f[5][0] == '\0') {
+	if (strlen(f[5]) >= DMU_ADDR_MAX || strspn(f[5], "0123456789abcdef"
+	    "ghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:[]%_-") !=
+	    strlen(f[5]) || f[5][0] == '\0') {
 		dmu_seterr(err, "address is not an IP address and port or '-'");
 		goto bad;
 	}
@@ -241,6 +242,27 @@ fill_ev(void *ctx, FILE *f)
 }
 
 /*
+ * The mode of the evidence: never more open than its database, whose mode
+ * FILE.evidence takes (dmu_ev_path()); elsewhere, in the user's state
+ * directory, 0600.
+ */
+static unsigned
+ev_mode(const char *path)
+{
+	size_t n = strlen(path), k = sizeof(".evidence") - 1;
+	unsigned mode = 0600;
+	char *db;
+
+	if (n > k && strcmp(path + n - k, ".evidence") == 0) {
+		db = dmu_xstrdup(path);
+		db[n - k] = '\0';
+		mode = dmu_mode_of(db, 0600) & 0644;
+		free(db);
+	}
+	return mode;
+}
+
+/*
  * Locks path.lock, reads path into s, lets change(s, arg) edit it and, when
  * it returns 1, replaces the file.  Returns DMU_OK, or another code with
  * the reason in err.
@@ -270,7 +292,7 @@ ev_update(const char *path, int (*change)(struct evset *, const void *),
 		return DMU_EFAIL;
 	rc = dmu_ev_scan(path, keep, &s, err);
 	if (rc == DMU_OK && change(&s, arg))
-		rc = dmu_replace_file(path, 0644, fill_ev, &s, err);
+		rc = dmu_replace_file(path, ev_mode(path), fill_ev, &s, err);
 	close(fd);
 	evset_free(&s);
 	return rc;
@@ -465,8 +487,10 @@ dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
 	struct dmu_rec r;
 	int rc;
 
-	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK)
+	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK) {
+		free(k.certb64);	/* found before a bad line */
 		return rc;
+	}
 	if (k.certb64 == NULL)
 		return DMU_EUNKNOWN;
 	memset(&r, 0, sizeof(r));

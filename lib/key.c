@@ -73,9 +73,11 @@ read_file(const char *file, char *raw, size_t size, char *warning,
 		    strerror(errno));
 		return DMU_EFAIL;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-		dmu_seterr(warning, "warning: key file %.200s is readable by "
-		    "group or others", file);
+	/* Any bit for group or others: write or execute leaks it too. */
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		dmu_seterr(warning, "warning: key file %.200s is open to "
+		    "group or others (mode %04o)", file,
+		    (unsigned)(st.st_mode & 07777));
 	while (got < size - 1 && (nr = read(fd, raw + got, size - 1 - got))
 	    != 0) {
 		if (nr < 0 && errno == EINTR)

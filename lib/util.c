@@ -30,18 +30,34 @@ dmu_setprogname(const char *argv0)
 	dmu_progname = p != NULL ? p + 1 : argv0;
 }
 
+/*
+ * Says "progname: message" on one line.  Whatever a caller forgot to
+ * scrub, no control character reaches the terminal raw: the message is
+ * written with each one that dmu_is_control() names as '?' (UTF-8 text is
+ * kept), and cut with "..." past 2 KiB.
+ */
 static void
 vwarn(const char *fmt, va_list ap)
 {
 	int saved = errno;
-	size_t n = strlen(fmt);
+	size_t n = strlen(fmt), len;
+	unsigned char msg[2048], *p;
 
+	if (vsnprintf((char *)msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	len = strlen((char *)msg);
+	if (n > 0 && fmt[n - 1] == ':')
+		snprintf((char *)msg + len, sizeof(msg) - len, " %s",
+		    strerror(saved));
 	fflush(stdout);
 	fprintf(stderr, "%s: ", dmu_progname);
-	vfprintf(stderr, fmt, ap);
-	if (n > 0 && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(saved));
-	fputc('\n', stderr);
+	for (p = msg; *p != '\0'; p++) {
+		if (dmu_is_control(p, 1))
+			*p = '?';
+		else if (p[1] != '\0' && dmu_is_control(p, 2))
+			*p++ = '?', *p = '?';
+	}
+	fprintf(stderr, "%s\n", (char *)msg);
 }
 
 /* see dmu.h */
@@ -169,7 +185,7 @@ dmu_opt_timeout(const char *arg)
 
 	if (dmu_parse_long(arg, 1, 3600, &v) != 0)
 		dmu_die(DMU_EUSAGE, "invalid time-out '%s' (1 to 3600 seconds)",
-		    arg);
+		    dmu_echo(arg));
 	return (int)v * 1000;
 }
 
@@ -601,6 +617,44 @@ dmu_fsync_dir(const char *path)
 }
 
 /* see dmu.h */
+unsigned
+dmu_mode_of(const char *path, unsigned dflt)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return (unsigned)(st.st_mode & 0777);
+	return dflt & 0777;
+}
+
+/* see dmu.h */
+int
+dmu_file_like(int fd, const char *like, unsigned mode)
+{
+	struct stat st, own;
+
+	if (fstat(fd, &own) != 0)
+		return -1;
+	if (like != NULL && stat(like, &st) == 0 &&
+	    (st.st_uid != own.st_uid || st.st_gid != own.st_gid)) {
+		/*
+		 * Root keeps a user's files theirs; a user can give a file
+		 * only a group of their own.  Either way, try: a file left
+		 * with our group is at worst closed to that group.
+		 */
+		if (fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1,
+		    st.st_gid) != 0 && geteuid() == 0)
+			return -1;
+		if (fstat(fd, &own) != 0)
+			return -1;
+	}
+	if ((own.st_mode & 07777) != (mode & 0777) &&
+	    fchmod(fd, (mode_t)(mode & 0777)) != 0)
+		return -1;
+	return 0;
+}
+
+/* see dmu.h */
 int
 dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
     void *ctx, char *err)
@@ -619,7 +673,8 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 		free(tmp);
 		return DMU_EFAIL;
 	}
-	if (fchmod(fd, (mode_t)mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
+	if (dmu_file_like(fd, path, mode) != 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
 		close(fd);
 		goto ioerr;
 	}

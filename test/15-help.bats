@@ -115,12 +115,12 @@ EOF
 		assert_success
 		assert_equal "$stderr" ""
 		[[ ${lines[0]} == "usage: dmu-sim "* ]] || fail "${lines[0]}"
-		for w in gen restart fail cut malformed slow mode key clock \
+		for w in gen restart fail cut malformed slow mode trail fold key clock \
 		    stats quit; do
 			printf '%s\n' "$output" | grep -q "^  $w\b" ||
 			    fail "control command $w is not in the help"
 		done
-		for o in 4 a b c g K k L m n P p S V; do
+		for o in 4 a b c g K k L l m n P p S V; do
 			printf '%s\n' "$output" | grep -q -- "-$o " ||
 			    fail "-$o is not in the help"
 		done

@@ -4,11 +4,11 @@
 load helper
 
 # pinned NAME [DEVICE]: starts a simulator serving NAME and pins NAME.pem for
-# it (DEVICE defaults to 127.0.0.1:PORT); sets DEV.
+# it, by its fingerprint (DEVICE defaults to 127.0.0.1:PORT); sets DEV.
 pinned() {
 	start_sim "$1"
 	DEV=${2:-127.0.0.1:$SIM_PORT}
-	dmu-certdb import "$DEV" <"$1.pem"
+	dmu-certdb import -F "$(fpr_hex "$1")" "$DEV" <"$1.pem"
 }
 
 @test "pin-check: the pinned certificate is ok (0)" {
