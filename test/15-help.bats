@@ -189,7 +189,8 @@ ok"
 	row=$(grep '^| `dmu-certdb` |' "$DMU_REPO/README.md")
 	run dmu-certdb -h
 	assert_success
-	cmds=$(sed -n '/^commands:/,$p' <<<"$output" | awk 'NR > 1 { print $1 }')
+	# A command's line starts with two blanks and its name.
+	cmds=$(sed -n '/^commands:/,$p' <<<"$output" | awk 'NR > 1 && /^  [a-z]/ { print $1 }')
 	[ "$(wc -l <<<"$cmds")" -eq 12 ] || fail "commands: $cmds"
 	for c in $cmds; do
 		[[ $row =~ [\ :]$c[,\ ] ]] || fail "$c is not in the README's table: $row"

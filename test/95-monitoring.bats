@@ -599,6 +599,17 @@ perf() {
 	gone() { ! pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null; }
 	wait_until 5 gone || fail "dmu-pin-check still runs"
 	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
+	# Nor its watchdog's sleep: nothing with its environment still runs.
+	none_left() {
+		! grep -qszx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ
+	}
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
+	# The same after a run that ends by itself, well before its time-out.
+	env -i TMPDIR="$PWD/tmp" PATH="$PATH" ./check_dmu -f "$DMU_CERTDB" -t 30 \
+	    "127.0.0.1:$(free_port)" >/dev/null 2>&1 || :
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
 }
 
 @test "check_dmu: -h and --help print the usage and the range syntax, -V and --version the version" {
