@@ -6,10 +6,12 @@
 #include "dmu.h"
 
 static const char *dbpath;
+static const char *dbopt;	/* -f, for the commands suggested */
 /* The history of the changes of a writer: every change is kept in it. */
 static struct dmu_hist_log hlog;
 
 static char *help;		/* the program's, or the command's */
+static int opt_q;		/* -q of add and import */
 static int opt_r;		/* -r of add and import */
 static char *opt_F;		/* -F of import */
 
@@ -41,6 +43,16 @@ close_db(struct dmu_db *db)
 		dmu_hist_log_free(&hlog);
 }
 
+/* Says that device is not in db, naming a known one a typo away. */
+static void
+unknown(const struct dmu_db *db, const char *device)
+{
+	const char *near = dmu_db_near(db, device);
+
+	dmu_warn("%s: unknown device (not in %s%s%s%s)", device, db->path,
+	    near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+}
+
 static void
 commit(struct dmu_db *db)
 {
@@ -59,30 +71,60 @@ canon(struct dmu_device *d, const char *arg)
 }
 
 /*
- * Adds one verified record.  Returns 0, or DMU_EMISMATCH when the device
- * is known with another certificate and replace is not set.
+ * Adds one verified record; what it did goes to *said (newly allocated,
+ * for stderr once committed).  Returns 0, or DMU_EMISMATCH when the
+ * device is known with another certificate and replace is not set.
  */
 static int
 add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
-    int replace, int *changed)
+    int replace, int *changed, char **said)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device);
+	char ofpr[DMU_FPR_COLON], nfpr[DMU_FPR_COLON], advice[DMU_ERRLEN];
 
-	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0)
-		return 0;	/* the same certificate: nothing to do */
+	dmu_fpr_colon(nfpr, r->sha256hex);
+	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0) {
+		*said = dmu_xasprintf("%s: same certificate %s, already "
+		    "pinned: nothing changed", r->device, nfpr);
+		return 0;
+	}
+	dmu_fpr_colon(ofpr, old != NULL ? old->sha256hex : "");
 	if (old != NULL && !replace) {
 		dmu_warn("%s: refused: the database pins another certificate "
-		    "(%s) than the one offered (%s); to replace it after "
-		    "checking the device, use: dmu-certdb %s -r",
-		    r->device, old->sha256hex, r->sha256hex, cmd);
+		    "(%s) than the one offered (%s)", r->device, ofpr, nfpr);
+		dmu_warn("%s: %s%s", r->device, dmu_advice_mismatch(advice,
+		    r->device, dbopt), strcmp(cmd, "import") == 0 ?
+		    " (a PEM: dmu-certdb import -r)" : "");
 		return DMU_EMISMATCH;
 	}
-	if (old != NULL)
-		dmu_warn("%s: replacing certificate %s with %s", r->device,
-		    old->sha256hex, r->sha256hex);
+	*said = old != NULL ? dmu_xasprintf("%s: replaced certificate %s "
+	    "with %s", r->device, ofpr, nfpr) : dmu_xasprintf("%s: new "
+	    "certificate %s stored", r->device, nfpr);
 	dmu_db_put(db, r);
 	*changed = 1;
 	return 0;
+}
+
+/* Says what add or import stored, and where, unless quiet; frees it. */
+static void
+tell(char **said, size_t n, int quiet)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (said[i] != NULL && !quiet)
+			dmu_warn("%s (%s)", said[i], dbpath);
+		free(said[i]);
+	}
+}
+
+/* A person who started add or import at a terminal learns what it waits for. */
+static void
+say_reading(const char *what)
+{
+	if (isatty(STDIN_FILENO))
+		dmu_warn("reading %s from stdin (end with Ctrl-D), as in: "
+		    "dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add", what);
 }
 
 /*
@@ -109,12 +151,14 @@ cmd_add(int argc, char **argv)
 	struct dmu_lines in;
 	struct dmu_rec *recs = NULL;
 	char *line, err[DMU_ERRLEN];
+	char **said;
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
 	int changed = 0, status = 0;
 
 	(void)argc;
 	(void)argv;
+	say_reading("records");
 	/*
 	 * All of stdin first, verified, and only then the lock: the writer
 	 * of the pipe may be a person reading a prompt, and no other writer
@@ -150,16 +194,20 @@ cmd_add(int argc, char **argv)
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
 	if (nrec > 0) {
+		said = dmu_xcalloc(nrec, sizeof(*said));
 		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", opt_r, &changed));
+			    "add", opt_r, &changed, &said[i]));
 		if (changed)
 			commit(&db);
 		close_db(&db);
+		tell(said, nrec, opt_q);
+		free(said);
 		if (changed)
 			forget_seen(recs, nrec);
-	}
+	} else if (status == 0 && !opt_q)
+		dmu_warn("no records on stdin: nothing stored");
 	for (i = 0; i < nrec; i++)
 		dmu_rec_free(&recs[i]);
 	free(recs);
@@ -177,9 +225,11 @@ refuse_evidence(const char *device, const struct dmu_cert *cert)
 {
 	struct dmu_cert seen;
 	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
+	char human[DMU_FPR_COLON];
 	int rc;
 
 	dmu_hex(hex, cert->sha256, 32);
+	dmu_hex_colon(human, cert->sha256, 32);
 	rc = dmu_ev_cert(path, device, hex, &seen, err);
 	free(path);
 	if (rc == DMU_OK) {
@@ -187,7 +237,7 @@ refuse_evidence(const char *device, const struct dmu_cert *cert)
 		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
 		    "presented in a mismatch (dmu-certdb seen); after checking "
 		    "the device, import it with -F and its fingerprint",
-		    device, hex);
+		    device, human);
 	}
 	if (rc != DMU_EUNKNOWN)
 		dmu_die(rc, "%s (without -F, import must know the certificate "
@@ -203,7 +253,8 @@ cmd_import(int argc, char **argv)
 	struct dmu_rec r;
 	unsigned char *der;
 	uint8_t want[32];
-	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[65];
+	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[DMU_FPR_COLON];
+	char *said = NULL;
 	size_t len = 0, derlen, k;
 	int changed = 0, status;
 
@@ -213,6 +264,7 @@ cmd_import(int argc, char **argv)
 	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
 		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
 		    ")", dmu_echo(fpr));
+	say_reading("a PEM certificate");
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -226,7 +278,7 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	dmu_hex(hex, cert.sha256, 32);
+	dmu_hex_colon(hex, cert.sha256, 32);
 	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
 		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
 		    "fingerprint %s, not the one given with -F; nothing was "
@@ -240,10 +292,11 @@ cmd_import(int argc, char **argv)
 	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
 	    "unverified");
 	open_db(&db, 1);
-	status = add_one(&db, &r, "import", opt_r, &changed);
+	status = add_one(&db, &r, "import", opt_r, &changed, &said);
 	if (changed)
 		commit(&db);
 	close_db(&db);
+	tell(&said, 1, opt_q);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -341,8 +394,7 @@ cmd_inventory(int argc, char **argv)
 		if (argc > 1) {
 			canon(&d, argv[i + 1]);
 			if ((r = dmu_db_find(&db, d.canon)) == NULL) {
-				dmu_warn("%s: unknown device (not in %s)",
-				    d.canon, db.path);
+				unknown(&db, d.canon);
 				status = dmu_worse(status, DMU_EUNKNOWN);
 				continue;
 			}
@@ -421,8 +473,7 @@ cmd_remove(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		if (dmu_db_remove(&db, d.canon) != 0) {
-			dmu_warn("%s: unknown device (not in %s)", d.canon,
-			    db.path);
+			unknown(&db, d.canon);
 			status = dmu_worse(status, DMU_EUNKNOWN);
 		} else
 			changed = 1;
@@ -535,6 +586,8 @@ cmd_history(int argc, char **argv)
 	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
 	listing_open(&ls, argc, argv);
 	path = dmu_hist_path(dbpath);
 	rc = dmu_hist_scan(path, print_hist, &ls, err);
@@ -561,6 +614,8 @@ cmd_seen(int argc, char **argv)
 	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
 	listing_open(&ls, argc, argv);
 	path = dmu_ev_path(dbpath);
 	rc = dmu_ev_scan(path, print_seen, &ls, err);
@@ -599,9 +654,9 @@ static const struct command {
 	int min, max;			/* operands; -1: any number */
 	int (*fn)(int, char **);	/* argv[0] is the name */
 } commands[] = {
-	{ "add", "[-r]",
-	    "add the records on stdin (dmu-learn's); -r: replace",
-	    "r", 0, 0, cmd_add },
+	{ "add", "[-qr]",
+	    "add the records on stdin; -q: silent, -r: replace",
+	    "qr", 0, 0, cmd_add },
 	{ "check", "",
 	    "check every line of the database",
 	    "", 0, 0, cmd_check },
@@ -611,9 +666,9 @@ static const struct command {
 	{ "history", "[device ...]",
 	    "print every change made to the database",
 	    "", 0, -1, cmd_history },
-	{ "import", "[-F fingerprint] [-r] device",
-	    "add the PEM on stdin; -F: check it, -r: replace",
-	    "F:r", 1, 1, cmd_import },
+	{ "import", "[-F fingerprint] [-qr] device",
+	    "add the PEM on stdin; -F: check it; -q, -r as add",
+	    "F:qr", 1, 1, cmd_import },
 	{ "inventory", "[device ...]",
 	    "print one JSON line per pin: key, dates, warnings",
 	    "", 0, -1, cmd_inventory },
@@ -687,7 +742,9 @@ command_args(const struct command *c, int argc, char **argv)
 	int ch, n;
 
 	while ((ch = dmu_getopt(argc, argv, c->opts, help)) != -1)
-		if (ch == 'r')
+		if (ch == 'q')
+			opt_q = 1;
+		else if (ch == 'r')
 			opt_r = 1;
 		else if (ch == 'F')
 			opt_F = optarg;
@@ -738,6 +795,7 @@ main(int argc, char **argv)
 	free(help);
 	help = command_help(cmd);
 	dbpath = dmu_db_path(opt_f);
+	dbopt = opt_f;
 	optind = 1;
 	c = command_args(cmd, argc, argv);
 	/* The command sees its name and its operands. */

@@ -10,6 +10,7 @@ struct job {
 	char *arg;		/* the device as given */
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
+	char *next;		/* what to do about it, a line after it, or NULL */
 	struct dmu_rec *rec;	/* its record in db, or NULL */
 	char *evwarn;		/* the evidence was not kept: why, or NULL */
 	int status;
@@ -23,6 +24,7 @@ struct job {
 };
 
 static struct dmu_db db;
+static const char *opt_f;	/* -f, for the commands suggested */
 static char *evpath;		/* where mismatches are kept */
 static struct job *jobs;
 static size_t njobs, next;
@@ -46,14 +48,22 @@ static const char help[] =
 "  -V          print the version\n"
 "  -h, --help  print this help\n";
 
-/* The line and the talk of a mismatch, by its class. */
+/*
+ * The line and the talk of a mismatch, by its class: the line keeps the
+ * lower-case hex that scripts parse, the talk the colon form people
+ * compare with the device, and the safe step.
+ */
 static void
 mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
     const char *pinned)
 {
-	char hex[65];
+	char hex[65], human[DMU_FPR_COLON], phuman[DMU_FPR_COLON];
+	char advice[DMU_ERRLEN];
 
 	dmu_hex(hex, dmu_conn_presented(c), 32);
+	dmu_hex_colon(human, dmu_conn_presented(c), 32);
+	dmu_fpr_colon(phuman, pinned);
+	dmu_advice_mismatch(advice, dev, opt_f);
 	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF) {
 		j->line = dmu_xasprintf("%s mismatch key-proof-failed %s", dev,
 		    pinned);
@@ -61,15 +71,16 @@ mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
 		    "presented the pinned certificate %s but could not prove "
 		    "it holds its private key; nothing was sent. This is an "
 		    "impostor replaying the public certificate (or a broken "
-		    "device), never a network failure.", dev, pinned);
+		    "device), never a network failure.", dev, phuman);
+		j->next = dmu_xasprintf("%s: %s", dev, advice);
 		return;
 	}
 	j->line = dmu_xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
 	    pinned);
 	j->talk = dmu_xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
 	    "%s, but %s is pinned; nothing was sent. This may be a man in the "
-	    "middle. Only if the device itself was replaced, re-learn it: "
-	    "dmu-learn %s | dmu-certdb add -r", dev, hex, pinned, dev);
+	    "middle, or a replaced device.", dev, human, phuman);
+	j->next = dmu_xasprintf("%s: %s", dev, advice);
 }
 
 /*
@@ -100,11 +111,16 @@ check(struct job *j, struct dmu_conn *c)
 	}
 	j->label = dmu_xstrdup(d.canon);
 	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
+		const char *near = dmu_db_near(&db, d.canon);
+		char advice[DMU_ERRLEN];
+
 		j->word = "unknown";
 		j->line = dmu_xasprintf("%s unknown", d.canon);
-		j->talk = dmu_xasprintf("%s: unknown device (not in %s); learn it "
-		    "first: dmu-learn %s | dmu-certdb add", d.canon, db.path,
-		    d.canon);
+		j->talk = dmu_xasprintf("%s: unknown device (not in %s%s%s%s)",
+		    d.canon, db.path, near ? "; did you mean " : "",
+		    near ? near : "", near ? "?" : "");
+		j->next = dmu_xasprintf("%s: %s", d.canon,
+		    dmu_advice_learn(advice, d.canon, opt_f));
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
@@ -272,7 +288,7 @@ fill_metrics(void *ctx, FILE *f)
 int
 main(int argc, char **argv)
 {
-	const char *opt_f = NULL, *opt_m = NULL;
+	const char *opt_m = NULL;
 	pthread_t *th;
 	struct dmu_lines in;
 	char *line, *dev, *path, *warned, err[DMU_ERRLEN];
@@ -339,6 +355,11 @@ main(int argc, char **argv)
 		dmu_warn("%s", db.warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db.err);
+	/* Nothing checked is no success: an upstream list came out empty. */
+	if (njobs == 0 && status == 0)
+		dmu_die(DMU_EUSAGE, "no device to check: name devices as "
+		    "arguments or one per line on stdin (dmu-certdb list | "
+		    "dmu-pin-check)");
 	if ((size_t)nthreads > njobs)
 		nthreads = njobs > 0 ? (long long)njobs : 1;
 	th = dmu_xcalloc((size_t)nthreads, sizeof(*th));
@@ -358,12 +379,15 @@ main(int argc, char **argv)
 		}
 		if (jobs[i].talk != NULL)
 			dmu_warn("%s", jobs[i].talk);
+		if (jobs[i].next != NULL)
+			dmu_warn("%s", jobs[i].next);
 		if (jobs[i].evwarn != NULL)
 			dmu_warn("%s", jobs[i].evwarn);
 		printf("%s\n", jobs[i].line);
 		status = dmu_worse(status, jobs[i].status);
 		free(jobs[i].line);
 		free(jobs[i].talk);
+		free(jobs[i].next);
 		free(jobs[i].evwarn);
 		free(jobs[i].arg);
 	}

@@ -232,6 +232,12 @@ int dmu_is_cert_b64(const char *s, size_t n);
  */
 int dmu_split_fields(char *s, char **f, int max);
 
+/*
+ * Returns 1 when a and b differ by exactly one edit: a character inserted,
+ * deleted or replaced, or two neighbours swapped (a typo); else 0.
+ */
+int dmu_one_edit(const char *a, const char *b);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void dmu_utc_now(char *out);
 
@@ -319,6 +325,20 @@ void dmu_hex(char *out, const void *in, size_t n);
 
 /* Writes n upper-case hex byte pairs separated by ':' and a NUL (3n bytes). */
 void dmu_hex_colon(char *out, const void *in, size_t n);
+
+/*
+ * The one form of a fingerprint for people, in messages: upper-case hex
+ * byte pairs separated by ':', as dmu-learn's prompt, dmu-certdb show and
+ * openssl x509 -fingerprint print it; a SHA-256 takes DMU_FPR_COLON bytes.
+ * Lines that scripts parse keep the 64 lower-case hex digits.
+ */
+#define DMU_FPR_COLON	96
+
+/*
+ * Writes the colon form of hex, a SHA-256 (64 hex digits), into out
+ * (DMU_FPR_COLON bytes); anything else is copied as it is.  Returns out.
+ */
+char *dmu_fpr_colon(char *out, const char *hex);
 
 /* Bytes needed for the base64 encoding of n bytes, without the NUL. */
 #define DMU_B64_LEN(n)	((((n) + 2) / 3) * 4)
@@ -410,16 +430,25 @@ struct dmu_device {
 	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port",
 					   link-local as "[addr%zone]:port" */
 	int is_ip;			/* host is an IPv4 or IPv6 literal */
+	/* What the path of an https:// URL named, else "": */
+	char app[65];			/* /api/application/APP/reports/v1 */
+	char resource[24];		/* after it: "list" (/reports),
+					   "latest", "oldest", a serial
+					   (/reports/X), "wait" (/wait) */
 };
 
 /*
  * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], [FE80::X%ZONE]:PORT, or
- * an https:// URL (its path is ignored; there a zone may be written %25ZONE
- * as RFC 6874 has it).  A link-local IPv6 address needs its zone, the
- * interface it is reached through, and no other address may have one; a
- * zone given as an interface index is stored by the interface's name.  The
- * port defaults to 443.  Returns 0, or -1 with a reason in err (DMU_ERRLEN
- * bytes).
+ * an https:// URL (there a zone may be written %25ZONE as RFC 6874 has
+ * it).  A link-local IPv6 address needs its zone, the interface it is
+ * reached through, and no other address may have one; a zone given as an
+ * interface index is stored by the interface's name.  The port defaults
+ * to 443.  A URL's path must be empty, "/", the base of the reports API
+ * (/api/application/APP/reports/v1), or one of its resources (/reports,
+ * /reports/SERIAL|oldest|latest, /wait), with or without a trailing '/',
+ * and it has no query or fragment; what it names goes to d->app and
+ * d->resource.  Returns 0, or -1 with a reason in err (DMU_ERRLEN bytes)
+ * that names the forms supported.
  */
 int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
 
@@ -767,20 +796,32 @@ struct dmu_db {
 char *dmu_db_path(const char *opt);
 
 /*
+ * Returns DMU_OK when there is a database at path (an empty file is an
+ * empty database), else DMU_EFAIL with a reason in err that names path
+ * and says how to start one: for readers, a missing database is an
+ * error, never an empty fleet.
+ */
+int dmu_db_exists(const char *path, char *err);
+
+/*
  * Reads the database at path into db, checking the syntax of every line
- * (certificates are verified only when used: dmu_rec_cert()).  A missing
- * file is an empty database (db->exists 0).  With lock set, first creates
- * the directory if missing and takes an exclusive lock on path.lock, held
- * until dmu_db_close().  Returns DMU_OK, DMU_EFAIL (I/O, db->err) or
- * DMU_EDATA (the first bad line, db->err).  db must be closed either way.
+ * (certificates are verified only when used: dmu_rec_cert()).  With lock
+ * set (a writer), a missing file is an empty database (db->exists 0), and
+ * first the directory is created if missing and an exclusive lock taken
+ * on path.lock, held until dmu_db_close(); without lock (a reader), a
+ * missing file is DMU_EFAIL as for dmu_db_exists().  Returns DMU_OK,
+ * DMU_EFAIL (I/O, db->err) or DMU_EDATA (the first bad line, db->err).
+ * db must be closed either way.
  */
 int dmu_db_open(struct dmu_db *db, const char *path, int lock);
 
 /*
  * Finds device in the database at path without keeping the other records
  * (every line's syntax is still checked).  Fills out (free with
- * dmu_rec_free()).  Returns DMU_OK, DMU_EUNKNOWN, DMU_EFAIL or DMU_EDATA,
- * with the reason in err; warning (DMU_ERRLEN) gets a warning or "".
+ * dmu_rec_free()).  Returns DMU_OK, DMU_EUNKNOWN (the reason names a
+ * known device one edit away: dmu_one_edit()), DMU_EFAIL (also a missing
+ * database, as for dmu_db_exists()) or DMU_EDATA, with the reason in err;
+ * warning (DMU_ERRLEN) gets a warning or "".
  */
 int dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
     char *warning, char *err);
@@ -793,8 +834,29 @@ int dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
 int dmu_db_check(const char *path, void (*report)(void *, long,
     const char *), void *ctx, char *err);
 
+/*
+ * What to do about a mismatch on device, for a message: look at what was
+ * seen first, and only for a replaced device re-learn it with the
+ * fingerprint read off the device.  dbopt is the -f argument, or NULL.
+ * Writes to out (DMU_ERRLEN bytes) and returns it.
+ */
+char *dmu_advice_mismatch(char *out, const char *device, const char *dbopt);
+
+/*
+ * How to learn an unknown device, for a message: with -F and the
+ * fingerprint read off the device.  Writes to out (DMU_ERRLEN bytes) and
+ * returns it.
+ */
+char *dmu_advice_learn(char *out, const char *device, const char *dbopt);
+
 /* Returns the record of canonical device, or NULL. */
 struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
+
+/*
+ * Returns the first device of db one edit away from device (a typo of
+ * it: dmu_one_edit()), or NULL.
+ */
+const char *dmu_db_near(const struct dmu_db *db, const char *device);
 
 /*
  * Adds r, or replaces the record of the same device; copies the strings.
@@ -1080,13 +1142,24 @@ struct dmu_key {
 	void *page;		/* the mapping, NULL when no key is loaded */
 	size_t size;		/* of the mapping */
 	size_t len;		/* of the base64 key */
+	char from[240];		/* where it came from, for messages: "key
+				   file PATH (-k)", "key file PATH
+				   ($DMU_API_KEY_FILE)" or "$DMU_API_KEY" */
+	unsigned doubts;	/* DMU_KEY_* below: it looks mistyped */
+};
+
+/* What a key looks like that the device will probably refuse. */
+enum {
+	DMU_KEY_ENCODED = 1,	/* base64 of a NAME:SECRET text already */
+	DMU_KEY_HEADER = 2	/* it holds "X-Api-Key:" (a whole header) */
 };
 
 /*
  * Loads the API key from the first line of file (when not NULL), else of
- * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k.  Plain copies are
- * wiped, and DMU_API_KEY is removed from the environment.  A key file
- * readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
+ * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k, and says in k->from
+ * where it came from and in k->doubts what looks wrong with it (never the
+ * key itself).  Plain copies are wiped, and DMU_API_KEY is removed from
+ * the environment.  A key file readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
  * (no key given, or empty, or too long) or DMU_EFAIL (file unreadable),
  * with the reason in err; on failure nothing is loaded.
  */
@@ -1217,6 +1290,7 @@ struct dmu_follow {
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
+	int http;		/* with DMU_EHTTP: the HTTP status */
 	/*
 	 * Writes one report; returns 0, -1 when a stop signal kept it from
 	 * being written (the batch ends there, the state stays before it),

@@ -891,3 +891,22 @@ dmu_write_line(int fd, const char *s, size_t n)
 	}
 	return 0;
 }
+
+/* see dmu.h */
+int
+dmu_one_edit(const char *a, const char *b)
+{
+	size_t i = 0, na = strlen(a), nb = strlen(b);
+
+	while (a[i] != '\0' && a[i] == b[i])
+		i++;
+	if (na == nb)
+		return i < na && (strcmp(a + i + 1, b + i + 1) == 0 ||
+		    (a[i + 1] == b[i] && a[i] == b[i + 1] &&
+		    strcmp(a + i + 2, b + i + 2) == 0));
+	if (na == nb + 1)
+		return strcmp(a + i + 1, b + i) == 0;
+	if (nb == na + 1)
+		return strcmp(a + i, b + i + 1) == 0;
+	return 0;
+}

@@ -372,13 +372,13 @@ me() {
 	assert_success
 	assert_equal "${#lines[@]}" 4
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$db" wait </dev/null
 	assert_success
 	assert_equal "$stderr" ''
@@ -618,7 +618,7 @@ seen_once() {
 	for opts in "-r" "" ; do
 		run --separate-stderr dmu-certdb import $opts "$DEV" <seen.pem
 		assert_failure 4
-		assert_equal "$stderr" "dmu-certdb: $DEV: refused: certificate $(fpr_hex b) was presented in a mismatch (dmu-certdb seen); after checking the device, import it with -F and its fingerprint"
+		assert_equal "$stderr" "dmu-certdb: $DEV: refused: certificate $(fpr_colon b) was presented in a mismatch (dmu-certdb seen); after checking the device, import it with -F and its fingerprint"
 	done
 	# Also for another device name: the evidence is per device, so that
 	# one is a plain unverified import.
@@ -626,7 +626,7 @@ seen_once() {
 	# A fingerprint that is not the certificate's: 4, nothing stored.
 	run --separate-stderr dmu-certdb import -r -F "$(fpr_hex a)" "$DEV" <seen.pem
 	assert_failure 4
-	assert_equal "$stderr" "dmu-certdb: $DEV: the certificate on stdin has fingerprint $(fpr_hex b), not the one given with -F; nothing was stored"
+	assert_equal "$stderr" "dmu-certdb: $DEV: the certificate on stdin has fingerprint $(fpr_colon b), not the one given with -F; nothing was stored"
 	cmp before "$DMU_CERTDB"
 	# The person read the fingerprint off the device.
 	run --separate-stderr dmu-certdb import -r -F "$(fpr_colon b)" "$DEV" <seen.pem
@@ -665,12 +665,12 @@ seen_once() {
 	assert_output --partial '"authorized":"unverified"'
 	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
 	assert_success
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
 	assert_success
-	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
 	# With the fingerprint (any form dmu-learn -F takes) it is checked.
 	for f in "$(fpr_hex a)" "$(fpr_colon a)" "$(fpr_b64 a)"; do
 		dmu-certdb remove "$da"
@@ -810,8 +810,10 @@ refute_key_in() {
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
-	assert_equal "${#stderr_lines[@]}" 2
-	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
+	# The mismatch, the safe step, and the one warning.
+	assert_equal "${#stderr_lines[@]}" 3
+	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: look first: "* ]] || fail "stderr: $stderr"
+	[[ ${stderr_lines[2]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
 	    fail "stderr: $stderr"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key

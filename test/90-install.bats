@@ -454,9 +454,9 @@ comp_db() {
 	run complete_line "dmu-certdb -"
 	assert_output "$(printf '%s\n' -V -f | LC_ALL=C sort)"
 	run complete_line "dmu-certdb add -"
-	assert_output "-r"
+	assert_output "$(printf '%s\n' -q -r)"
 	run complete_line "dmu-certdb import -"
-	assert_output "$(printf '%s\n' -F -r | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -F -q -r | LC_ALL=C sort)"
 	# Options that take a number are not completed.
 	for l in "dmu-get -n " "dmu-get -t " "dmu-get -X " "dmu-pin-check -j " "dmu-learn -F "; do
 		run complete_line "$l"

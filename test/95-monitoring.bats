@@ -515,10 +515,23 @@ perf() {
 	assert_equal "$status" 3
 	valid_plugin_output
 	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check failed (exit 7): "* ]] || fail "${lines[0]}"
+	# None at all: its path and how to start one, whether the stations
+	# come from the database or are named.
 	as_nagios -f "$PWD/none.db"
 	assert_equal "$status" 3
 	valid_plugin_output
-	assert_line -n 0 "DMU PINS UNKNOWN - no devices in the certificate database $PWD/none.db"
+	assert_line -n 0 "DMU PINS UNKNOWN - cannot read the certificate database: dmu-certdb: $PWD/none.db: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE piped into dmu-certdb -f $PWD/none.db add"
+	as_nagios -f "$PWD/none.db" "$DEV"
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check failed (exit 1): dmu-pin-check: $PWD/none.db: no certificate database"* ]] ||
+	    fail "${lines[0]}"
+	# An empty one that exists: no devices.
+	: >empty.db
+	as_nagios -f "$PWD/empty.db"
+	assert_equal "$status" 3
+	valid_plugin_output
+	assert_line -n 0 "DMU PINS UNKNOWN - no devices in the certificate database $PWD/empty.db"
 	# Without its programs (PATH as a monitoring system sets it).
 	cp "$DMU_REPO/share/monitoring/check_dmu" bare
 	command -v dmu-pin-check | grep -q "^$DMU_BIN/" || skip "dmu-pin-check is installed"

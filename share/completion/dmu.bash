@@ -150,10 +150,10 @@ _dmu_certdb() {
 		return
 	fi
 	case $cmd in
-	add) [[ $cur == -* ]] && _dmu_reply -r ;;
+	add) [[ $cur == -* ]] && _dmu_reply -q -r ;;
 	import)
 		if [[ $cur == -* ]]; then
-			_dmu_reply -F -r
+			_dmu_reply -F -q -r
 		elif ((${#ops[@]} == 1)); then
 			_dmu_reply_devices
 		fi
