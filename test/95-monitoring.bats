@@ -615,6 +615,17 @@ perf() {
 	gone() { ! pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null; }
 	wait_until 5 gone || fail "dmu-pin-check still runs"
 	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
+	# Nor its watchdog's sleep: nothing with its environment still runs.
+	none_left() {
+		! grep -qszx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ
+	}
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
+	# The same after a run that ends by itself, well before its time-out.
+	env -i TMPDIR="$PWD/tmp" PATH="$PATH" ./check_dmu -f "$DMU_CERTDB" -t 30 \
+	    "127.0.0.1:$(free_port)" >/dev/null 2>&1 || :
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
 }
 
 @test "check_dmu: -h and --help print the usage and the range syntax, -V and --version the version" {
@@ -740,6 +751,52 @@ two_sims() {
 	assert_success
 	assert_equal "$(grep -c ' RH [*#$%@&=-]' <<<"$output")" 2
 	! grep -q ' TA [*#$%@&=-]' <<<"$output"
+}
+
+# reports_over SECONDS N: N reports of one device, evenly over SECONDS.
+reports_over() {
+	local i t0=1764890000
+	for ((i = 0; i < $2; i++)); do
+		printf '{"device":"st1:443","serial":%d,"timestamp":"%s","content":"TA=%d,RH=50"}\n' \
+		    $((i + 1)) "$(date -u -d "@$((t0 + i * $1 / ($2 - 1)))" +%Y-%m-%dT%H:%M:%SZ)" "$i"
+	done
+}
+
+# axis_labels: the time labels of the terminal plot in $output, one a line.
+axis_labels() {
+	grep -oE '\b[0-9]{2}:[0-9]{2}(:[0-9]{2})?\b' <<<"$output"
+}
+
+@test "plot: the time axis labels differ from tick to tick, over seconds, one instant and hours" {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	for span in 3 20 150 590; do
+		reports_over "$span" 7 >r.ndjson
+		run --separate-stderr env COLUMNS=100 "$PLOT" r.ndjson
+		assert_success
+		assert_equal "$stderr" ""
+		labels=$(axis_labels)
+		[ "$(wc -l <<<"$labels")" -ge 3 ] || fail "$span s: labels: $labels"
+		# Seconds are shown, and no label repeats.
+		grep -qvE '^[0-9]{2}:[0-9]{2}:[0-9]{2}$' <<<"$labels" &&
+		    fail "$span s: a label without seconds: $labels"
+		assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	done
+	# Every report at one instant: labels around it, none repeated.
+	reports_over 0 3 >r1.ndjson
+	run --separate-stderr env COLUMNS=100 "$PLOT" r1.ndjson
+	assert_success
+	labels=$(axis_labels)
+	[ "$(wc -l <<<"$labels")" -ge 3 ] || fail "one instant: labels: $labels"
+	assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	# Over hours: hours and minutes, with the date under them.
+	reports_over 14400 7 >r.ndjson
+	run --separate-stderr env COLUMNS=100 "$PLOT" r.ndjson
+	assert_success
+	labels=$(axis_labels)
+	assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	grep -qE '^ *([0-9]{2}:[0-9]{2} +)+[0-9]{2}:[0-9]{2} *$' <<<"$output" ||
+	    fail "no HH:MM labels: $output"
+	grep -qE '^ *(12-0[45] +)+12-0[45] *$' <<<"$output" || fail "no dates: $output"
 }
 
 @test "plot: says clearly when gnuplot is missing; bad input and usage errors" {
