@@ -172,49 +172,6 @@ dmu_hist_note(struct dmu_db *db, const char *action,
 		db->hlen += (size_t)n;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		if ((k = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/*
- * Where the history ends after its last whole line: a writer killed in
- * the middle of an append left a piece of a line that no database change
- * followed.
- */
-static off_t
-whole_end(int fd, off_t size)
-{
-	char buf[4096];
-	off_t pos = size;
-	ssize_t k, i;
-
-	while (pos > 0) {
-		size_t want = pos < (off_t)sizeof(buf) ? (size_t)pos :
-		    sizeof(buf);
-
-		if ((k = pread(fd, buf, want, pos - (off_t)want)) <= 0)
-			return -1;
-		for (i = k; i > 0; i--)
-			if (buf[i - 1] == '\n')
-				return pos - (off_t)want + i;
-		pos -= (off_t)want;
-	}
-	return 0;
-}
-
 /* see dmu.h */
 int
 dmu_hist_append(struct dmu_db *db)
@@ -228,18 +185,21 @@ dmu_hist_append(struct dmu_db *db)
 	if (db->hlen == 0)
 		return DMU_OK;
 	path = dmu_hist_path(db->path);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || fstat(fd, &st) != 0)
+	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644, "write",
+	    db->err);
+	if (fd < 0)
+		goto fail_said;
+	if (fstat(fd, &st) != 0)
 		goto fail;
-	if ((end = whole_end(fd, st.st_size)) < 0 ||
+	if ((end = dmu_whole_end(fd, st.st_size)) < 0 ||
 	    (end != st.st_size && ftruncate(fd, end) != 0))
 		goto fail;
 	if (lseek(fd, end, SEEK_SET) < 0)
 		goto fail;
 	db->hend = end;
-	if ((end == 0 && write_all(fd, DMU_HIST_HEADER "\n",
+	if ((end == 0 && dmu_write_all(fd, DMU_HIST_HEADER "\n",
 	    sizeof(DMU_HIST_HEADER)) != 0) ||
-	    write_all(fd, db->hist, db->hlen) != 0 || fsync(fd) != 0) {
+	    dmu_write_all(fd, db->hist, db->hlen) != 0 || fsync(fd) != 0) {
 		if (ftruncate(fd, end) == 0)
 			fsync(fd);
 		goto fail;
@@ -255,6 +215,7 @@ fail:
 	if (rc != DMU_OK)
 		dmu_seterr(db->err, "cannot write %.200s: %s", path,
 		    strerror(errno));
+fail_said:
 	if (fd >= 0)
 		close(fd);
 	free(path);
