@@ -726,7 +726,7 @@ two_sims() {
 	need_promtool
 	run promtool check rules "$DMU_REPO/share/monitoring/dmu.rules.yml"
 	assert_success
-	assert_output --partial "SUCCESS: 5 rules found"
+	assert_output --partial "SUCCESS: 6 rules found"
 }
 
 @test "rules: promtool test rules: each alert fires on its case and not on a healthy collector" {
@@ -815,6 +815,76 @@ YML
 	run promtool test rules tests.yml
 	assert_success
 	assert_output --partial SUCCESS
+}
+
+@test "rules: a pin-check file not rewritten for 2 hours fires DmuPinCheckStale; a current one does not" {
+	need_promtool
+	cp "$DMU_REPO/share/monitoring/dmu.rules.yml" .
+	cat >tests.yml <<'YML'
+rule_files: [dmu.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # Rewritten every minute for an hour, then never again.
+      - series: 'node_textfile_mtime_seconds{file="/var/lib/prometheus/node-exporter/dmu-pins.prom"}'
+        values: '0+60x60 3600x200'
+      # Rewritten every minute throughout.
+      - series: 'node_textfile_mtime_seconds{file="/srv/textfile/dmu-pins.prom"}'
+        values: '0+60x260'
+      - series: 'dmu_pin_ok{device="st1:443"}'
+        values: '1x260'
+    alert_rule_test:
+      - eval_time: 150m
+        alertname: DmuPinCheckStale
+        exp_alerts: []
+      - eval_time: 190m
+        alertname: DmuPinCheckStale
+        exp_alerts:
+          - exp_labels: {severity: warning, file: "/var/lib/prometheus/node-exporter/dmu-pins.prom"}
+            exp_annotations:
+              summary: "the dmu pin check has not run for 2h 10m 0s (/var/lib/prometheus/node-exporter/dmu-pins.prom)"
+              description: "dmu-pin-check -m has not rewritten this file: its last results are stale and may hide a mismatch. Check the timer or cron job that runs it, and its log."
+YML
+	run promtool test rules tests.yml
+	assert_success
+	assert_output --partial SUCCESS
+}
+
+# fake_pin_check SCRIPT: a dmu-pin-check first in PATH that runs SCRIPT
+# (sh) instead; the plugin finds it as it finds the real one.
+fake_pin_check() {
+	mkdir -p fake
+	printf '#!/bin/sh\n%s\n' "$1" >fake/dmu-pin-check
+	chmod +x fake/dmu-pin-check
+}
+
+@test "check_dmu: a dmu-pin-check killed by a signal, or short of result lines, is UNKNOWN, never OK" {
+	sim_up a
+	A=$DEV
+	sim_up b
+	B=$DEV
+	# Lines for both, then killed: the lines do not make it OK.
+	fake_pin_check "echo '$A ok x'; echo '$B ok x'; kill -ABRT \$\$"
+	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	assert_equal "$status" 3
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check was killed by signal 6 (SIGABRT); 2 ok | "* ]] ||
+	    fail "${lines[0]}"
+	# One line for two devices, exit 0.
+	fake_pin_check "echo '$A ok x'"
+	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	assert_equal "$status" 3
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - 1 of 2 devices without a result; 1 ok | "* ]] ||
+	    fail "${lines[0]}"
+	# A mismatch seen before it died stays CRITICAL.
+	fake_pin_check "echo '$A mismatch presented=1 expected=2'; kill -KILL \$\$"
+	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	assert_equal "$status" 2
+	[[ ${lines[0]} == "DMU PINS CRITICAL - dmu-pin-check was killed by signal 9 (SIGKILL); 1 of 2 devices without a result; 1 mismatch: $A; 0 ok | "* ]] ||
+	    fail "${lines[0]}"
 }
 
 # ---- dmu-get follow -m ----
