@@ -859,6 +859,12 @@ fake_pin_check() {
 	chmod +x fake/dmu-pin-check
 }
 
+# run_fake_check: check_dmu over the database with the fake pin check.
+run_fake_check() {
+	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+}
+
 @test "check_dmu: a dmu-pin-check killed by a signal, or short of result lines, is UNKNOWN, never OK" {
 	sim_up a
 	A=$DEV
@@ -866,22 +872,19 @@ fake_pin_check() {
 	B=$DEV
 	# Lines for both, then killed: the lines do not make it OK.
 	fake_pin_check "echo '$A ok x'; echo '$B ok x'; kill -ABRT \$\$"
-	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
-	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	run_fake_check
 	assert_equal "$status" 3
 	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check was killed by signal 6 (SIGABRT); 2 ok | "* ]] ||
 	    fail "${lines[0]}"
 	# One line for two devices, exit 0.
 	fake_pin_check "echo '$A ok x'"
-	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
-	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	run_fake_check
 	assert_equal "$status" 3
 	[[ ${lines[0]} == "DMU PINS UNKNOWN - 1 of 2 devices without a result; 1 ok | "* ]] ||
 	    fail "${lines[0]}"
 	# A mismatch seen before it died stays CRITICAL.
 	fake_pin_check "echo '$A mismatch presented=1 expected=2'; kill -KILL \$\$"
-	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
-	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+	run_fake_check
 	assert_equal "$status" 2
 	[[ ${lines[0]} == "DMU PINS CRITICAL - dmu-pin-check was killed by signal 9 (SIGKILL); 1 of 2 devices without a result; 1 mismatch: $A; 0 ok | "* ]] ||
 	    fail "${lines[0]}"
