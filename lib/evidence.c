@@ -250,7 +250,7 @@ merge(struct evset *s)
 				if (strcmp(s->e[k].last, lastseen) > 0)
 					lastseen = s->e[k].last;
 			}
-			/* The latest line keeps its memory; the others go. */
+			/* The rest from the latest line; all of them go. */
 			m = *last;
 			m.lineno = s->e[i].lineno;
 			m.count = count;
@@ -278,32 +278,50 @@ merge(struct evset *s)
 	s->n = out;
 }
 
+/* By device, then seen last first: the per-device bound. */
+static int
+by_device_last(const void *a, const void *b)
+{
+	const struct dmu_ev *x = a, *y = b;
+	int d = strcmp(x->device, y->device);
+
+	return d != 0 ? d : by_last(a, b);
+}
+
 /*
  * Cuts the merged entries to the bounds, the ones seen longest ago going
  * first: DMU_EV_PER_DEVICE a device, DMU_EV_ENTRIES_MAX in all, and lines
- * of at most maxbytes together.  Leaves them in file order.
+ * of at most maxbytes together.  Leaves them in file order.  Three sorts:
+ * the time grows as n log n with the entries.
  */
 static void
 bound(struct evset *s, size_t maxbytes)
 {
-	size_t i, j, k, out = 0, bytes = 0;
+	char prev[DMU_DEVICE_MAX + 1] = "";
+	size_t i, k = 0, out = 0, bytes = 0, len;
 
-	qsort(s->e, s->n, sizeof(*s->e), by_last);
+	qsort(s->e, s->n, sizeof(*s->e), by_device_last);
 	for (i = 0; i < s->n; i++) {
-		size_t len = strlen(s->e[i].device) + strlen(s->e[i].chain) +
-		    120;
-
-		for (j = 0, k = 0; j < out; j++)
-			k += strcmp(s->e[j].device, s->e[i].device) == 0;
-		if (k >= DMU_EV_PER_DEVICE || out >= DMU_EV_ENTRIES_MAX ||
-		    bytes + len > maxbytes) {
+		if (strcmp(s->e[i].device, prev) != 0) {
+			snprintf(prev, sizeof(prev), "%s", s->e[i].device);
+			k = 0;
+		}
+		if (k++ >= DMU_EV_PER_DEVICE) {
+			dmu_ev_free(&s->e[i]);
+			continue;
+		}
+		s->e[out++] = s->e[i];
+	}
+	s->n = out;
+	qsort(s->e, s->n, sizeof(*s->e), by_last);
+	for (i = 0, out = 0; i < s->n; i++) {
+		len = strlen(s->e[i].device) + strlen(s->e[i].chain) + 120;
+		if (out >= DMU_EV_ENTRIES_MAX || bytes + len > maxbytes) {
 			dmu_ev_free(&s->e[i]);
 			continue;
 		}
 		bytes += len;
-		if (out != i)
-			s->e[out] = s->e[i];
-		out++;
+		s->e[out++] = s->e[i];
 	}
 	s->n = out;
 	qsort(s->e, s->n, sizeof(*s->e), by_line);
