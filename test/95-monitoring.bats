@@ -817,7 +817,7 @@ YML
 	assert_output --partial SUCCESS
 }
 
-@test "rules: a pin-check file not rewritten for 2 hours fires DmuPinCheckStale; a current one does not" {
+@test "rules: a pin-check file not rewritten for 30 minutes fires DmuPinCheckStale; a current one does not" {
 	need_promtool
 	cp "$DMU_REPO/share/monitoring/dmu.rules.yml" .
 	cat >tests.yml <<'YML'
@@ -835,15 +835,15 @@ tests:
       - series: 'dmu_pin_ok{device="st1:443"}'
         values: '1x260'
     alert_rule_test:
-      - eval_time: 150m
+      - eval_time: 80m
         alertname: DmuPinCheckStale
         exp_alerts: []
-      - eval_time: 190m
+      - eval_time: 100m
         alertname: DmuPinCheckStale
         exp_alerts:
           - exp_labels: {severity: warning, file: "/var/lib/prometheus/node-exporter/dmu-pins.prom"}
             exp_annotations:
-              summary: "the dmu pin check has not run for 2h 10m 0s (/var/lib/prometheus/node-exporter/dmu-pins.prom)"
+              summary: "the dmu pin check has not run for 40m 0s (/var/lib/prometheus/node-exporter/dmu-pins.prom)"
               description: "dmu-pin-check -m has not rewritten this file: its last results are stale and may hide a mismatch. Check the timer or cron job that runs it, and its log."
 YML
 	run promtool test rules tests.yml
