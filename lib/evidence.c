@@ -185,6 +185,14 @@ evset_free(struct evset *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Sorts the entries of s; qsort(3) wants a pointer even for none. */
+static void
+sort_ev(struct evset *s, int (*cmp)(const void *, const void *))
+{
+	if (s->n > 1)
+		qsort(s->e, s->n, sizeof(*s->e), cmp);
+}
+
 /* Same device and certificate, then file order. */
 static int
 by_key(const void *a, const void *b)
@@ -228,7 +236,7 @@ merge(struct evset *s)
 {
 	size_t i, j, k, out = 0;
 
-	qsort(s->e, s->n, sizeof(*s->e), by_key);
+	sort_ev(s, by_key);
 	for (i = 0; i < s->n; i = j) {
 		struct dmu_ev m = s->e[i];
 
@@ -300,7 +308,7 @@ bound(struct evset *s, size_t maxbytes)
 	char prev[DMU_DEVICE_MAX + 1] = "";
 	size_t i, k = 0, out = 0, bytes = 0, len;
 
-	qsort(s->e, s->n, sizeof(*s->e), by_device_last);
+	sort_ev(s, by_device_last);
 	for (i = 0; i < s->n; i++) {
 		if (strcmp(s->e[i].device, prev) != 0) {
 			snprintf(prev, sizeof(prev), "%s", s->e[i].device);
@@ -313,7 +321,7 @@ bound(struct evset *s, size_t maxbytes)
 		s->e[out++] = s->e[i];
 	}
 	s->n = out;
-	qsort(s->e, s->n, sizeof(*s->e), by_last);
+	sort_ev(s, by_last);
 	for (i = 0, out = 0; i < s->n; i++) {
 		len = strlen(s->e[i].device) + strlen(s->e[i].chain) + 120;
 		if (out >= DMU_EV_ENTRIES_MAX || bytes + len > maxbytes) {
@@ -324,7 +332,7 @@ bound(struct evset *s, size_t maxbytes)
 		s->e[out++] = s->e[i];
 	}
 	s->n = out;
-	qsort(s->e, s->n, sizeof(*s->e), by_line);
+	sort_ev(s, by_line);
 }
 
 /* Reads, merges and bounds the evidence at path into s. */
