@@ -47,7 +47,7 @@ TESTPROGS = test/dmu-sim
 LIBOBJ = lib/util.o lib/codec.o lib/device.o lib/cert.o lib/pin.o \
 	lib/net.o lib/tls.o lib/db.o lib/http.o lib/json.o lib/key.o \
 	lib/follow.o lib/state.o lib/client.o lib/collect.o lib/metrics.o \
-	lib/lock.o lib/history.o lib/evidence.o
+	lib/lock.o lib/history.o lib/evidence.o lib/sink.o
 MAN1 = man/dmu-learn.1 man/dmu-pin-check.1 man/dmu-get.1 man/dmu-certdb.1
 MAN5 = man/dmu-certdb.5
 MAN7 = man/dmu.7

@@ -257,8 +257,9 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 
 	canon(&d, arg);
 	if (dmu_fpr_parse(fpr, sha) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
-		    "digits, with or without colons, or SHA256:base64)", fpr);
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)",
+		    dmu_echo(fpr));
 	dmu_hex(hex, sha, 32);
 	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
 	    DMU_OK)
@@ -558,7 +559,7 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "seen") == 0)
 		rc = cmd_seen(argc, argv);
 	else {
-		dmu_warn("unknown command '%s'", cmd);
+		dmu_warn("unknown command '%s'", dmu_echo(cmd));
 		usage();
 	}
 	if (dmu_fshut() != 0)

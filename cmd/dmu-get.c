@@ -14,7 +14,8 @@ enum {
 	O_W = 1 << 1,		/* -w seconds */
 	O_SN = 1 << 2,		/* -s statefile, -n count */
 	O_R = 1 << 3,		/* -r */
-	O_M = 1 << 4		/* -m file */
+	O_M = 1 << 4,		/* -m file */
+	O_X = 1 << 5		/* -x command, -X seconds */
 };
 
 static const struct {
@@ -26,7 +27,7 @@ static const struct {
 	[R_SERIAL] = { NULL, O_R },
 	[R_LIST] = { "list", O_R },
 	[R_WAIT] = { "wait", O_L | O_W | O_R },
-	[R_FOLLOW] = { "follow", O_W | O_SN | O_M },
+	[R_FOLLOW] = { "follow", O_W | O_SN | O_M | O_X },
 };
 
 /* What is said when an option does not go with the resource, in order. */
@@ -39,6 +40,7 @@ static const struct {
 	{ O_L, "-l goes with wait" },
 	{ O_W, "-w goes with wait and follow" },
 	{ O_M, "-m goes with follow" },
+	{ O_X, "-x and -X go with follow" },
 };
 
 /* Everything a run needs, from the command line to the connection. */
@@ -56,6 +58,8 @@ struct run {
 	unsigned given;		/* O_* of the options given */
 	const char *dbfile, *keyfile, *statefile, *app;
 	const char *metrics;	/* -m */
+	const char *command;	/* -x */
+	long command_s;		/* -X */
 	char *evpath;		/* where mismatches are kept */
 	/* Serials written by list and wait, to delete with -d. */
 	long long *written;
@@ -70,8 +74,8 @@ usage(void)
 	fprintf(stderr, "usage: dmu-get [-dVr] [-a app] [-f file] [-k keyfile] "
 	    "[-l serial] [-m file]\n"
 	    "               [-n count] [-s statefile] [-t seconds] "
-	    "[-w seconds] device\n"
-	    "               [resource]\n");
+	    "[-w seconds] [-X seconds]\n"
+	    "               [-x command] device [resource]\n");
 	exit(DMU_EUSAGE);
 }
 
@@ -277,7 +281,8 @@ follow(struct run *u)
 	c.wait_s = u->wait_s > 0 ? u->wait_s : 75;
 	c.delete = u->opt_d;
 	c.metrics = u->metrics;
-	c.emit = print_report;
+	c.command = u->command;
+	c.command_ms = (u->command_s > 0 ? u->command_s : 60) * 1000;
 	c.warn = print_warning;
 	rc = dmu_collect_run(&c);
 	if (rc == DMU_EMISMATCH)
@@ -332,7 +337,7 @@ parse_resource(struct run *u, const char *arg)
 		}
 	if (dmu_parse_long(arg, 1, 1LL << 53, &u->serial) != 0)
 		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
-		    "serial, list, wait or follow)", arg);
+		    "serial, list, wait or follow)", dmu_echo(arg));
 	u->res = R_SERIAL;
 }
 
@@ -346,6 +351,8 @@ check_options(const struct run *u)
 		if ((u->given & misfits[i].opt) &&
 		    !(resources[u->res].opts & misfits[i].opt))
 			dmu_die(DMU_EUSAGE, "%s", misfits[i].msg);
+	if (u->command_s > 0 && u->command == NULL)
+		dmu_die(DMU_EUSAGE, "-X goes with -x");
 }
 
 /* Reads the options into u; returns the index of the first operand. */
@@ -355,7 +362,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 	long long v;
 	int c;
 
-	while ((c = getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:")) != -1) {
+	while ((c = getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:X:x:")) != -1) {
 		switch (c) {
 		case 'a':
 			u->app = optarg;
@@ -372,7 +379,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'l':
 			if (dmu_parse_long(optarg, 0, 1LL << 53, &u->last) != 0)
 				dmu_die(DMU_EUSAGE, "invalid serial '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			/* -l 0 is the default, and goes with anything. */
 			if (u->last > 0)
 				u->given |= O_L;
@@ -385,7 +392,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 			if (dmu_parse_long(optarg, 1, 1LL << 53, &u->count) !=
 			    0)
 				dmu_die(DMU_EUSAGE, "invalid count '%s'",
-				    optarg);
+				    dmu_echo(optarg));
 			u->given |= O_SN;
 			break;
 		case 'r':
@@ -404,9 +411,22 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		case 'w':
 			if (dmu_parse_long(optarg, 1, 75, &v) != 0)
 				dmu_die(DMU_EUSAGE, "invalid wait '%s' (1 to "
-				    "75 seconds)", optarg);
+				    "75 seconds)", dmu_echo(optarg));
 			u->wait_s = (long)v;
 			u->given |= O_W;
+			break;
+		case 'X':
+			if (dmu_parse_long(optarg, 1, 86400, &v) != 0)
+				dmu_die(DMU_EUSAGE, "invalid time-out '%s' "
+				    "(1 to 86400 seconds)", optarg);
+			u->command_s = (long)v;
+			u->given |= O_X;
+			break;
+		case 'x':
+			if (optarg[0] == '\0')
+				dmu_die(DMU_EUSAGE, "empty command for -x");
+			u->command = optarg;
+			u->given |= O_X;
 			break;
 		default:
 			usage();
@@ -446,6 +466,7 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	load_pin(&u);
 	u.cl.pinned = &u.pinned;
+	u.cl.warn = print_warning;
 	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);

@@ -28,7 +28,7 @@ ask(const char *device, const struct dmu_cert *c)
 {
 	struct termios tio;
 	FILE *tty;
-	char line[64];
+	char line[64], fp[3 * 32];
 	int yes;
 
 	if ((tty = fopen("/dev/tty", "r+")) == NULL)
@@ -47,7 +47,12 @@ ask(const char *device, const struct dmu_cert *c)
 		tcsetattr(fileno(tty), TCSAFLUSH, &tio);
 	else
 		tcflush(fileno(tty), TCIFLUSH);
-	fprintf(tty, "Trust this certificate for %s? Type yes to accept: ",
+	/*
+	 * The question names the fingerprint itself: nothing the certificate
+	 * holds is written after it, so no subject can draw a fake one.
+	 */
+	dmu_hex_colon(fp, c->sha256, 32);
+	fprintf(tty, "Trust certificate %s for %s? Type yes to accept: ", fp,
 	    device);
 	fflush(tty);
 	yes = fgets(line, sizeof(line), tty) != NULL &&
@@ -97,7 +102,7 @@ learn(const char *arg, const char *fpr, int manifest)
 	struct dmu_conn *c;
 	struct dmu_rec r;
 	uint8_t want[32];
-	char err[DMU_ERRLEN], hex[65], whex[65];
+	char err[DMU_ERRLEN], hex[65], whex[65], safe[DMU_ECHO_MAX + 1];
 	int rc, ok;
 
 	if (dmu_device_parse(&d, arg, err) != 0) {
@@ -105,8 +110,10 @@ learn(const char *arg, const char *fpr, int manifest)
 		return DMU_EUSAGE;
 	}
 	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0) {
-		dmu_warn("%s: invalid fingerprint '%.100s' (64 hex digits, "
-		    "with or without colons, or SHA256:base64)", d.canon, fpr);
+		/* Echoed: a manifest's field or -F may hold anything. */
+		dmu_warn("%s: invalid fingerprint '%s' (64 hex digits, "
+		    "with or without colons, or SHA256:base64)", d.canon,
+		    dmu_scrub(safe, sizeof(safe), fpr, strlen(fpr)));
 		return DMU_EUSAGE;
 	}
 	c = dmu_xcalloc(1, sizeof(*c));

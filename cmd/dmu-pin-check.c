@@ -296,7 +296,7 @@ options(int argc, char **argv, const char **opt_f, const char **opt_m,
 		case 'j':
 			if (dmu_parse_long(optarg, 1, 256, nthreads) != 0)
 				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
-				    "(1 to 256)", optarg);
+				    "(1 to 256)", dmu_echo(optarg));
 			break;
 		case 'm':
 			*opt_m = optarg;

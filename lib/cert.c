@@ -239,8 +239,33 @@ unknown:
 }
 
 /* Walks the TBSCertificate for names, validity and the SPKI. */
+/*
+ * Says whether the SubjectPublicKeyInfo whose content is spki holds an EC
+ * key whose curve is given by explicit parameters (RFC 3279's
+ * ecParameters) rather than named by an OID (RFC 5480 allows only the
+ * name): a form BearSSL does not decode.
+ */
 static int
-walk(struct dmu_cert *c, char *err)
+explicit_ec(struct der spki)
+{
+	static const unsigned char ec_oid[] = {
+		0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01	/* 1.2.840.10045.2.1 */
+	};
+	struct der alg, oid;
+
+	return der_expect(&spki, 0x30, &alg, NULL) == 0 &&
+	    der_expect(&alg, 0x06, &oid, NULL) == 0 &&
+	    oid.n == sizeof(ec_oid) && memcmp(oid.p, ec_oid, oid.n) == 0 &&
+	    alg.n > 0 && alg.p[0] == 0x30;
+}
+
+/*
+ * Reads what BearSSL's decoder does not give: serial, names, dates, the
+ * SPKI's hash, the signature algorithm; *explicit says whether the key is
+ * EC with explicit curve parameters.
+ */
+static int
+walk(struct dmu_cert *c, int *explicit, char *err)
 {
 	struct der in = { c->der, c->len }, cert, tbs, v, val, spki, alg;
 	int tag;
@@ -267,6 +292,7 @@ walk(struct dmu_cert *c, char *err)
 	    der_expect(&tbs, 0x30, &val, &spki) != 0)
 		goto bad;
 	dmu_sha256(c->spki_sha256, spki.p, spki.n);
+	*explicit = explicit_ec(val);
 	/*
 	 * The outer signatureAlgorithm only names the algorithm for the
 	 * inventory: a certificate whose name for it we cannot read still
@@ -355,7 +381,7 @@ dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len, char *err)
 {
 	br_x509_decoder_context dc;
 	const br_x509_pkey *pk;
-	int e, rc;
+	int e, rc, explicit = 0;
 
 	memset(c, 0, sizeof(*c));
 	if (len == 0 || len > DMU_CERT_MAX) {
@@ -367,14 +393,19 @@ dmu_cert_decode(struct dmu_cert *c, const void *der, size_t len, char *err)
 	memcpy(c->der, der, len);
 	c->len = len;
 	dmu_sha256(c->sha256, der, len);
-	if ((rc = walk(c, err)) != 0)
+	if ((rc = walk(c, &explicit, err)) != 0)
 		goto fail;
 	br_x509_decoder_init(&dc, NULL, NULL);
 	br_x509_decoder_push(&dc, der, len);
 	pk = br_x509_decoder_get_pkey(&dc);
 	if (pk == NULL) {
 		e = br_x509_decoder_last_error(&dc);
-		if (e == BR_ERR_X509_UNSUPPORTED)
+		if (explicit)
+			dmu_seterr(err, "the certificate's EC key gives its "
+			    "curve by explicit parameters, which dmu (and "
+			    "BearSSL) do not support: it takes EC keys on a "
+			    "named curve (P-256, P-384, P-521) and RSA keys");
+		else if (e == BR_ERR_X509_UNSUPPORTED)
 			dmu_seterr(err, "unsupported public key in "
 			    "certificate (RSA and EC P-256/P-384/P-521 are "
 			    "supported)");
@@ -505,15 +536,18 @@ void
 dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned)
 {
-	char fp[3 * 32], pin[64];
+	char fp[3 * 32], pin[64], name[DMU_NAME_WIDTH + 1];
 
 	dmu_hex_colon(fp, c->sha256, 32);
 	dmu_cert_pin(pin, c);
 	fprintf(f, "device:   %s\n", device);
 	fprintf(f, "sha256:   %s\n", fp);
 	fprintf(f, "pin:      %s\n", pin);
-	fprintf(f, "subject:  %s\n", c->subject);
-	fprintf(f, "issuer:   %s\n", c->issuer);
+	/* A name is the peer's text: it must not draw a line of its own. */
+	fprintf(f, "subject:  %s\n", dmu_scrub_line(name, sizeof(name),
+	    c->subject, strlen(c->subject)));
+	fprintf(f, "issuer:   %s\n", dmu_scrub_line(name, sizeof(name),
+	    c->issuer, strlen(c->issuer)));
 	fprintf(f, "valid:    %s to %s\n", c->not_before, c->not_after);
 	fprintf(f, "key:      %s\n", c->keytype);
 	if (learned != NULL)

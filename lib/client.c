@@ -21,13 +21,15 @@ static long
 format_get(const struct dmu_client *cl, const char *path, char *req)
 {
 	char target[DMU_BASE_MAX + 128], b64[DMU_KEY_B64MAX];
+	char host[DMU_DEVICE_MAX + 1];
 	long n;
 
 	if ((size_t)snprintf(target, sizeof(target), "%s%s", cl->base, path) >=
 	    sizeof(target))
 		return -1;
+	dmu_device_authority(cl->dev, host);
 	dmu_key_reveal(cl->key, b64);
-	n = dmu_http_get(req, DMU_REQ_MAX, cl->dev->canon, target, b64);
+	n = dmu_http_get(req, DMU_REQ_MAX, host, target, b64);
 	explicit_bzero(b64, sizeof(b64));
 	return n;
 }
@@ -42,7 +44,10 @@ dmu_client_init(struct dmu_client *cl, const struct dmu_device *dev,
 		app = "https_server_1";
 	if (strlen(app) > 64 || strspn(app, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(app)) {
-		dmu_seterr(err, "invalid application name '%.64s'", app);
+		char safe[DMU_ECHO_MAX + 1];
+
+		dmu_seterr(err, "invalid application name '%s'",
+		    dmu_scrub(safe, sizeof(safe), app, strlen(app)));
 		return DMU_EUSAGE;
 	}
 	cl->dev = dev;
@@ -110,6 +115,36 @@ dmu_client_close(struct dmu_client *cl)
 	cl->connected = 0;
 }
 
+/*
+ * A connection carries another request only when nothing came after the
+ * last answer (RFC 9112 6.3): bytes left in the source or the TLS engine,
+ * or waiting on the socket, would be read as the answer to the next
+ * request.  Such a connection is closed, which is said once a run; one
+ * that the device closed is closed silently.  Looked at after each answer
+ * and again before the next request, for bytes that came meanwhile.
+ */
+static void
+check_idle(struct dmu_client *cl)
+{
+	char msg[DMU_DEVICE_MAX + DMU_ERRLEN];
+	int idle;
+
+	if (!cl->connected)
+		return;
+	idle = dmu_src_left(&cl->src) > 0 ? DMU_IDLE_DATA :
+	    dmu_conn_idle(cl->conn);
+	if (idle == DMU_IDLE_CLEAN)
+		return;
+	if (idle == DMU_IDLE_DATA && cl->leftovers++ == 0 && cl->warn != NULL) {
+		snprintf(msg, sizeof(msg), "%s: warning: the device sent data "
+		    "after a complete answer; it is not read as an answer: "
+		    "the connection is closed and made again (said once)",
+		    cl->dev->canon);
+		cl->warn(cl->warnctx, msg);
+	}
+	dmu_client_close(cl);
+}
+
 /* see dmu.h */
 int
 dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
@@ -119,6 +154,7 @@ dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
 	long n;
 	int rc;
 
+	check_idle(cl);
 	if ((rc = dmu_client_connect(cl)) != DMU_OK)
 		return rc;
 	if ((n = format_get(cl, path, req)) < 0) {
@@ -146,6 +182,8 @@ dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
 	}
 	if (rc != DMU_OK || !r->keepalive)
 		dmu_client_close(cl);
+	else
+		check_idle(cl);
 	return rc;
 }
 

@@ -131,16 +131,64 @@ dmu_is_control(const unsigned char *c, size_t n)
 	    (n == 2 && c[0] == 0xc2 && c[1] < 0xa0);
 }
 
+/*
+ * dmu_scrub() and dmu_scrub_line(): with fold, white space (and a control
+ * that is white space: tab, line ends) collapses to one space, none at the
+ * ends.  Text that does not fit is cut and ends in "...".
+ */
+static char *
+scrub(char *out, size_t outsz, const char *in, size_t n, int fold)
+{
+	size_t i, o = 0, room = outsz - 1, space = 0;
+	char ch;
+
+	if (outsz == 0)
+		return out;
+	for (i = 0; i < n; i++) {
+		ch = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+		if (fold && (in[i] == ' ' || (in[i] >= '\t' &&
+		    in[i] <= '\r'))) {
+			space = o > 0;
+			continue;
+		}
+		if (o + space + 1 > room)
+			break;
+		if (space)
+			out[o++] = ' ';
+		space = 0;
+		out[o++] = ch;
+	}
+	if (i < n && room >= 3) {
+		/* Cut: the last three places say so. */
+		o = o + 3 > room ? room - 3 : o;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* see dmu.h */
 char *
 dmu_scrub(char *out, size_t outsz, const char *in, size_t n)
 {
-	size_t o;
+	return scrub(out, outsz, in, n, 0);
+}
 
-	for (o = 0; o < n && o + 1 < outsz; o++)
-		out[o] = in[o] >= 0x20 && in[o] < 0x7f ? in[o] : '?';
-	out[o] = '\0';
-	return out;
+/* see dmu.h */
+const char *
+dmu_echo(const char *s)
+{
+	static char buf[DMU_ECHO_MAX + 1];
+
+	return dmu_scrub(buf, sizeof(buf), s, strlen(s));
+}
+
+/* see dmu.h */
+char *
+dmu_scrub_line(char *out, size_t outsz, const char *in, size_t n)
+{
+	return scrub(out, outsz, in, n, 1);
 }
 
 /* see dmu.h */

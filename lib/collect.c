@@ -42,14 +42,17 @@ stop(struct dmu_collect *c, int status, const char *fmt, ...)
 	return status;
 }
 
-/* follow.c's emit(): writes the report, then remembers it for -d. */
+/*
+ * follow.c's emit(): hands the report to the sink, then remembers it for
+ * -d.
+ */
 static int
 emit(void *ctx, const struct dmu_report *r)
 {
 	struct dmu_collect *c = ctx;
 	int rc;
 
-	if ((rc = c->emit(c->ctx, r)) != 0 || !c->delete)
+	if ((rc = dmu_sink_put(&c->sink, r)) != 0 || !c->delete)
 		return rc;
 	if (c->npending == c->cappending) {
 		c->cappending = c->cappending ? c->cappending * 2 : 64;
@@ -133,7 +136,8 @@ metrics(struct dmu_collect *c, int force, int up)
 	c->metrics_ms = now;
 	c->metrics_up = up;
 	if (dmu_follow_metrics(c->metrics, &c->f, c->connects > 1 ?
-	    c->connects - 1 : 0, up, err) != DMU_OK) {
+	    c->connects - 1 : 0, up, c->command != NULL ? &c->sink : NULL,
+	    err) != DMU_OK) {
 		if (!c->metrics_failed)
 			say(c, "%s", err);
 		c->metrics_failed = 1;
@@ -187,17 +191,73 @@ reconnect(struct dmu_collect *c)
 	return c->cl->connected ? DMU_OK : DMU_ENET;
 }
 
+/* Where an answer found the collector, to go back to when it is refused. */
+struct mark {
+	long long last, count, lost;
+	char last_ts[64];
+	long backoff_ms;
+	size_t npending;
+};
+
+static void
+mark(const struct dmu_collect *c, struct mark *m)
+{
+	m->last = c->f.last;
+	m->count = c->f.count;
+	m->lost = c->f.lost;
+	memcpy(m->last_ts, c->f.last_ts, sizeof(m->last_ts));
+	m->backoff_ms = c->f.backoff_ms;
+	m->npending = c->npending;
+}
+
 /*
- * Saves the state after reports were written: only what is on stdout
- * moves it on, and when stdout is a file it must be on the disk first.
+ * The sink did not acknowledge the batch: back to where the answer found
+ * the collector, so that the same reports are asked for and handed again,
+ * after a back-off that grows with each refusal in a row (a stop signal
+ * cuts it short, the state staying before the batch).
+ */
+static void
+refused(struct dmu_collect *c, const struct mark *m)
+{
+	long long n = c->f.count - m->count;
+
+	c->f.last = m->last;
+	c->f.count = m->count;
+	c->f.lost = m->lost;
+	memcpy(c->f.last_ts, m->last_ts, sizeof(c->f.last_ts));
+	c->f.backoff_ms = m->backoff_ms;
+	c->npending = m->npending;
+	dmu_follow_neterr(&c->f, -1);
+	metrics(c, 1, 1);
+	if (dmu_stop) {
+		say(c, "sink: %s; %lld report%s not acknowledged, left for "
+		    "the next run", c->sink.err, n, n == 1 ? "" : "s");
+		return;
+	}
+	say(c, "sink: %s; handing %lld report%s again in %.1f s",
+	    c->sink.err, n, n == 1 ? "" : "s", (double)c->f.delay_ms / 1000);
+	dmu_sleep_ms(c->f.delay_ms);
+}
+
+/*
+ * Ends the batch of an answer: once the sink acknowledged it (stdout: on
+ * the disk when it is a file and there is a state file; -x: the command
+ * exited 0), the state moves on.  Returns DMU_OK, DMU_SINK_NACK after
+ * refused(), or the status that ends the run.
  */
 static int
-save(struct dmu_collect *c)
+hand_over(struct dmu_collect *c, const struct mark *m)
 {
+	int rc;
+
+	if ((rc = dmu_sink_ack(&c->sink)) == DMU_SINK_NACK) {
+		refused(c, m);
+		return rc;
+	}
+	if (rc != DMU_OK)
+		return stop(c, rc, "%s", c->sink.err);
 	if (c->statefile == NULL)
 		return DMU_OK;
-	if (fsync(STDOUT_FILENO) != 0 && errno != EINVAL && errno != EROFS)
-		return stop(c, DMU_EFAIL, "stdout: %s", strerror(errno));
 	return dmu_state_write(c->statefile, c->f.last, c->f.last_ts, c->err);
 }
 
@@ -210,6 +270,7 @@ static int
 poll_once(struct dmu_collect *c)
 {
 	struct dmu_resp r;
+	struct mark m;
 	char path[96];
 	long wait_s = c->wait_s;
 	int rc, act;
@@ -237,6 +298,7 @@ poll_once(struct dmu_collect *c)
 		c->check = 1;
 		return DMU_ENET;
 	}
+	mark(c, &m);
 	act = dmu_follow_answer(&c->f, r.status, r.body, r.len,
 	    r.retry_after);
 	if (act == DMU_FOLLOW_RETRY)
@@ -252,7 +314,9 @@ poll_once(struct dmu_collect *c)
 		return c->done = 1, stop(c, c->f.status, "%s", c->f.err);
 	case DMU_FOLLOW_SAVED:
 	case DMU_FOLLOW_DONE:
-		if ((rc = save(c)) != DMU_OK)
+		if ((rc = hand_over(c, &m)) == DMU_SINK_NACK)
+			return DMU_OK;
+		if (rc != DMU_OK)
 			return c->done = 1, rc;
 		break;
 	}
@@ -293,6 +357,8 @@ run(struct dmu_collect *c)
 		return rc;
 	c->check = last > 0;
 	dmu_follow_init(&c->f, c->cl->dev->canon, last, ts);
+	dmu_sink_init(&c->sink, c->command, c->cl->dev->canon, c->command_ms);
+	c->sink.sync = c->statefile != NULL;
 	c->f.limit = c->limit;
 	c->f.emit = emit;
 	c->f.warn = warn_cb;
@@ -317,6 +383,7 @@ run(struct dmu_collect *c)
 void
 dmu_collect_free(struct dmu_collect *c)
 {
+	dmu_sink_free(&c->sink);
 	free(c->pending);
 	c->pending = NULL;
 	c->npending = c->cappending = 0;

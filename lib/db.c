@@ -122,7 +122,7 @@ check_fields(char *const *f, char *err)
 	if (strcmp(d.canon, f[0]) != 0) {
 		/* Shown with no control character: no terminal escapes. */
 		dmu_seterr(err, "device '%s' is not in canonical form (%.80s)",
-		    dmu_scrub(safe, sizeof(safe), f[0], strnlen(f[0], 80)),
+		    dmu_scrub(safe, sizeof(safe), f[0], strlen(f[0])),
 		    d.canon);
 		return -1;
 	}

@@ -1,7 +1,9 @@
 /* device.c - device addresses and their canonical host:port form. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,7 +16,7 @@ seterr(char *err, const char *s, const char *why)
 	char safe[81];
 
 	dmu_seterr(err, "invalid device '%s': %s", dmu_scrub(safe,
-	    sizeof(safe), s, strnlen(s, 80)), why);
+	    sizeof(safe), s, strlen(s)), why);
 	return -1;
 }
 
@@ -112,19 +114,60 @@ take_authority(char *buf, size_t bufsz, const char *s, char *err)
 }
 
 /*
- * Splits buf in place into *host and *port (NULL when none is given):
- * "[v6]:port", "[v6]", a bare IPv6 address, "host:port" or "host".
- * Returns 0, or -1 with the reason in err (s is the device as given).
+ * Cuts the zone off an IPv6 host ("fe80::1%eth0") into zone (DMU_ZONE_MAX
+ * + 1 bytes; "" when there is none).  In a URL the '%' is written "%25"
+ * (RFC 6874).  A zone is an interface's name, or its index, which is
+ * stored as the name so that a device has one spelling.  Returns 0, or -1
+ * with the reason in err.
  */
 static int
-split_host_port(char *buf, char **host, char **port, const char *s,
-    char *err)
+take_zone(char *host, char *zone, int url, const char *s, char *err)
+{
+	char *z = strchr(host, '%'), name[IF_NAMESIZE];
+	size_t n;
+
+	zone[0] = '\0';
+	if (z == NULL)
+		return 0;
+	*z++ = '\0';
+	if (url && strncmp(z, "25", 2) == 0 && z[2] != '\0')
+		z += 2;
+	n = strlen(z);
+	if (n == 0)
+		return seterr(err, s, "empty zone after '%'");
+	if (n > DMU_ZONE_MAX || strspn(z, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+		return seterr(err, s, "the zone after '%' must be a network "
+		    "interface's name");
+	if (strspn(z, "0123456789") == n) {
+		unsigned long i = strtoul(z, NULL, 10);
+
+		if (i == 0 || i > 0xffffffffUL ||
+		    if_indextoname((unsigned)i, name) == NULL)
+			return seterr(err, s, "no network interface has the "
+			    "index given as its zone");
+		z = name;
+	}
+	memcpy(zone, z, strlen(z) + 1);
+	return 0;
+}
+
+/*
+ * Splits buf in place into *host and *port (NULL when none is given) and
+ * the zone of an IPv6 address into zone: "[v6]:port", "[v6]", a bare IPv6
+ * address, "host:port" or "host".  Returns 0, or -1 with the reason in err
+ * (s is the device as given, url says whether it was an https:// URL).
+ */
+static int
+split_host_port(char *buf, char **host, char **port, char *zone, int url,
+    const char *s, char *err)
 {
 	unsigned char a6[16];
 	char *p;
 
 	*host = buf;
 	*port = NULL;
+	zone[0] = '\0';
 	if (buf[0] == '[') {
 		if ((p = strchr(buf, ']')) == NULL)
 			return seterr(err, s, "missing ']'");
@@ -134,11 +177,15 @@ split_host_port(char *buf, char **host, char **port, const char *s,
 			*port = p + 1;
 		else if (*p != '\0')
 			return seterr(err, s, "junk after ']'");
+		if (take_zone(*host, zone, url, s, err) != 0)
+			return -1;
 		if (inet_pton(AF_INET6, *host, a6) != 1)
 			return seterr(err, s, "not an IPv6 address");
 	} else if ((p = strchr(buf, ':')) != NULL) {
 		if (strchr(p + 1, ':') != NULL) {
 			/* Several colons and no brackets: a bare IPv6 address. */
+			if (take_zone(buf, zone, url, s, err) != 0)
+				return -1;
 			if (inet_pton(AF_INET6, buf, a6) != 1)
 				return seterr(err, s,
 				    "IPv6 addresses with a port need brackets");
@@ -147,6 +194,26 @@ split_host_port(char *buf, char **host, char **port, const char *s,
 			*port = p + 1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A link-local address names a host only together with the interface it
+ * is reached through, and on any other address a zone would be a second
+ * spelling of one device.  Returns 0, or -1 with the reason in err.
+ */
+static int
+check_zone(const unsigned char *a, const char *zone, const char *s, char *err)
+{
+	const struct in6_addr *a6 = (const void *)a;
+	int link = IN6_IS_ADDR_LINKLOCAL(a6);
+
+	if (link && zone[0] == '\0')
+		return seterr(err, s, "a link-local address needs the "
+		    "interface it is reached through, as in [fe80::1%eth0]");
+	if (!link && zone[0] != '\0')
+		return seterr(err, s, "only a link-local address (fe80::/10) "
+		    "takes a zone");
 	return 0;
 }
 
@@ -164,6 +231,8 @@ canon_host(struct dmu_device *d, char *host, const char *s, char *err)
 	if (strchr(host, ':') != NULL) {
 		if (inet_pton(AF_INET6, host, a) != 1)
 			return seterr(err, s, "not an IPv6 address");
+		if (check_zone(a, d->zone, s, err) != 0)
+			return -1;
 		inet_ntop(AF_INET6, a, d->host, sizeof(d->host));
 		d->is_ip = 1;
 		return 0;
@@ -194,7 +263,7 @@ canon_host(struct dmu_device *d, char *host, const char *s, char *err)
 static void
 format_canon(struct dmu_device *d, long long port)
 {
-	size_t n, h = strlen(d->host);
+	size_t n, h = strlen(d->host), z = strlen(d->zone);
 	long long v;
 	char *p = d->canon;
 
@@ -207,6 +276,11 @@ format_canon(struct dmu_device *d, long long port)
 		*p++ = '[';
 	memcpy(p, d->host, h);
 	p += h;
+	if (z > 0) {
+		*p++ = '%';
+		memcpy(p, d->zone, z);
+		p += z;
+	}
 	if (d->canon[0] == '[')
 		*p++ = ']';
 	*p++ = ':';
@@ -222,7 +296,8 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 
 	memset(d, 0, sizeof(*d));
 	if (take_authority(buf, sizeof(buf), s, err) != 0 ||
-	    split_host_port(buf, &host, &port, s, err) != 0)
+	    split_host_port(buf, &host, &port, d->zone,
+	    strncasecmp(s, "https://", 8) == 0, s, err) != 0)
 		return -1;
 	if (port != NULL && (!isdigit((unsigned char)*port) ||
 	    dmu_parse_long(port, 1, 65535, &pv) != 0))
@@ -231,4 +306,14 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 		return -1;
 	format_canon(d, pv);
 	return 0;
+}
+
+/* see dmu.h */
+void
+dmu_device_authority(const struct dmu_device *d, char *out)
+{
+	if (d->zone[0] == '\0')
+		memcpy(out, d->canon, strlen(d->canon) + 1);
+	else
+		snprintf(out, DMU_DEVICE_MAX + 1, "[%s]:%s", d->host, d->port);
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sys/types.h>
 #include <bearssl.h>
 
 /* Exit status of every program; library functions return the same codes. */
@@ -325,12 +326,34 @@ int dmu_is_control(const unsigned char *c, size_t n);
 /*
  * The one scrubber of untrusted text for messages, which are ASCII: copies
  * n bytes of in (a NUL among them too) into out (outsz bytes,
- * NUL-terminated, cut short when they do not fit), each byte outside
- * ' '..'~' written as '?'.  Returns out.
+ * NUL-terminated), each byte outside ' '..'~' written as '?'.  Text that
+ * does not fit is cut and marked by "..." (three ASCII dots, in every
+ * locale) in its last three places, so that out never holds more than
+ * outsz - 1 bytes.  Returns out.
  * (Text decoded from JSON keeps its UTF-8 and loses only what
  * dmu_is_control() names: see dmu_json_message().)
  */
 char *dmu_scrub(char *out, size_t outsz, const char *in, size_t n);
+
+/*
+ * Echoed input (an argument, a field of a manifest or a report) is shown
+ * in a buffer of DMU_ECHO_MAX + 1 bytes: longer input is cut with "...".
+ */
+#define DMU_ECHO_MAX	120
+
+/*
+ * dmu_scrub() of the string s into a static buffer of DMU_ECHO_MAX + 1
+ * bytes, for echoing an argument in a message of the main thread; each
+ * call overwrites what the last one returned.
+ */
+const char *dmu_echo(const char *s);
+
+/*
+ * dmu_scrub() for text shown on one terminal line (a certificate's subject
+ * or issuer): runs of white space, tabs and line ends among them, become
+ * one space, and there is none at either end.  outsz - 1 is the width.
+ */
+char *dmu_scrub_line(char *out, size_t outsz, const char *in, size_t n);
 
 /* SHA-256 of n bytes. */
 void dmu_sha256(uint8_t out[32], const void *in, size_t n);
@@ -344,21 +367,35 @@ int dmu_ct_equal(const void *a, const void *b, size_t n);
 /* device.c */
 
 #define DMU_HOST_MAX	255
-#define DMU_DEVICE_MAX	(DMU_HOST_MAX + 8)
+#define DMU_ZONE_MAX	15	/* an interface name: IF_NAMESIZE - 1 */
+#define DMU_DEVICE_MAX	(DMU_HOST_MAX + DMU_ZONE_MAX + 9)
 
 struct dmu_device {
 	char host[DMU_HOST_MAX + 1];	/* lower case, IPv6 without brackets */
+	char zone[DMU_ZONE_MAX + 1];	/* interface of a link-local address */
 	char port[6];			/* decimal, 1..65535 */
-	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port" */
+	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port",
+					   link-local as "[addr%zone]:port" */
 	int is_ip;			/* host is an IPv4 or IPv6 literal */
 };
 
 /*
- * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], or an https:// URL (its
- * path is ignored).  The port defaults to 443.  Returns 0, or -1 with a
- * reason in err (DMU_ERRLEN bytes).
+ * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], [FE80::X%ZONE]:PORT, or
+ * an https:// URL (its path is ignored; there a zone may be written %25ZONE
+ * as RFC 6874 has it).  A link-local IPv6 address needs its zone, the
+ * interface it is reached through, and no other address may have one; a
+ * zone given as an interface index is stored by the interface's name.  The
+ * port defaults to 443.  Returns 0, or -1 with a reason in err (DMU_ERRLEN
+ * bytes).
  */
 int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
+
+/*
+ * Writes d's authority as a Host header carries it into out (DMU_DEVICE_MAX
+ * + 1 bytes): the canonical form without a zone, which means nothing to
+ * the device (RFC 6874).
+ */
+void dmu_device_authority(const struct dmu_device *d, char *out);
 
 /* cert.c */
 
@@ -439,9 +476,15 @@ unsigned dmu_cert_warnings(const struct dmu_cert *c, const char *now);
 int dmu_cert_inventory(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned, const char *authorized, const char *now);
 
+/* The widest subject or issuer that dmu_cert_show() writes. */
+#define DMU_NAME_WIDTH	69
+
 /*
  * Writes a human summary of c for device to f: fingerprint, pin, subject,
- * issuer, validity, key, and learned when not NULL.
+ * issuer, validity, key, and learned when not NULL.  Each line fits 80
+ * columns but the fingerprint's and the pin's: subject and issuer are
+ * written by dmu_scrub_line() cut at DMU_NAME_WIDTH (the whole names are
+ * in the inventory).
  */
 void dmu_cert_show(FILE *f, const char *device, const struct dmu_cert *c,
     const char *learned);
@@ -513,7 +556,7 @@ enum {
  */
 const char *dmu_why_word(int why);
 
-#define DMU_ADDR_MAX	64	/* "[v6addr]:port" and a NUL */
+#define DMU_ADDR_MAX	80	/* "[v6addr%zone]:port" and a NUL */
 
 struct dmu_conn {
 	int fd;
@@ -570,6 +613,22 @@ int dmu_conn_write(struct dmu_conn *c, const void *buf, size_t len);
  * (time-out, reset, TLS error, a TCP close without close_notify).
  */
 long dmu_conn_read(struct dmu_conn *c, void *buf, size_t len);
+
+/* What dmu_conn_idle() finds between two requests. */
+enum {
+	DMU_IDLE_CLEAN,		/* nothing came: the connection may be reused */
+	DMU_IDLE_DATA,		/* bytes the device sent after the answer */
+	DMU_IDLE_GONE		/* the device closed it, or it broke */
+};
+
+/*
+ * Looks, without waiting, at what came after the last answer was read:
+ * application data in BearSSL's record buffer, or records on the socket
+ * (which it reads into the engine).  Returns a DMU_IDLE_* value; after
+ * DMU_IDLE_DATA or DMU_IDLE_GONE the connection must not carry another
+ * request (RFC 9112 6.3: extra data is never the next answer).
+ */
+int dmu_conn_idle(struct dmu_conn *c);
 
 /* Sends close_notify when possible, closes the socket, frees the pin. */
 void dmu_conn_close(struct dmu_conn *c);
@@ -1008,6 +1067,12 @@ struct dmu_src {
 void dmu_src_init(struct dmu_src *s, long (*read)(void *, void *, size_t),
     void *ctx);
 
+/*
+ * The number of bytes read from the source and not used yet: after an
+ * answer, what came after it in the same read.
+ */
+size_t dmu_src_left(const struct dmu_src *s);
+
 struct dmu_resp {
 	int status;		/* 200..599 (1xx answers are skipped) */
 	int keepalive;		/* the connection may carry another request */
@@ -1170,6 +1235,14 @@ struct dmu_client {
 	const char *evpath;		/* where mismatches are kept, or NULL */
 	char *evline;			/* the last mismatch, not yet kept */
 	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
+	/*
+	 * Set by the caller, or NULL: receives a "DEVICE: warning: ..."
+	 * line for stderr, once a run, when a connection is not reused
+	 * because the device sent data after an answer.
+	 */
+	void (*warn)(void *ctx, const char *msg);
+	void *warnctx;
+	long long leftovers;		/* connections closed for that */
 };
 
 /*
@@ -1211,8 +1284,10 @@ void dmu_client_keep_evidence(struct dmu_client *cl);
  * into r, allowing extra_ms beyond the time-out for a long poll.  Returns
  * DMU_OK, or what dmu_client_connect() returns, or DMU_ENET, DMU_EDATA, or
  * DMU_EUSAGE (the request does not fit), with the reason in cl->err.  The
- * connection is closed after a failure or an answer that does not keep
- * it alive.  Free r with dmu_resp_free() after DMU_OK.
+ * connection is closed after a failure, an answer that does not keep it
+ * alive, or one after which the device sent more (see cl->warn), so that
+ * nothing but the answer to a request is ever read as that answer.  Free
+ * r with dmu_resp_free() after DMU_OK.
  */
 int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
     struct dmu_resp *r);
@@ -1229,6 +1304,81 @@ void dmu_client_close(struct dmu_client *cl);
 
 /* Closes the connection and frees what cl owns. */
 void dmu_client_free(struct dmu_client *cl);
+
+/* sink.c */
+
+/* How long a sink command has to finish once a stop signal is seen. */
+#define DMU_SINK_GRACE_MS	500
+
+/* dmu_sink_ack(): the command did not acknowledge; hand the batch again. */
+#define DMU_SINK_NACK	100
+
+/*
+ * Where the collector's report lines go, one batch (an answer) at a time:
+ * standard output, or the standard input of a command (dmu-get follow -x)
+ * whose exit status 0 acknowledges the batch.  Set up with
+ * dmu_sink_init(); the first group may be changed before the first line.
+ */
+struct dmu_sink {
+	const char *command;	/* NULL: lines go to fd */
+	const char *device;	/* the command's $DMU_DEVICE */
+	long timeout_ms;	/* how long the command may take for a batch */
+	int fd;			/* without a command: STDOUT_FILENO */
+	int sync;		/* without a command: fsync fd to acknowledge */
+
+	long long nlines;	/* lines of the batch so far */
+	long long acked;	/* lines acknowledged since the start */
+	long long failures;	/* batches not acknowledged */
+	long long waiting;	/* lines of the last batch not acknowledged, 0
+				   after one that was */
+	double last_ok;		/* Unix time (whole seconds) of the last
+				   acknowledgement, or 0 */
+	char **env;		/* the command's environment, once made */
+	pid_t pid;		/* the command running, or -1 */
+	int in, pidfd;		/* the pipe to it, a pidfd of it, or -1 */
+	int status;		/* its wait status once reaped */
+	int failed, eof, expired;	/* of the batch so far */
+	int64_t end_ms, stop_ms;	/* its time-out; the end of its grace */
+	char err[DMU_ERRLEN];	/* why the last batch was not acknowledged */
+};
+
+/*
+ * Sets up s for standard output (command NULL) or for command, run as
+ * /bin/sh -c command once per batch with timeout_ms for the whole batch
+ * and device in $DMU_DEVICE.
+ */
+void dmu_sink_init(struct dmu_sink *s, const char *command,
+    const char *device, long timeout_ms);
+
+/*
+ * Adds the report's line to the batch.  To standard output it is written
+ * at once (dmu_write_line()): returns 0, -1 when a stop signal kept it
+ * from being written, or 1 on a write error.  To a command, which the
+ * first line of a batch starts, it is written to the pipe as it takes it,
+ * within the time-out; returns 0: a failure (the command ended, broke the
+ * pipe, could not be started or ran out of time) is kept for
+ * dmu_sink_ack() to say.
+ */
+int dmu_sink_put(struct dmu_sink *s, const struct dmu_report *r);
+
+/*
+ * Ends the batch.  Standard output: fsync'd with s->sync (a pipe or a
+ * terminal needs none); returns DMU_OK, or DMU_EFAIL with the reason in
+ * s->err.  A command: its standard input is closed and it has the rest
+ * of its time-out to exit, DMU_SINK_GRACE_MS once a stop signal has come;
+ * then its process group is killed (SIGKILL).  Returns DMU_OK when it
+ * exited 0 (or the batch was empty), else DMU_SINK_NACK with the exit
+ * status, the signal or the time-out in s->err; the counts above follow.
+ * The command's exit status alone decides: one that exits 0 without
+ * reading all of its input acknowledges it all the same.  It runs with
+ * our environment but DMU_API_KEY and DMU_API_KEY_FILE, in a process
+ * group of its own, with the default signal mask and dispositions, and
+ * no descriptor of ours but 1 and 2.
+ */
+int dmu_sink_ack(struct dmu_sink *s);
+
+/* Kills a command still running and frees what s owns. */
+void dmu_sink_free(struct dmu_sink *s);
 
 /* collect.c */
 
@@ -1249,16 +1399,14 @@ struct dmu_collect {
 	long wait_s;			/* timeout of each long poll, 1..75 */
 	int delete;			/* delete what was written (-d) */
 	const char *metrics;		/* -m: metrics file, or NULL */
-	/*
-	 * Writes one report; returns 0, -1 when a stop signal kept it from
-	 * being written, or 1 on a write error.
-	 */
-	int (*emit)(void *ctx, const struct dmu_report *r);
+	const char *command;		/* -x: the sink command, or NULL */
+	long command_ms;		/* -X: its time-out for a batch */
 	/* Receives "DEVICE: message" warnings for stderr. */
 	void (*warn)(void *ctx, const char *msg);
 	void *ctx;
 
 	struct dmu_follow f;		/* what to make of each answer */
+	struct dmu_sink sink;		/* stdout, or the -x command */
 	struct dmu_pending *pending;	/* deletions still to make */
 	size_t npending, cappending;
 	int check;			/* compare the last report first */
@@ -1281,10 +1429,14 @@ struct dmu_collect {
  *
  * Runs the collector until the count is reached or SIGTERM or SIGINT
  * (which it catches; see dmu_catch_signals()): long polls on one
- * kept-alive connection, writes each new report through emit, saves the
- * state file after each batch that reached stdout, deletes with -d after
- * that, backs off on network failures, 429 and 5xx, and checks for an
- * unnoticed restart after each reconnection.  Returns DMU_OK; DMU_EMISMATCH
+ * kept-alive connection, hands each answer's new reports to the sink
+ * (stdout, or c->command: dmu_sink_put(), dmu_sink_ack()), saves the state
+ * file after each batch the sink acknowledged, deletes with -d after that,
+ * and after a refusal goes back to where the answer found it, backs off
+ * and asks for the same reports again; backs off on network failures, 429
+ * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * With c->command, the count (c->limit, f.count) is of reports
+ * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
  * DMU_EUSAGE with the reason in c->err.
  */
@@ -1329,11 +1481,14 @@ int dmu_metrics_write(const char *path, int (*fill)(void *, FILE *),
  * counts: dmu_reports_total (f->count), dmu_report_last_serial,
  * dmu_report_last_timestamp_seconds (f->last_ts, left out when it is not
  * an RFC 3339 time), dmu_restarts_total, dmu_lost_reports_total,
- * dmu_reconnects_total and dmu_up, each labelled with the device.  Returns
- * DMU_OK or DMU_EFAIL with the reason in err.
+ * dmu_reconnects_total and dmu_up, and with sink (a command's: -x) not
+ * NULL dmu_sink_failures_total, dmu_sink_waiting_reports and
+ * dmu_sink_last_success_timestamp_seconds (left out before the first
+ * acknowledgement), each labelled with the device.  Returns DMU_OK or
+ * DMU_EFAIL with the reason in err.
  */
 int dmu_follow_metrics(const char *path, const struct dmu_follow *f,
-    long long reconnects, int up, char *err);
+    long long reconnects, int up, const struct dmu_sink *sink, char *err);
 
 /*
  * Parses an RFC 3339 time, "YYYY-MM-DDTHH:MM:SS", optional fraction, then

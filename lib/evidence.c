@@ -110,8 +110,9 @@ dmu_ev_parse(const char *line, struct dmu_ev *e, char *err)
 		dmu_seterr(err, "count is not a number from 1 to 2^53");
 		goto bad;
 	}
-	if (strlen(f[5]) >= DMU_ADDR_MAX || strspn(f[5],
-	    "0123456789abcdefABCDEF.:[]-") != strlen(f[5]) || f[5][0] == '\0') {
+	if (strlen(f[5]) >= DMU_ADDR_MAX || strspn(f[5], "0123456789abcdef"
+	    "ghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:[]%_-") !=
+	    strlen(f[5]) || f[5][0] == '\0') {
 		dmu_seterr(err, "address is not an IP address and port or '-'");
 		goto bad;
 	}

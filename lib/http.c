@@ -91,6 +91,13 @@ dmu_src_init(struct dmu_src *s, long (*read)(void *, void *, size_t),
 	s->len = 0;
 }
 
+/* see dmu.h */
+size_t
+dmu_src_left(const struct dmu_src *s)
+{
+	return s->len - s->off;
+}
+
 /*
  * Makes sure a byte is buffered.  Returns 1, 0 at the end of the stream or
  * -1 on an error (also when read() claims more than it was given).
@@ -192,11 +199,6 @@ split_field(char *line, char **name, char **value, const char *what,
 {
 	char *colon, *p, *e;
 
-	if (is_ows((unsigned char)line[0])) {
-		/* Obs-fold: RFC 9112 lets us reject it, and we do. */
-		dmu_seterr(err, "continuation line in %s", what);
-		return DMU_EDATA;
-	}
 	if ((colon = strchr(line, ':')) == NULL) {
 		dmu_seterr(err, "%s line without a colon", what);
 		return DMU_EDATA;
@@ -322,9 +324,67 @@ parse_status(struct head *h, const char *line, size_t n, char *err)
 	h->minor = line[7] - '0';
 	return DMU_OK;
 bad:
-	dmu_scrub(safe, sizeof(safe), line, strnlen(line, 32));
+	dmu_scrub(safe, sizeof(safe), line, n);
 	dmu_seterr(err, "malformed status line \"%s\"", safe);
 	return DMU_EDATA;
+}
+
+/*
+ * Reads field lines up to the blank line that ends them (the header block
+ * or a trailer), each taken by take_field() when h is not NULL.  A line
+ * that starts with white space continues the field before it (obs-fold):
+ * as RFC 9112 5.2 asks of a user agent, the fold and the white space
+ * around it become one space before the field is looked at.  A field
+ * unfolded is held to DMU_HTTP_LINE_MAX like any line.  field holds
+ * DMU_HTTP_LINE_MAX bytes and a NUL, as line does.
+ */
+static int
+read_fields(struct dmu_src *s, struct head *h, char *line, char *field,
+    size_t *budget, const char *what, char *err)
+{
+	char *name, *value, *p;
+	size_t n, flen = 0;
+	int rc, have = 0;
+
+	for (;;) {
+		if ((rc = read_line(s, line, &n, budget, what, err)) != DMU_OK)
+			return rc;
+		if (n > 0 && is_ows((unsigned char)line[0])) {
+			if (!have) {
+				/* Nothing to continue: RFC 9112 2.2. */
+				dmu_seterr(err, "continuation line in %s",
+				    what);
+				return DMU_EDATA;
+			}
+			for (p = line; is_ows((unsigned char)*p); p++)
+				;
+			while (flen > 0 && is_ows((unsigned char)
+			    field[flen - 1]))
+				flen--;
+			n -= (size_t)(p - line);
+			if (flen + 1 + n > DMU_HTTP_LINE_MAX) {
+				dmu_seterr(err, "%s line too long", what);
+				return DMU_EDATA;
+			}
+			field[flen++] = ' ';
+			memcpy(field + flen, p, n + 1);
+			flen += n;
+			continue;
+		}
+		if (have) {
+			if ((rc = split_field(field, &name, &value, what,
+			    err)) != DMU_OK)
+				return rc;
+			if (h != NULL && (rc = take_field(h, name, value,
+			    err)) != DMU_OK)
+				return rc;
+		}
+		if (n == 0)
+			return DMU_OK;
+		memcpy(field, line, n + 1);
+		flen = n;
+		have = 1;
+	}
 }
 
 /*
@@ -335,7 +395,7 @@ static int
 read_head(struct dmu_src *s, struct head *h, char *line, size_t *budget,
     char *err)
 {
-	char *name, *value;
+	char field[DMU_HTTP_LINE_MAX + 1];
 	size_t n;
 	int rc;
 
@@ -345,19 +405,9 @@ read_head(struct dmu_src *s, struct head *h, char *line, size_t *budget,
 		return rc;
 	if ((rc = parse_status(h, line, n, err)) != DMU_OK)
 		return rc;
-	for (;;) {
-		if ((rc = read_line(s, line, &n, budget, "header", err)) !=
-		    DMU_OK)
-			return rc;
-		if (n == 0)
-			return DMU_OK;
-		if ((rc = split_field(line, &name, &value, "header", err)) !=
-		    DMU_OK)
-			return rc;
-		if (h->status >= 200 &&
-		    (rc = take_field(h, name, value, err)) != DMU_OK)
-			return rc;
-	}
+	/* The fields of an interim answer are checked, not taken. */
+	return read_fields(s, h->status >= 200 ? h : NULL, line, field, budget,
+	    "header", err);
 }
 
 /* Grows b to hold need bytes (need <= limit), doubling. */
@@ -436,7 +486,7 @@ read_sized(struct dmu_src *s, struct body *b, size_t cl, char *err)
 static int
 read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 {
-	char *name, *value;
+	char field[DMU_HTTP_LINE_MAX + 1];
 	const char *p;
 	size_t n, size, budget;
 	int rc, c, d;
@@ -481,16 +531,7 @@ read_chunked(struct dmu_src *s, struct body *b, char *line, char *err)
 		}
 	}
 	budget = DMU_HTTP_HEAD_MAX;
-	for (;;) {
-		if ((rc = read_line(s, line, &n, &budget, "trailer", err)) !=
-		    DMU_OK)
-			return rc;
-		if (n == 0)
-			return DMU_OK;
-		if ((rc = split_field(line, &name, &value, "trailer", err)) !=
-		    DMU_OK)
-			return rc;
-	}
+	return read_fields(s, NULL, line, field, &budget, "trailer", err);
 badsize:
 	dmu_seterr(err, "malformed chunk size");
 	return DMU_EDATA;

@@ -145,7 +145,29 @@ struct collector {
 	const struct dmu_follow *f;
 	long long reconnects;
 	int up;
+	const struct dmu_sink *sink;
 };
+
+/* The hand-off to a sink command (-x). */
+static void
+fill_sink(FILE *f, const struct dmu_sink *s, const char *const *l)
+{
+	dmu_metric_head(f, "dmu_sink_failures_total", "counter",
+	    "Batches the sink command did not acknowledge (non-zero exit, "
+	    "signal or time-out).");
+	dmu_metric(f, "dmu_sink_failures_total", l, 1, (double)s->failures);
+	dmu_metric_head(f, "dmu_sink_waiting_reports", "gauge",
+	    "Reports of the last batch the sink did not acknowledge, to be "
+	    "handed again (0 once one is acknowledged).");
+	dmu_metric(f, "dmu_sink_waiting_reports", l, 1, (double)s->waiting);
+	if (s->last_ok > 0) {
+		dmu_metric_head(f, "dmu_sink_last_success_timestamp_seconds",
+		    "gauge", "When the sink command last acknowledged a "
+		    "batch, in seconds since the epoch.");
+		dmu_metric(f, "dmu_sink_last_success_timestamp_seconds", l, 1,
+		    s->last_ok);
+	}
+}
 
 static int
 fill_collector(void *ctx, FILE *f)
@@ -178,15 +200,17 @@ fill_collector(void *ctx, FILE *f)
 	dmu_metric_head(f, "dmu_up", "gauge",
 	    "1 while the collector is connected to the device, else 0.");
 	dmu_metric(f, "dmu_up", l, 1, c->up);
+	if (c->sink != NULL)
+		fill_sink(f, c->sink, l);
 	return ferror(f) ? -1 : 0;
 }
 
 /* see dmu.h */
 int
 dmu_follow_metrics(const char *path, const struct dmu_follow *f,
-    long long reconnects, int up, char *err)
+    long long reconnects, int up, const struct dmu_sink *sink, char *err)
 {
-	struct collector c = { f, reconnects, up };
+	struct collector c = { f, reconnects, up, sink };
 
 	return dmu_metrics_write(path, fill_collector, &c, err);
 }

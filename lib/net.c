@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -38,11 +39,14 @@ connect_wait(int fd, const struct addrinfo *ai, int timeout_ms)
 	return e;
 }
 
-/* Writes "a.b.c.d:port" or "[v6]:port" of ai into out (DMU_ADDR_MAX). */
+/*
+ * Writes "a.b.c.d:port", "[v6]:port" or, for a link-local address,
+ * "[v6%zone]:port" of ai into out (DMU_ADDR_MAX).
+ */
 static void
 format_addr(char *out, const struct addrinfo *ai)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN + IF_NAMESIZE], *z;
 	const void *a;
 	unsigned port;
 
@@ -51,6 +55,16 @@ format_addr(char *out, const struct addrinfo *ai)
 
 		a = &s6->sin6_addr;
 		port = ntohs(s6->sin6_port);
+		if (s6->sin6_scope_id != 0 &&
+		    inet_ntop(AF_INET6, a, ip, INET6_ADDRSTRLEN) != NULL) {
+			z = ip + strlen(ip);
+			*z++ = '%';
+			if (if_indextoname(s6->sin6_scope_id, z) == NULL)
+				snprintf(z, IF_NAMESIZE, "%u",
+				    (unsigned)s6->sin6_scope_id);
+			snprintf(out, DMU_ADDR_MAX, "[%s]:%u", ip, port);
+			return;
+		}
 	} else {
 		const struct sockaddr_in *s4 = (const void *)ai->ai_addr;
 
@@ -61,6 +75,29 @@ format_addr(char *out, const struct addrinfo *ai)
 		snprintf(ip, sizeof(ip), "?");
 	snprintf(out, DMU_ADDR_MAX, ai->ai_family == AF_INET6 ? "[%s]:%u" :
 	    "%s:%u", ip, port);
+}
+
+/*
+ * A link-local address is reached through the interface its zone names:
+ * sets it as the scope of the addresses in res.  Returns 0, or -1 with the
+ * reason in err when this machine has no such interface.
+ */
+static int
+set_zone(struct addrinfo *res, const char *zone, char *err)
+{
+	unsigned idx = if_nametoindex(zone);
+	struct addrinfo *ai;
+
+	if (idx == 0) {
+		dmu_seterr(err, "cannot connect: no network interface '%s' "
+		    "on this machine", zone);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET6)
+			((struct sockaddr_in6 *)(void *)ai->ai_addr)->
+			    sin6_scope_id = idx;
+	return 0;
 }
 
 /* see dmu.h */
@@ -91,6 +128,10 @@ dmu_tcp_connect(const struct dmu_device *d, int timeout_ms, char *addr,
 	if (r != 0) {
 		dmu_seterr(err, "cannot resolve %.100s: %s", d->host,
 		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -1;
+	}
+	if (d->zone[0] != '\0' && set_zone(res, d->zone, err) != 0) {
+		freeaddrinfo(res);
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)

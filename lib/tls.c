@@ -468,6 +468,48 @@ dmu_conn_read(struct dmu_conn *c, void *buf, size_t len)
 }
 
 /* see dmu.h */
+int
+dmu_conn_idle(struct dmu_conn *c)
+{
+	br_ssl_engine_context *eng = &c->sc.eng;
+	struct pollfd pfd;
+	unsigned char *buf;
+	unsigned st;
+	size_t len;
+	ssize_t k;
+	int got = 0;
+
+	for (;;) {
+		st = br_ssl_engine_current_state(eng);
+		if (c->fd < 0 || c->broken || (st & BR_SSL_CLOSED))
+			return DMU_IDLE_GONE;
+		if (st & BR_SSL_RECVAPP)
+			return DMU_IDLE_DATA;
+		/* Our close_notify or an alert to send: it is closing. */
+		if (!(st & BR_SSL_RECVREC))
+			return DMU_IDLE_GONE;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 0)
+			/* Part of a record came and no more: not an answer. */
+			return got ? DMU_IDLE_DATA : DMU_IDLE_CLEAN;
+		buf = br_ssl_engine_recvrec_buf(eng, &len);
+		if ((k = read(c->fd, buf, len)) > 0) {
+			br_ssl_engine_recvrec_ack(eng, (size_t)k);
+			got = 1;
+			continue;
+		}
+		if (k < 0 && (errno == EAGAIN || errno == EINTR))
+			return got ? DMU_IDLE_DATA : DMU_IDLE_CLEAN;
+		if (k == 0)
+			c->peer_closed = 1;
+		c->broken = 1;
+		return DMU_IDLE_GONE;
+	}
+}
+
+/* see dmu.h */
 void
 dmu_conn_close(struct dmu_conn *c)
 {

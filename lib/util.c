@@ -30,18 +30,34 @@ dmu_setprogname(const char *argv0)
 	dmu_progname = p != NULL ? p + 1 : argv0;
 }
 
+/*
+ * Says "progname: message" on one line.  Whatever a caller forgot to
+ * scrub, no control character reaches the terminal raw: the message is
+ * written with each one that dmu_is_control() names as '?' (UTF-8 text is
+ * kept), and cut with "..." past 2 KiB.
+ */
 static void
 vwarn(const char *fmt, va_list ap)
 {
 	int saved = errno;
-	size_t n = strlen(fmt);
+	size_t n = strlen(fmt), len;
+	unsigned char msg[2048], *p;
 
+	if (vsnprintf((char *)msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	len = strlen((char *)msg);
+	if (n > 0 && fmt[n - 1] == ':')
+		snprintf((char *)msg + len, sizeof(msg) - len, " %s",
+		    strerror(saved));
 	fflush(stdout);
 	fprintf(stderr, "%s: ", dmu_progname);
-	vfprintf(stderr, fmt, ap);
-	if (n > 0 && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(saved));
-	fputc('\n', stderr);
+	for (p = msg; *p != '\0'; p++) {
+		if (dmu_is_control(p, 1))
+			*p = '?';
+		else if (p[1] != '\0' && dmu_is_control(p, 2))
+			*p++ = '?', *p = '?';
+	}
+	fprintf(stderr, "%s\n", (char *)msg);
 }
 
 /* see dmu.h */
@@ -88,7 +104,7 @@ dmu_opt_timeout(const char *arg)
 
 	if (dmu_parse_long(arg, 1, 3600, &v) != 0)
 		dmu_die(DMU_EUSAGE, "invalid time-out '%s' (1 to 3600 seconds)",
-		    arg);
+		    dmu_echo(arg));
 	return (int)v * 1000;
 }
 

@@ -587,3 +587,44 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 		assert_equal "$(command -v "$p")" "$DMU_BIN/$p"
 	done
 }
+
+@test "certdb show/pem: an echoed argument reaches stderr scrubbed and cut with ..." {
+	mkcert a ec
+	dmu-certdb add <<<"$(record st1:443 a)"
+	esc=$'\033]0;owned\007\033[2J\x9b31m'
+	long=$(printf 'f%.0s' {1..300})
+	for cmd in show pem; do
+		run --separate-stderr dmu-certdb "$cmd" st1:443 "x${esc}y$long" </dev/null
+		assert_failure 2
+		assert_output ''
+		[[ $stderr != *[$'\001'-$'\037'$'\177'$'\x9b']* ]] || fail "raw: $(cat -v <<<"$stderr")"
+		[[ $stderr == *"'x?]0;owned??[2J?31my"*"...' ("* ]] || fail "$stderr"
+		echoed=${stderr#*\'}
+		echoed=${echoed%%\'*}
+		assert_equal "${#echoed}" 120
+	done
+	# The device and the command are echoed scrubbed too.
+	run --separate-stderr dmu-certdb show "st1${esc}:443" "$(fpr_hex a)" </dev/null
+	assert_failure 2
+	[[ $stderr != *[$'\001'-$'\037'$'\177'$'\x9b']* ]] || fail "raw: $(cat -v <<<"$stderr")"
+	run --separate-stderr dmu-certdb "sh${esc}ow" st1:443 </dev/null
+	assert_failure 2
+	first=${stderr%%$'\n'*}
+	[[ $first != *[$'\001'-$'\037'$'\177'$'\x9b']* ]] || fail "raw: $(cat -v <<<"$first")"
+	[[ $first == *"unknown command 'sh?]0;owned"* ]] || fail "$first"
+}
+
+@test "certdb, get, pin-check: every echoed argument and path reaches stderr without a control character" {
+	esc=$'\033[2J\007'
+	for c in "dmu-get -t 1$esc st1" "dmu-get -l 1$esc st1 wait" \
+	    "dmu-get -n x$esc st1 follow" "dmu-get -w 9$esc st1 wait" \
+	    "dmu-get st1 late$esc" "dmu-get -a a$esc st1" \
+	    "dmu-pin-check -j x$esc st1" "dmu-learn -t x$esc st1" \
+	    "dmu-certdb -f /nonexistent/x$esc/db get st1"; do
+		read -ra argv <<<"$c"
+		run --separate-stderr "${argv[@]}" </dev/null
+		[ "$status" -ne 0 ] || fail "$c: exit 0"
+		[ -n "$stderr" ] || fail "$c: silent"
+		[[ $stderr != *[$'\001'-$'\037'$'\177']* ]] || fail "$c: raw: $(cat -v <<<"$stderr")"
+	done
+}

@@ -340,3 +340,69 @@ EOF
 	assert_success
 	assert_output "$dev ok $(fpr_hex leaf)"
 }
+
+@test "learn: a certificate's subject cannot draw the trust prompt (one line per name, fingerprint in the question)" {
+	mkcert a ec
+	# A subject of 255 characters with runs of spaces that would wrap on
+	# 80 columns into a fake "sha256:" line bearing b's fingerprint.
+	mkcert b ec
+	fake=$(fpr_colon b)
+	pad=$(printf '%62s' '')
+	openssl req -x509 -new -key a.key -out a.pem -days 30 -subj \
+	    "/CN=DMU801/OU=a${pad}b/OU=sha256:   ${fake:0:54}/OU=${fake:54}/O=z${pad}z" \
+	    2>/dev/null || fail "cannot make the certificate"
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run on_pty yes "dmu-learn -t $T $dev"
+	assert_success
+	grep -q "^$dev $(fpr_hex a) " out || fail "not learned: $(cat out)"
+	tr -d '\r' <tty >shown
+	# The question itself names the genuine fingerprint.
+	run grep -c "^Trust certificate $(fpr_colon a) for $dev? Type yes to accept: " shown
+	assert_output 1
+	# Subject and issuer: one line each within 79 columns, spaces
+	# collapsed, cut with "..."; only the genuine sha256: line exists.
+	for n in subject issuer; do
+		run grep "^$n: " shown
+		assert_equal "${#lines[@]}" 1
+		[ "${#output}" -le 79 ] || fail "$n line of ${#output}: $output"
+		[[ $output != *"  "*"  "* ]] || fail "spaces kept: $output"
+		[[ $output == *"..." ]] || fail "not cut: $output"
+		[[ $output == *"OU=a b,OU=sha256: "* ]] || fail "$output"
+	done
+	run grep -c "^sha256: " shown
+	assert_output 1
+	run grep "^sha256: " shown
+	assert_output "sha256:   $(fpr_colon a)"
+	# dmu-certdb show writes the same summary; the whole subject stays in
+	# the inventory.
+	dmu-certdb add <out
+	run --separate-stderr dmu-certdb show "$dev"
+	assert_success
+	run grep "^subject: " <<<"$output"
+	[ "${#output}" -le 79 ] || fail "show: $output"
+	run --separate-stderr dmu-certdb inventory "$dev"
+	[[ $output == *"OU=a${pad}b,OU=sha256:   ${fake:0:54}"* ]] || fail "$output"
+}
+
+@test "learn: an echoed fingerprint (-F, manifest) reaches stderr scrubbed and cut with ..." {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	esc=$'\033]0;owned\007\033[2J'
+	long=$(printf 'F%.0s' {1..300})
+	run --separate-stderr dmu-learn -F "x${esc}y$long" -t "$T" "$dev" </dev/null
+	assert_failure 2
+	assert_output ''
+	[[ $stderr != *$'\033'* && $stderr != *$'\007'* ]] || fail "raw: $(cat -v <<<"$stderr")"
+	[[ $stderr == *"'x?]0;owned??[2Jy"*"...' ("* ]] || fail "$stderr"
+	# The echo is bounded: 120 bytes between the quotes.
+	echoed=${stderr#*\'}
+	echoed=${echoed%%\'*}
+	assert_equal "${#echoed}" 120
+	# A manifest's fingerprint field likewise.
+	run --separate-stderr dmu-learn -t "$T" < <(printf '%s x%sy\n' "$dev" "$esc")
+	assert_failure 2
+	[[ $stderr != *$'\033'* && $stderr != *$'\007'* ]] || fail "raw: $(cat -v <<<"$stderr")"
+	[[ $stderr == *"'x?]0;owned??[2Jy'"* ]] || fail "$stderr"
+}

@@ -355,7 +355,7 @@ get() {
 	kill "$BG_PID"
 	bg_wait "$BG_PID" 10
 	# No option takes the key itself.
-	for o in -K -p -x; do
+	for o in -K -p -y; do
 		run --separate-stderr get "$o" "$KEY_TEXT" "$DEV"
 		assert_equal "$status" 2
 		[[ $stderr == *usage:* ]] || fail "$o: $stderr"
@@ -572,4 +572,58 @@ hostile() {
 	{ printf 'HTTP/1.0 200 OK\r\n\r\n['; head -c 12000000 /dev/zero | tr '\0' ' '; } >big.resp
 	hostile big 7
 	[[ $stderr == *"too large"* ]] || fail "stderr: $stderr"
+}
+
+@test "get -d list/wait: data after the answer (a second answer, a stray CRLF) is never read as a deletion's answer" {
+	sim_up a -n 3
+	for apart in "" " apart"; do
+		# A second, unrequested answer after the list, in the same TLS
+		# record and in a record of its own.
+		ctl "restart" >/dev/null
+		ctl "gen 3" >/dev/null
+		ctl "trail 1 answer 999$apart" >/dev/null
+		run --separate-stderr get -d "$DEV" list
+		assert_success
+		assert_equal "$(serials "$output")" "1 2 3"
+		assert_equal "$(stat_of reports)" 0
+		[[ $stderr != *cannot* ]] || fail "$apart: $stderr"
+		assert_equal "$(grep -c 'sent data after a complete answer' <<<"$stderr")" 1
+	done
+	for s in 1 2 3; do
+		assert_equal "$(grep -c "GET $APP_BASE/reports/$s?delete=true\$" a.log)" 2
+	done
+	# A stray CRLF after a wait's answer.
+	ctl "restart" >/dev/null
+	ctl "gen 2" >/dev/null
+	ctl "trail 1 crlf" >/dev/null
+	run --separate-stderr get -d -w 1 "$DEV" wait
+	assert_success
+	assert_equal "$(serials "$output")" "1 2"
+	assert_equal "$(stat_of reports)" 0
+	[[ $stderr == *"$DEV: warning: the device sent data after a complete answer"* ]] || fail "$stderr"
+	assert_equal "${#stderr_lines[@]}" 1
+}
+
+@test "get: folded header lines (obs-fold) are unfolded, also Content-Length and Transfer-Encoding" {
+	sim_up a -n 3
+	for m in length chunked close; do
+		ctl "mode $m" >/dev/null
+		ctl "fold 1" >/dev/null
+		run --separate-stderr get "$DEV" list
+		assert_success
+		assert_equal "$stderr" ""
+		assert_equal "$(serials "$output")" "1 2 3"
+	done
+	# The fold really came: the head as curl saw it.
+	ctl "mode length" >/dev/null
+	ctl "fold 1" >/dev/null
+	curl -sSk --max-time 5 -D head.txt -o /dev/null -H "X-Api-Key: $KEY_B64" \
+	    "https://$DEV$APP_BASE/reports/1" 2>/dev/null || :
+	grep -q $'^Content-Type:\r$' head.txt || fail "not folded: $(cat -v head.txt)"
+	# A 503 whose Retry-After is folded: dmu-get says the status.
+	ctl "fail 1 503 2" >/dev/null
+	ctl "fold 1" >/dev/null
+	run --separate-stderr get "$DEV" latest
+	assert_failure 6
+	[[ $stderr == *"HTTP 503"* ]] || fail "$stderr"
 }

@@ -355,3 +355,69 @@ follow_bg() {
 	assert_equal "$(serials "$(cat out)")" "1 2"
 	cmp st st.before || fail "state moved on: $(cat st)"
 }
+
+@test "follow: a second, unrequested answer (serial 999) is never read: nothing lost or repeated, one warning" {
+	sim_up a -n 2
+	follow_bg out err -n 7 -w 5
+	wait_lines out 2
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=2&timeout=5\$"
+	# The answer to the waiting poll carries a smuggled one behind it, in
+	# its TLS record; then one in a record of its own.
+	ctl "trail 1 answer 999" >/dev/null
+	ctl "gen 2" >/dev/null
+	wait_lines out 4
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=4&timeout=5\$"
+	ctl "trail 1 answer 999 apart" >/dev/null
+	ctl "gen 2" >/dev/null
+	wait_lines out 6
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=6&timeout=5\$"
+	ctl "gen 1" >/dev/null
+	bg_wait "$BG_PID" 10
+	assert_equal "$BG_STATUS" 0
+	# Each answer followed by more closed its connection.
+	assert_equal "$(grep -c '^conn ' a.log)" 3
+	assert_equal "$(serials "$(cat out)")" "1 2 3 4 5 6 7"
+	assert_equal "$(fields <out)" "$(oracle_reports /reports)"
+	! grep -q 999 out || fail "smuggled: $(cat out)"
+	! grep -q "lost" err || fail "$(cat err)"
+	assert_equal "$(grep -c 'sent data after a complete answer' err)" 1
+	assert_equal "$(wc -l <err)" 1
+}
+
+@test "follow: a stray CRLF after an answer and after a 5xx answer neither stops it nor loses a report" {
+	sim_up a -n 2
+	follow_bg out err -n 4 -w 1 -s st
+	wait_lines out 2
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=2&timeout=1\$"
+	ctl "trail 1 crlf" >/dev/null
+	ctl "gen 1" >/dev/null
+	wait_lines out 3
+	# Two 503 answers to the polls that follow, the second with a
+	# smuggled answer behind it: the retry after the back-off, on the same
+	# path, does not take that for its answer.
+	ctl "fail 2 503" >/dev/null
+	wait_until 10 file_has err "HTTP 503; trying again" ||
+	    fail "no 503: $(cat err)"
+	ctl "trail 1 answer 999" >/dev/null
+	wait_until 10 file_has err "HTTP 503; trying again" 2 ||
+	    fail "no second 503: $(cat err)"
+	ctl "gen 1" >/dev/null
+	bg_wait "$BG_PID" 15
+	assert_equal "$BG_STATUS" 0
+	assert_equal "$(serials "$(cat out)")" "1 2 3 4"
+	assert_equal "$(fields <out)" "$(oracle_reports /reports)"
+	assert_equal "$(cat st)" "4 $(ts_of 4)"
+	! grep -q 999 out || fail "smuggled: $(cat out)"
+	! grep -q "malformed" err || fail "$(cat err)"
+	assert_equal "$(grep -c 'sent data after a complete answer' err)" 1
+}
+
+@test "follow: a folded Retry-After (obs-fold) is unfolded and honoured" {
+	sim_up a -n 1
+	ctl "fail 1 503 2" >/dev/null
+	ctl "fold 2" >/dev/null
+	run --separate-stderr follow -n 1 -w 2
+	assert_success
+	assert_equal "$(serials "$output")" 1
+	[[ $stderr == *"HTTP 503; trying again in 2.0 s"* ]] || fail "stderr: $stderr"
+}

@@ -248,6 +248,29 @@ assert_cut_off() {
 	done
 }
 
+@test "an EC key with explicit curve parameters is refused (7) by what it is, naming the keys that work" {
+	openssl ecparam -name prime256v1 -param_enc explicit -genkey -noout \
+	    -out x.key 2>/dev/null || fail "openssl cannot make the key"
+	openssl req -x509 -new -key x.key -out x.pem -subj /CN=DMU801 \
+	    -days 3650 2>/dev/null || fail "cannot make x.pem"
+	why="the certificate's EC key gives its curve by explicit parameters, which dmu (and BearSSL) do not support: it takes EC keys on a named curve (P-256, P-384, P-521) and RSA keys"
+	s_server x x.pem x.key -quiet
+	for opt in -y -F; do
+		if [ "$opt" = -F ]; then
+			run --separate-stderr dmu-learn -F "$(fpr_hex x)" -t "$T" "$SRV_DEV" </dev/null
+		else
+			run --separate-stderr dmu-learn -y -t "$T" "$SRV_DEV" </dev/null
+		fi
+		assert_failure 7
+		assert_output ''
+		assert_equal "$stderr" "dmu-learn: $SRV_DEV: $why"
+	done
+	run --separate-stderr dmu-certdb import "$SRV_DEV" <x.pem
+	assert_failure 7
+	assert_equal "$stderr" "dmu-certdb: stdin: $why"
+	[[ $stderr != *"BearSSL error"* ]] || fail "a bare error number: $stderr"
+}
+
 @test "learn: of a good device, a 100 KiB certificate and an Ed25519 key, only the good one gets a record (7)" {
 	sim_up a
 	good=$DEV

@@ -446,7 +446,7 @@ comp_db() {
 
 @test "completion: options of each program" {
 	run complete_line "dmu-get -"
-	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w -X -x | LC_ALL=C sort)"
 	run complete_line "dmu-learn -"
 	assert_output "$(printf '%s\n' -F -V -f -t -y | LC_ALL=C sort)"
 	run complete_line "dmu-pin-check -"
@@ -458,7 +458,7 @@ comp_db() {
 	run complete_line "dmu-certdb import -"
 	assert_output "-r"
 	# Options that take a number are not completed.
-	for l in "dmu-get -n " "dmu-get -t " "dmu-pin-check -j " "dmu-learn -F "; do
+	for l in "dmu-get -n " "dmu-get -t " "dmu-get -X " "dmu-pin-check -j " "dmu-learn -F "; do
 		run complete_line "$l"
 		assert_output ""
 	done
@@ -772,6 +772,59 @@ unit_line() {
 	    "$dir/dmu-follow@.service.d/journal.conf"
 	run systemd-analyze verify "$dir/dmu-follow@localhost.service"
 	assert_failure
+}
+
+# sink_dropin: the sink drop-in as dmu(7) shows it, after its "systemctl
+# edit --drop-in=sink" line.
+sink_dropin() {
+	awk '
+	/^\.Bd -literal/ { inb = 1; next }
+	inb && /^\.Ed/ { inb = 0; if (got) exit; next }
+	inb && /systemctl edit --drop-in=sink / { got = 1; next }
+	inb && got { gsub(/\\e/, "\\"); print }
+	' "$DMU_REPO/man/dmu.7"
+}
+
+@test "systemd: the sink drop-in of dmu(7) verifies, as an instance's sink.conf" {
+	need_analyze
+	dir=$BATS_TEST_TMPDIR/units
+	mkdir -p "$dir/dmu-follow@localhost.service.d"
+	cp "$DMU_SD/$SD_UNIT_REL" "$dir/"
+	sink_dropin >"$dir/dmu-follow@localhost.service.d/sink.conf"
+	grep -q '^Environment="DMU_SINK=' "$dir/dmu-follow@localhost.service.d/sink.conf" ||
+	    fail "no drop-in in dmu(7): $(cat "$dir/dmu-follow@localhost.service.d/sink.conf")"
+	export MANPATH=$DMU_SD/usr/share/man
+	run --separate-stderr systemd-analyze verify "$dir/dmu-follow@localhost.service"
+	assert_success
+	assert_equal "$stderr" ""
+	# The drop-in directory is read: a missing binary in it fails.
+	echo 'ExecStartPre=/nonexistent/x' >>"$dir/dmu-follow@localhost.service.d/sink.conf"
+	run systemd-analyze verify "$dir/dmu-follow@localhost.service"
+	assert_failure
+}
+
+@test "systemd: with DMU_SINK, ExecStart hands the reports to the sink (-x), none to the log, and its state moves on" {
+	sim_up a -n 3
+	unit_command "$DEV"
+	bg out err env -i "${UNIT_ENV[@]}" "DMU_SINK=cat >>'$PWD/got'; printf '%s\\n' \"\$DMU_DEVICE\" >>'$PWD/dev'" \
+	    DMU_SINK_TIMEOUT=5 "${UNIT_ARGV[@]}"
+	wait_lines got 3
+	wait_until 5 eval "[ -s '$UNIT_STATE' ]" || fail "no state: $(cat err)"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 10
+	assert_equal "$BG_STATUS" 0
+	assert_equal "$(serials "$(cat got)")" "1 2 3"
+	assert_equal "$(uniq dev)" "$DEV"
+	assert_equal "$(cat "$UNIT_LOG" 2>/dev/null)" ""
+	[[ $(cat "$UNIT_STATE") == "3 "* ]] || fail "state: $(cat "$UNIT_STATE")"
+	# A sink that fails: nothing moves on, the journal says why.
+	ctl "gen 1" >/dev/null
+	bg out err env -i "${UNIT_ENV[@]}" "DMU_SINK=cat >/dev/null; exit 3" \
+	    "${UNIT_ARGV[@]}"
+	wait_until 10 file_has err 'sink: exit status 3' || fail "$(cat err)"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 10
+	[[ $(cat "$UNIT_STATE") == "3 "* ]] || fail "state: $(cat "$UNIT_STATE")"
 }
 
 @test "systemd: restarts on failure, but not after 2, 3 or 4; the key is a credential" {

@@ -375,12 +375,19 @@ EOF
 		page+=$(man_block "$DMU_REPO/man/dmu.7" EXAMPLES "$n")
 	done
 	assert_equal "$readme" "$page"
-	# README "Under systemd" against the set-up block of dmu(7).
-	readme=$(readme_blocks "Under systemd")
+	# README "Under systemd" against the set-up and the sink drop-in
+	# blocks of dmu(7), each block whole.
 	n=$(man_block_count "$DMU_REPO/man/dmu.7" DESCRIPTION)
-	found=
-	for ((i = 1; i <= n; i++)); do
-		[ "$(man_block "$DMU_REPO/man/dmu.7" DESCRIPTION "$i")" = "$readme" ] && found=$i
-	done
-	[ -n "$found" ] || fail "README's systemd block is not in dmu(7): $readme"
+	blocks=0
+	while IFS= read -r -d '' readme; do
+		blocks=$((blocks + 1))
+		found=
+		for ((i = 1; i <= n; i++)); do
+			[ "$(man_block "$DMU_REPO/man/dmu.7" DESCRIPTION "$i")" = "$readme" ] && found=$i
+		done
+		[ -n "$found" ] || fail "README's systemd block is not in dmu(7): $readme"
+	done < <(readme_blocks "Under systemd" | awk 'BEGIN { ORS = "" }
+	    $0 == "--" { printf "%s", b "\0"; b = ""; next }
+	    { b = b (b == "" ? "" : "\n") $0 } END { printf "%s", b "\0" }')
+	assert_equal "$blocks" 2
 }

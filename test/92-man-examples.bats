@@ -348,6 +348,25 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	[ -s st1.state ]
 }
 
+@test "dmu-get(1) example 11: drain into a compressed file through -x, deleted once it is on the disk" {
+	sim_up a -n 3
+	P1=$PORT
+	example dmu-get.1 11
+	example_has "-x 'gzip >> st1.ndjson.gz && sync st1.ndjson.gz'"
+	bg out err bash -c "exec $EX"
+	wait_until 10 eval '[ "$(zcat st1.ndjson.gz 2>/dev/null | wc -l)" -ge 3 ]' ||
+	    fail "$(cat err)"
+	wait_until 5 [ "$(stat_of reports)" = 0 ] || fail "still held: $(ctl stats)"
+	ctl "gen 1" >/dev/null
+	wait_until 10 eval '[ "$(zcat st1.ndjson.gz | wc -l)" -ge 4 ]' || fail "$(cat err)"
+	kill -TERM "$BG_PID"
+	bg_wait "$BG_PID" 10
+	assert_equal "$BG_STATUS" 0
+	assert_equal "$(cat out)" ""
+	assert_equal "$(serials "$(zcat st1.ndjson.gz)")" "1 2 3 4"
+	[[ $(cat st1.state) == "4 "* ]] || fail "state: $(cat st1.state)"
+}
+
 # ---- dmu-learn(1) ----
 
 @test "dmu-learn(1) example 1: learn a device, asking on the terminal" {

@@ -527,6 +527,41 @@ perf() {
 	assert_line -n 0 --partial "DMU PINS UNKNOWN - dmu-pin-check not found"
 }
 
+@test "check_dmu: nothing it echoes (arguments, database, dmu-pin-check's lines) brings a control character" {
+	sim_up a
+	plugin
+	esc=$'\033]0;owned\007\033[2J'
+	raw=[$'\001'-$'\011'$'\013'-$'\037'$'\177']
+	for o in -t -j -w -c; do
+		as_nagios -f "$DMU_CERTDB" "$o" "x$esc"
+		assert_equal "$status" 3
+		valid_plugin_output
+		[[ $output != *$raw* ]] || fail "$o: raw: $(cat -v <<<"$output")"
+	done
+	as_nagios -f "$DMU_CERTDB" -$'\033'
+	assert_equal "$status" 3
+	assert_line -n 0 "DMU PINS UNKNOWN - invalid option -?"
+	as_nagios -f "$DMU_CERTDB" -t "x$esc$(printf 'x%.0s' {1..300})"
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - invalid time-out 'x?]0;owned??[2Jxxx"*"...' (1 to 3600 seconds)" ]] || fail "${lines[0]}"
+	as_nagios -f "$PWD/no${esc}ne.db"
+	assert_equal "$status" 3
+	[[ $output != *$raw* ]] || fail "raw: $(cat -v <<<"$output")"
+	# What dmu-pin-check prints is scrubbed too, should it ever carry one.
+	mkdir fake
+	cat >fake/dmu-pin-check <<-EOF
+	#!/bin/sh
+	cat >/dev/null
+	printf '%s\\n' "st1:443 ok abc" "st$esc:443 error unreachable x$esc" "st2:443 mismatch presented=$esc"
+	EOF
+	chmod 755 fake/dmu-pin-check
+	sed "s#^BINDIR=.*#BINDIR=$PWD/fake#" check_dmu >check_fake
+	chmod 755 check_fake
+	run setsid env -i ./check_fake st1:443 st2:443 st3:443 </dev/null
+	assert_equal "$status" 2
+	[[ $output != *$raw* ]] || fail "raw: $(cat -v <<<"$output")"
+	assert_line -n 1 "st?]0;owned??[2J:443 error unreachable x?]0;owned??[2J"
+}
+
 @test "check_dmu: its own time-out is UNKNOWN, on time, and leaves no process or file behind" {
 	mkcert s ec
 	start_sim s -S silent
@@ -720,6 +755,26 @@ two_sims() {
 	[ "$(png_size odd.png)" = "800 600" ]
 }
 
+@test "plot: station and key names from report content reach the terminal scrubbed and cut with ..." {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	long=$(printf 'y%.0s' {1..80})
+	for t in 00 01; do
+		printf '{"device":"st\\u001b]0;x\\u0007\\u009b2J%s","timestamp":"2026-01-01T00:%s:00Z","content":"T\\u001b[31mA=1,RH=2"}\n' "$long" "$t"
+	done >esc.ndjson
+	run --separate-stderr env COLUMNS=120 "$PLOT" esc.ndjson
+	assert_success
+	[[ "$output$stderr" != *[$'\001'-$'\010'$'\016'-$'\037'$'\177']* ]] || fail "raw: $(cat -v <<<"$output")"
+	[[ $output != *$'\xc2\x9b'* ]] || fail "raw C1: $(cat -v <<<"$output")"
+	grep -q "^ *st?]0;x??2Jy\{46\}\.\.\. *\$" <<<"$output" || fail "title: $(cat -v <<<"$output")"
+	grep -q " T?\[31mA \*" <<<"$output" || fail "key: $(cat -v <<<"$output")"
+	# What jq quotes of input it cannot take is scrubbed as well.
+	printf '{"device":"x","timestamp":"2026-01-01T00:00:00Z","content":1}\n{"a":"\033[2J\007' >bad.ndjson
+	run --separate-stderr "$PLOT" bad.ndjson
+	assert_failure 1
+	[[ $stderr == "plot: cannot read the reports: "* ]] || fail "$stderr"
+	[[ $stderr != *[$'\001'-$'\037'$'\177']* ]] || fail "raw: $(cat -v <<<"$stderr")"
+}
+
 # ---- alert rules ----
 
 @test "rules: promtool check rules accepts share/monitoring/dmu.rules.yml" {
@@ -762,6 +817,10 @@ tests:
         values: '0x40'
       - series: 'node_textfile_mtime_seconds{file="/var/lib/prometheus/node-exporter/dmu-st5:443.prom"}'
         values: '0+60x10 600x30'
+      - series: 'dmu_sink_waiting_reports{device="st6:443"}'
+        values: '0x3 4x20'
+      - series: 'dmu_sink_waiting_reports{device="st7:443"}'
+        values: '0 5 5 5 5 5 0 5 5 5 5 5 0 5 5 5 5 5 0 5 5 5'
     alert_rule_test:
       - eval_time: 2m
         alertname: DmuCertificateMismatch
@@ -811,6 +870,16 @@ tests:
             exp_annotations:
               summary: "no report from st4:443 for 15 minutes"
               description: "The collector is connected, but no new report came in 15 minutes."
+      - eval_time: 12m
+        alertname: DmuSinkFailing
+        exp_alerts: []
+      - eval_time: 14m
+        alertname: DmuSinkFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, device: "st6:443"}
+            exp_annotations:
+              summary: "the sink of st6:443 has failed for 10 minutes"
+              description: "4 reports wait to be handed again; the collector's warnings on stderr name the command's exit status."
 YML
 	run promtool test rules tests.yml
 	assert_success

@@ -18,6 +18,15 @@
  *	malformed N		the next N 200 answers are truncated JSON
  *	slow N MS		the next N answers wait MS milliseconds first
  *	mode length|chunked|close|pretty	how answers are framed
+ *	trail N crlf|answer SERIAL [apart]
+ *				the next N answers are followed by a stray
+ *				CRLF, or by a second, unrequested 200 answer
+ *				holding one report of serial SERIAL; in the
+ *				same TLS record, or with apart in a record of
+ *				its own (both records in one TCP segment)
+ *	fold N			the next N answers fold every header line
+ *				(obs-fold): "Name:" CRLF SP "value", and the
+ *				Server field inside its value
  *	key KEY			the API key the device expects from now on
  *	clock			the device's clock: "ok EPOCH YYYY-MM-DDTHH:MM:SSZ"
  *	clock +S | clock -S	moves the device's clock S seconds on or back
@@ -39,6 +48,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -106,6 +116,7 @@ static struct {
 	long port, interval, initial;
 	size_t ringsize, maxans;
 	const char *portfile;
+	const char *listen_addr;	/* -l: the API port's address, or NULL */
 	char base[128];			/* /api/application/APP/reports/v1 */
 	size_t baselen;
 } opt;
@@ -122,6 +133,8 @@ static struct {
 	int fail_n, fail_status;
 	char fail_retry[64];
 	int cut_n, malformed_n, slow_n, slow_ms, mode;
+	int trail_n, trail_answer, trail_apart, fold_n;
+	long long trail_serial;
 	long long clock_off;		/* seconds added to the real clock */
 	unsigned long requests, conns, handshakes, deletes, active;
 } sim;
@@ -151,6 +164,7 @@ usage(void)
 {
 	fputs("usage: dmu-sim -c CERT.pem -k KEY.pem [-46] [-p PORT] "
 	    "[-P PORTFILE] [-a APP]\n"
+	    "               [-l ADDRESS[%IFACE]] "
 	    "               [-K KEY] [-b RINGSIZE] [-g INTERVAL_MS] "
 	    "[-n INITIAL] [-m MAXPERANSWER]\n"
 	    "               [-V tls10|tls11|tls12] [-L LOGFILE] "
@@ -884,6 +898,71 @@ reason(int status)
 	}
 }
 
+static void field(struct buf *w, int fold, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Writes one header field, folded (obs-fold) after its colon with fold. */
+static void
+field(struct buf *w, int fold, const char *name, const char *fmt, ...)
+{
+	char value[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof value, fmt, ap);
+	va_end(ap);
+	buf_printf(w, fold ? "%s:\r\n %s\r\n" : "%s: %s\r\n", name, value);
+}
+
+/*
+ * What "trail" sends after an answer: a stray CRLF, or a whole second
+ * answer the client did not ask for, with one report of serial.
+ */
+static void
+trailer_bytes(struct buf *t, int answer, long long serial)
+{
+	struct report r;
+	struct buf body = { 0 };
+
+	if (!answer) {
+		buf_adds(t, "\r\n");
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.serial = serial;
+	pthread_mutex_lock(&mu);
+	iso_time((long long)sim_now(), r.ts);
+	pthread_mutex_unlock(&mu);
+	snprintf(r.content, sizeof r.content, "SMUGGLED=1");
+	buf_adds(&body, "{\"reports\": [");
+	json_report(&body, &r, 0, 0);
+	buf_adds(&body, "]}");
+	buf_printf(t, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n", body.len);
+	buf_add(t, body.p, body.len);
+	free(body.p);
+}
+
+/* Sends n bytes as records of their own and flushes them. */
+static int
+tls_send(struct conn *c, const void *p, size_t n)
+{
+	return br_sslio_write_all(&c->io, p, n) < 0 ||
+	    br_sslio_flush(&c->io) < 0 ? -1 : 0;
+}
+
+/* TCP_CORK holds both records of "trail ... apart" for one segment. */
+static void
+cork(struct conn *c, int on)
+{
+#ifdef TCP_CORK
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+#else
+	(void)c;
+	(void)on;
+#endif
+}
+
 /*
  * Frames and sends an answer, applying the injected faults.  mode is the
  * framing chosen when the request came in.
@@ -892,9 +971,11 @@ static int
 send_answer(struct conn *c, struct answer *a, int mode, int http10)
 {
 	static const size_t sizes[] = { 1, 7, 64, 3, 200, 16, 5 };
-	struct buf w = { 0 };
+	struct buf w = { 0 }, t = { 0 };
 	size_t head, off, k, n, sendlen;
-	int cut = 0, slow = 0, hasbody, ret;
+	int cut = 0, slow = 0, hasbody, ret, fold = 0, trail = 0, apart = 0;
+	int tanswer = 0;
+	long long tserial = 0;
 
 	hasbody = a->status != 204 && a->status != 304;
 	if (mode == MODE_CHUNKED && http10)
@@ -914,24 +995,36 @@ send_answer(struct conn *c, struct answer *a, int mode, int http10)
 		sim.slow_n--;
 		slow = sim.slow_ms;
 	}
+	if (sim.fold_n > 0) {
+		sim.fold_n--;
+		fold = 1;
+	}
+	if (sim.trail_n > 0 && !cut) {
+		sim.trail_n--;
+		trail = 1;
+		tanswer = sim.trail_answer;
+		tserial = sim.trail_serial;
+		apart = sim.trail_apart;
+	}
 	pthread_mutex_unlock(&mu);
 
 	buf_printf(&w, "%s %d %s\r\n", mode == MODE_CLOSE ? "HTTP/1.0" :
 	    "HTTP/1.1", a->status, reason(a->status));
-	buf_adds(&w, "Server: dmu-sim\r\n");
+	buf_adds(&w, fold ? "Server: dmu-sim\r\n\t (folded)\r\n" :
+	    "Server: dmu-sim\r\n");
 	if (hasbody) {
-		buf_adds(&w, "Content-Type: application/json\r\n");
+		field(&w, fold, "Content-Type", "application/json");
 		if (mode == MODE_CHUNKED)
-			buf_adds(&w, "Transfer-Encoding: chunked\r\n");
+			field(&w, fold, "Transfer-Encoding", "chunked");
 		else if (mode != MODE_CLOSE)
-			buf_printf(&w, "Content-Length: %zu\r\n", a->body.len);
+			field(&w, fold, "Content-Length", "%zu", a->body.len);
 	}
 	if (a->retry[0])
-		buf_printf(&w, "Retry-After: %s\r\n", a->retry);
+		field(&w, fold, "Retry-After", "%s", a->retry);
 	if (a->allow)
-		buf_adds(&w, "Allow: GET\r\n");
+		field(&w, fold, "Allow", "GET");
 	if (a->close && mode != MODE_CLOSE)
-		buf_adds(&w, "Connection: close\r\n");
+		field(&w, fold, "Connection", "close");
 	buf_adds(&w, "\r\n");
 	head = w.len;
 	if (hasbody && mode == MODE_CHUNKED) {
@@ -948,12 +1041,21 @@ send_answer(struct conn *c, struct answer *a, int mode, int http10)
 		buf_add(&w, a->body.p, a->body.len);
 	}
 	sendlen = cut ? head + (w.len - head) / 2 : w.len;
+	if (trail) {
+		trailer_bytes(&t, tanswer, tserial);
+		if (!apart) {
+			buf_add(&w, t.p, t.len);
+			sendlen = w.len;
+		}
+	}
 
 	if (slow > 0)
 		sleep_ms(slow);
 	c->timeout_ms = IO_TIMEOUT;
-	if (br_sslio_write_all(&c->io, w.p, sendlen) < 0 ||
-	    br_sslio_flush(&c->io) < 0)
+	if (trail && apart)
+		cork(c, 1);
+	if (tls_send(c, w.p, sendlen) < 0 ||
+	    (trail && apart && tls_send(c, t.p, t.len) < 0))
 		ret = ABORT;
 	else if (cut)
 		ret = ABORT;	/* no close_notify: a truncated stream */
@@ -961,7 +1063,10 @@ send_answer(struct conn *c, struct answer *a, int mode, int http10)
 		ret = CLOSE;
 	else
 		ret = KEEP;
+	if (trail && apart)
+		cork(c, 0);
 	free(w.p);
+	free(t.p);
 	return ret;
 }
 
@@ -1605,6 +1710,46 @@ ctl_command(int fd, char *line)
 		sim.mode = (int)i;
 		pthread_mutex_unlock(&mu);
 		ctl_reply(fd, "ok");
+	} else if (strcmp(cmd, "trail") == 0) {
+		int answer = 0, apart = 0;
+
+		int bad;
+
+		w2 = word(&p);
+		v = 0;
+		bad = w2 == NULL;
+		if (!bad && strcmp(w2, "answer") == 0) {
+			answer = 1;
+			bad = ctl_num(word(&p), -1, 999999999999LL, &v) < 0 ||
+			    v < 1;
+		} else if (!bad && strcmp(w2, "crlf") != 0)
+			bad = 1;
+		if (!bad && (w2 = word(&p)) != NULL) {
+			apart = strcmp(w2, "apart") == 0;
+			bad = !apart || word(&p) != NULL;
+		}
+		if (w == NULL || ctl_num(w, 0, 1000000, &n) < 0 || bad) {
+			ctl_reply(fd, "err usage: trail N crlf|answer SERIAL "
+			    "[apart]");
+			return;
+		}
+		pthread_mutex_lock(&mu);
+		sim.trail_n = (int)n;
+		sim.trail_answer = answer;
+		sim.trail_serial = v;
+		sim.trail_apart = apart;
+		pthread_mutex_unlock(&mu);
+		ctl_reply(fd, "ok");
+	} else if (strcmp(cmd, "fold") == 0) {
+		if (w == NULL || ctl_num(w, 0, 1000000, &n) < 0 ||
+		    word(&p) != NULL) {
+			ctl_reply(fd, "err usage: fold N");
+			return;
+		}
+		pthread_mutex_lock(&mu);
+		sim.fold_n = (int)n;
+		pthread_mutex_unlock(&mu);
+		ctl_reply(fd, "ok");
 	} else if (strcmp(cmd, "key") == 0) {
 		/* The rest of the line: a key may hold blanks. */
 		if (w != NULL && *p)
@@ -1703,8 +1848,36 @@ ctl_main(void *arg)
 
 /* Main: listeners, signals, the generator clock */
 
+/*
+ * Binds ss to addr (a numeric address; an IPv6 one may carry %IFACE, as a
+ * link-local address must) and port; returns its length.
+ */
+static socklen_t
+bind_addr(struct sockaddr_storage *ss, const char *addr, long port)
+{
+	struct addrinfo hints, *res;
+	char p[8];
+	socklen_t sl;
+	int r;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(p, sizeof p, "%ld", port);
+	if ((r = getaddrinfo(addr, p, &hints, &res)) != 0)
+		die("-l %s: %s", addr, gai_strerror(r));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return sl;
+}
+
+/*
+ * Listens on loopback, or on addr when it is not NULL, at port (0: any);
+ * sets *bound to the port.
+ */
 static int
-listen_loopback(long port, long *bound)
+listen_on(const char *addr, long port, long *bound)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -1713,7 +1886,9 @@ listen_loopback(long port, long *bound)
 	int fd, one = 1;
 
 	memset(&ss, 0, sizeof ss);
-	if (opt.v6) {
+	if (addr != NULL) {
+		sl = bind_addr(&ss, addr, port);
+	} else if (opt.v6) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_addr = in6addr_loopback;
 		s6->sin6_port = htons((uint16_t)port);
@@ -1727,17 +1902,18 @@ listen_loopback(long port, long *bound)
 	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
 		die("socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (opt.v6)
+	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
-		die("bind %s port %ld: %s", opt.v6 ? "::1" : "127.0.0.1",
-		    port, strerror(errno));
+		die("bind %s port %ld: %s", addr != NULL ? addr : opt.v6 ?
+		    "::1" : "127.0.0.1", port, strerror(errno));
 	if (listen(fd, 128) < 0)
 		die("listen: %s", strerror(errno));
 	sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		die("getsockname: %s", strerror(errno));
-	*bound = ntohs(opt.v6 ? s6->sin6_port : s4->sin_port);
+	*bound = ntohs(ss.ss_family == AF_INET6 ? s6->sin6_port :
+	    s4->sin_port);
 	return fd;
 }
 
@@ -1846,7 +2022,7 @@ main(int argc, char *argv[])
 	opt.logfd = -1;
 	opt.ringsize = 128;
 	opt.tls_min = opt.tls_max = BR_TLS12;
-	while ((ch = getopt(argc, argv, "46a:b:c:g:k:m:n:p:K:L:P:S:V:")) != -1) {
+	while ((ch = getopt(argc, argv, "46a:b:c:g:k:l:m:n:p:K:L:P:S:V:")) != -1) {
 		switch (ch) {
 		case '4': opt.v6 = 0; break;
 		case '6': opt.v6 = 1; break;
@@ -1856,6 +2032,7 @@ main(int argc, char *argv[])
 		case 'c': cert = optarg; break;
 		case 'g': opt.interval = optnum(optarg, 0, 86400000, ch); break;
 		case 'k': key = optarg; break;
+		case 'l': opt.listen_addr = optarg; break;
 		case 'm': opt.maxans = (size_t)optnum(optarg, 0, 65536, ch);
 			break;
 		case 'n': opt.initial = optnum(optarg, 0, 1000000, ch); break;
@@ -1935,8 +2112,8 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	lfd = listen_loopback(opt.port, &port);
-	cfd = listen_loopback(0, &ctlport);
+	lfd = listen_on(opt.listen_addr, opt.port, &port);
+	cfd = listen_on(NULL, 0, &ctlport);
 	if (opt.portfile != NULL)
 		write_portfile(port, ctlport);
 

@@ -98,13 +98,14 @@ _dmu_get() {
 	_dmu_words
 	case $prev in
 	-f|-k|-m|-s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	-a|-l|-n|-t|-w) return ;;
+	-a|-l|-n|-t|-w|-X) return ;;
+	-x) COMPREPLY=($(compgen -c -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-V -a -d -f -k -l -m -n -r -s -t -w"
+		_dmu_reply "-V -a -d -f -k -l -m -n -r -s -t -w -X -x"
 		return
 	fi
-	n=$(_dmu_operands afklmnstw | wc -l)
+	n=$(_dmu_operands afklmnstwXx | wc -l)
 	case $n in
 	0) _dmu_reply "$(_dmu_devices)" ;;
 	1) _dmu_reply "latest oldest list wait follow" ;;

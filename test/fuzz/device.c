@@ -1,7 +1,8 @@
 /*
  * device.c - fuzzes dmu_device_parse().  The input is the device text (cut
  * at its first NUL byte).  What parses has a canonical form that parses
- * again to itself, also as an https:// URL with a path.
+ * again to itself, also as an https:// URL with a path (where a zone's
+ * '%' is written %25); only a link-local address has a zone.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,6 +13,7 @@ static void
 same(const struct dmu_device *a, const struct dmu_device *b, const char *as)
 {
 	CHECK(strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0 &&
+	    strcmp(a->zone, b->zone) == 0 &&
 	    strcmp(a->canon, b->canon) == 0 && a->is_ip == b->is_ip,
 	    "%s of '%s' gives '%s'", as, a->canon, b->canon);
 }
@@ -20,7 +22,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dmu_device d, d2;
-	char err[DMU_ERRLEN], *s, *url, *p;
+	char err[DMU_ERRLEN], *s, *url, *p, *z;
 	unsigned char a[16];
 	long long port;
 	size_t n;
@@ -34,7 +36,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(fz_terminated(d.host, sizeof(d.host)) &&
 	    fz_terminated(d.port, sizeof(d.port)) &&
+	    fz_terminated(d.zone, sizeof(d.zone)) &&
 	    fz_terminated(d.canon, sizeof(d.canon)), "unterminated field");
+	if (d.zone[0] != '\0') {
+		CHECK(inet_pton(AF_INET6, d.host, a) == 1 && a[0] == 0xfe &&
+		    (a[1] & 0xc0) == 0x80, "zone '%s' on '%s'", d.zone,
+		    d.host);
+		CHECK(strspn(d.zone, "0123456789") != strlen(d.zone),
+		    "zone '%s' is an index, not a name", d.zone);
+	}
 	CHECK(d.host[0] != '\0', "empty host from '%s'", s);
 	for (p = d.host; *p; p++)
 		CHECK(!isupper((unsigned char)*p) && isgraph((unsigned char)*p),
@@ -73,7 +83,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* and it stands in an https:// URL just as well */
 	if ((url = malloc(n + 32)) == NULL)
 		abort();
-	snprintf(url, n + 32, "HTTPS://%s/api?x#y", d.canon);
+	if ((z = strchr(d.canon, '%')) != NULL)
+		snprintf(url, n + 32, "HTTPS://%.*s%%25%s/api?x#y",
+		    (int)(z - d.canon), d.canon, z + 1);
+	else
+		snprintf(url, n + 32, "HTTPS://%s/api?x#y", d.canon);
 	CHECK(dmu_device_parse(&d2, url, err) == 0, "URL '%s' refused: %s",
 	    url, err);
 	same(&d, &d2, "URL");

@@ -10,7 +10,12 @@
  * key), into a buffer whose size the first two split bytes give.
  *
  * The same stream is read again in one piece per read(): the results must
- * not depend on how the bytes were cut.
+ * not depend on how the bytes were cut, nor must what is left over after
+ * each answer (in the source's buffer and not yet read), which is what a
+ * client looks at before it reuses a connection (RFC 9112 6.3).  For the
+ * first answer, an independent reading of its head says where it ends,
+ * so what is left over must be exactly the bytes after it, and whether an
+ * HTTP/1.0 answer with "Connection: keep-alive" keeps the connection.
  */
 #include <strings.h>
 
@@ -53,6 +58,7 @@ struct result {
 	int status, keepalive;
 	long retry_after;
 	size_t len;
+	size_t left;		/* bytes of the stream after the answer */
 	char *body;
 	char err[DMU_ERRLEN];
 };
@@ -74,6 +80,7 @@ read_all(struct feed *fd, int nans, int noerr, struct result *res)
 		res[i].rc = dmu_http_read(src, &r, noerr ? NULL : res[i].err);
 		CHECK(src->off <= src->len && src->len <= sizeof(src->buf),
 		    "source state off=%zu len=%zu", src->off, src->len);
+		res[i].left = dmu_src_left(src) + (fd->len - fd->off);
 		if (noerr)
 			res[i].err[0] = '\0';
 		res[i].status = r.status;
@@ -111,19 +118,43 @@ read_all(struct feed *fd, int nans, int noerr, struct result *res)
 	free(src);
 }
 
+/* What first_head() reads of the first answer's head. */
+struct fhead {
+	size_t body;		/* where the body starts */
+	int te;			/* a Transfer-Encoding field */
+	long cl;		/* the first Content-Length, or -1 */
+	int conn;		/* Connection fields */
+	int ka_only;		/* one, and it says exactly "keep-alive" */
+};
+
+/* Whether the n bytes at p are "keep-alive" with optional white space. */
+static int
+just_keepalive(const uint8_t *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return n == 10 && strncasecmp((const char *)p, "keep-alive", 10) == 0;
+}
+
 /*
- * The head of the first answer, read independently and simply: where its
- * body starts, whether it names a transfer coding, and its first
- * Content-Length (-1: none).  Returns 0 when the first answer is not a
- * final one or its head is not complete.
+ * The head of the first answer, read independently and simply into *h.
+ * Returns 0 when the first answer is not a final one, its head is not
+ * complete, or it has a folded line (which this reading does not unfold).
  */
 static int
-first_head(const uint8_t *p, size_t n, size_t *body, int *te, long *cl)
+first_head(const uint8_t *p, size_t n, struct fhead *h)
 {
 	static const char tename[] = "transfer-encoding:";
 	static const char clname[] = "content-length:";
+	static const char coname[] = "connection:";
 	size_t i = 0, ls, len, k;
+	size_t *body = &h->body;
+	int *te = &h->te;
+	long *cl = &h->cl;
 
+	memset(h, 0, sizeof(*h));
 	*te = 0;
 	*cl = -1;
 	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[9] < '2')
@@ -143,6 +174,15 @@ first_head(const uint8_t *p, size_t n, size_t *body, int *te, long *cl)
 		if (len == 0) {
 			*body = i;
 			return 1;
+		}
+		if (p[ls] == ' ' || p[ls] == '\t')
+			return 0;
+		if (len >= sizeof(coname) - 1 &&
+		    strncasecmp((const char *)p + ls, coname,
+		    sizeof(coname) - 1) == 0) {
+			h->conn++;
+			h->ka_only = h->conn == 1 && just_keepalive(p + ls +
+			    sizeof(coname) - 1, len - (sizeof(coname) - 1));
 		}
 		if (len >= sizeof(tename) - 1 &&
 		    strncasecmp((const char *)p + ls, tename,
@@ -231,9 +271,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t none[8];
 	struct result a[NANS], b[NANS];
 	struct feed fa, fb;
-	size_t off;
-	long cl;
-	int ctl = size > 0 ? data[0] : 0, nans, noerr, i, te;
+	struct fhead h;
+	int ctl = size > 0 ? data[0] : 0, nans, noerr, i;
 
 	nans = (ctl & 3) + 1;
 	noerr = (ctl & 8) != 0;
@@ -261,23 +300,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(a[i].rc != DMU_OK ||
 		    memcmp(a[i].body, b[i].body, a[i].len) == 0,
 		    "answer %d: bodies differ", i);
+		CHECK(a[i].rc != DMU_OK || a[i].left == b[i].left,
+		    "answer %d: %zu / %zu bytes left over", i, a[i].left,
+		    b[i].left);
 	}
 
 	/* the first answer's framing, against the independent reading */
+	if (a[0].rc == DMU_OK && first_head(fa.p, fa.len, &h)) {
+		int nobody = a[0].status == 204 || a[0].status == 304;
+
+		if (nobody)
+			CHECK(a[0].left == fa.len - h.body, "%d: %zu bytes "
+			    "left over of %zu after the head", a[0].status,
+			    a[0].left, fa.len - h.body);
+		/* HTTP/1.0: kept with keep-alive, a length or no body. */
+		if (fa.p[7] == '0' && h.ka_only)
+			CHECK(a[0].keepalive == (!h.te && (h.cl >= 0 ||
+			    nobody)), "HTTP/1.0 keep-alive %d%s%s: kept %d",
+			    a[0].status, h.te ? " chunked" : "",
+			    h.cl >= 0 ? " with a length" : "",
+			    a[0].keepalive);
+	}
 	if (a[0].rc == DMU_OK && a[0].status != 204 && a[0].status != 304 &&
-	    first_head(fa.p, fa.len, &off, &te, &cl)) {
-		if (te && cl >= 0)
+	    first_head(fa.p, fa.len, &h)) {
+		if (h.te && h.cl >= 0)
 			CHECK(a[0].keepalive == 0, "keep-alive with both "
 			    "Transfer-Encoding and Content-Length");
-		if (!te && cl >= 0)
-			CHECK(a[0].len == (size_t)cl &&
-			    off + a[0].len <= fa.len &&
-			    memcmp(a[0].body, fa.p + off, a[0].len) == 0,
+		if (!h.te && h.cl >= 0)
+			CHECK(a[0].len == (size_t)h.cl &&
+			    h.body + a[0].len <= fa.len &&
+			    memcmp(a[0].body, fa.p + h.body, a[0].len) == 0 &&
+			    a[0].left == fa.len - h.body - a[0].len,
 			    "Content-Length %ld: body of %zu bytes is not the "
-			    "bytes after the head", cl, a[0].len);
-		if (!te && cl < 0)
-			CHECK(a[0].keepalive == 0 && a[0].len == fa.len - off &&
-			    memcmp(a[0].body, fa.p + off, a[0].len) == 0,
+			    "bytes after the head, or %zu bytes left over",
+			    h.cl, a[0].len, a[0].left);
+		if (!h.te && h.cl < 0)
+			CHECK(a[0].keepalive == 0 &&
+			    a[0].len == fa.len - h.body && a[0].left == 0 &&
+			    memcmp(a[0].body, fa.p + h.body, a[0].len) == 0,
 			    "body to the end of the stream");
 	}
 	for (i = 0; i < nans; i++) {
