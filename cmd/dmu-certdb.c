@@ -6,13 +6,17 @@
 #include "dmu.h"
 
 static const char *dbpath;
+static const char *dbopt;	/* -f, for the commands suggested */
+/* The history of the changes of a writer: every change is kept in it. */
+static struct dmu_hist_log hlog;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
-	    "       commands: add [-r] | check | get device ... |\n"
-	    "                 history [device ...] | import [-r] device |\n"
+	    "       commands: add [-qr] | check | get device ... |\n"
+	    "                 history [device ...] |\n"
+	    "                 import [-F fingerprint] [-qr] device |\n"
 	    "                 inventory [device ...] | list |\n"
 	    "                 pem device [sha256] | pin device |\n"
 	    "                 remove device ... | seen [device ...] |\n"
@@ -20,7 +24,10 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* Opens the database, locked for writing with lock set; exits on failure. */
+/*
+ * Opens the database, locked for writing with lock set, its history then
+ * attached; exits on failure.
+ */
 static void
 open_db(struct dmu_db *db, int lock)
 {
@@ -30,6 +37,29 @@ open_db(struct dmu_db *db, int lock)
 		dmu_warn("%s", db->warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db->err);
+	if (lock)
+		dmu_hist_attach(&hlog, db);
+}
+
+/* Closes what open_db() opened. */
+static void
+close_db(struct dmu_db *db)
+{
+	int lock = db->lockfd >= 0;
+
+	dmu_db_close(db);
+	if (lock)
+		dmu_hist_log_free(&hlog);
+}
+
+/* Says that device is not in db, naming a known one a typo away. */
+static void
+unknown(const struct dmu_db *db, const char *device)
+{
+	const char *near = dmu_db_near(db, device);
+
+	dmu_warn("%s: unknown device (not in %s%s%s%s)", device, db->path,
+	    near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
 }
 
 static void
@@ -50,30 +80,60 @@ canon(struct dmu_device *d, const char *arg)
 }
 
 /*
- * Adds one verified record.  Returns 0, or DMU_EMISMATCH when the device
- * is known with another certificate and replace is not set.
+ * Adds one verified record; what it did goes to *said (newly allocated,
+ * for stderr once committed).  Returns 0, or DMU_EMISMATCH when the
+ * device is known with another certificate and replace is not set.
  */
 static int
 add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
-    int replace, int *changed)
+    int replace, int *changed, char **said)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device);
+	char ofpr[DMU_FPR_COLON], nfpr[DMU_FPR_COLON], advice[DMU_ERRLEN];
 
-	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0)
-		return 0;	/* the same certificate: nothing to do */
+	dmu_fpr_colon(nfpr, r->sha256hex);
+	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0) {
+		*said = dmu_xasprintf("%s: same certificate %s, already "
+		    "pinned: nothing changed", r->device, nfpr);
+		return 0;
+	}
+	dmu_fpr_colon(ofpr, old != NULL ? old->sha256hex : "");
 	if (old != NULL && !replace) {
 		dmu_warn("%s: refused: the database pins another certificate "
-		    "(%s) than the one offered (%s); to replace it after "
-		    "checking the device, use: dmu-certdb %s -r",
-		    r->device, old->sha256hex, r->sha256hex, cmd);
+		    "(%s) than the one offered (%s)", r->device, ofpr, nfpr);
+		dmu_warn("%s: %s%s", r->device, dmu_advice_mismatch(advice,
+		    r->device, dbopt), strcmp(cmd, "import") == 0 ?
+		    " (a PEM: dmu-certdb import -r)" : "");
 		return DMU_EMISMATCH;
 	}
-	if (old != NULL)
-		dmu_warn("%s: replacing certificate %s with %s", r->device,
-		    old->sha256hex, r->sha256hex);
+	*said = old != NULL ? dmu_xasprintf("%s: replaced certificate %s "
+	    "with %s", r->device, ofpr, nfpr) : dmu_xasprintf("%s: new "
+	    "certificate %s stored", r->device, nfpr);
 	dmu_db_put(db, r);
 	*changed = 1;
 	return 0;
+}
+
+/* Says what add or import stored, and where, unless quiet; frees it. */
+static void
+tell(char **said, size_t n, int quiet)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (said[i] != NULL && !quiet)
+			dmu_warn("%s (%s)", said[i], dbpath);
+		free(said[i]);
+	}
+}
+
+/* A person who started add or import at a terminal learns what it waits for. */
+static void
+say_reading(const char *what)
+{
+	if (isatty(STDIN_FILENO))
+		dmu_warn("reading %s from stdin (end with Ctrl-D), as in: "
+		    "dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add", what);
 }
 
 /*
@@ -100,17 +160,22 @@ cmd_add(int argc, char **argv)
 	struct dmu_lines in;
 	struct dmu_rec *recs = NULL;
 	char *line, err[DMU_ERRLEN];
+	char **said;
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
-	int c, replace = 0, changed = 0, status = 0;
+	int c, replace = 0, quiet = 0, changed = 0, status = 0;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "qr")) != -1) {
+		if (c == 'q')
+			quiet = 1;
+		else if (c == 'r')
+			replace = 1;
+		else
 			usage();
-		replace = 1;
 	}
 	if (optind != argc)
 		usage();
+	say_reading("records");
 	/*
 	 * All of stdin first, verified, and only then the lock: the writer
 	 * of the pipe may be a person reading a prompt, and no other writer
@@ -146,20 +211,54 @@ cmd_add(int argc, char **argv)
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
 	if (nrec > 0) {
+		said = dmu_xcalloc(nrec, sizeof(*said));
 		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", replace, &changed));
+			    "add", replace, &changed, &said[i]));
 		if (changed)
 			commit(&db);
-		dmu_db_close(&db);
+		close_db(&db);
+		tell(said, nrec, quiet);
+		free(said);
 		if (changed)
 			forget_seen(recs, nrec);
-	}
+	} else if (status == 0 && !quiet)
+		dmu_warn("no records on stdin: nothing stored");
 	for (i = 0; i < nrec; i++)
 		dmu_rec_free(&recs[i]);
 	free(recs);
 	return status;
+}
+
+/*
+ * A certificate the device presented in a mismatch is evidence of an
+ * impostor until a person checks it: import without -F refuses it, so
+ * that "pem DEVICE SHA256 | import -r DEVICE" makes no pin.  Exits when
+ * it is evidence, or when the evidence cannot be read (fail closed).
+ */
+static void
+refuse_evidence(const char *device, const struct dmu_cert *cert)
+{
+	struct dmu_cert seen;
+	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
+	char human[DMU_FPR_COLON];
+	int rc;
+
+	dmu_hex(hex, cert->sha256, 32);
+	dmu_hex_colon(human, cert->sha256, 32);
+	rc = dmu_ev_cert(path, device, hex, &seen, err);
+	free(path);
+	if (rc == DMU_OK) {
+		dmu_cert_free(&seen);
+		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
+		    "presented in a mismatch (dmu-certdb seen); after checking "
+		    "the device, import it with -F and its fingerprint",
+		    device, human);
+	}
+	if (rc != DMU_EUNKNOWN)
+		dmu_die(rc, "%s (without -F, import must know the certificate "
+		    "was not presented in a mismatch)", err);
 }
 
 static int
@@ -170,18 +269,34 @@ cmd_import(int argc, char **argv)
 	struct dmu_cert cert;
 	struct dmu_rec r;
 	unsigned char *der;
-	char *text, err[DMU_ERRLEN];
+	uint8_t want[32];
+	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[DMU_FPR_COLON];
+	char *said = NULL;
 	size_t len = 0, derlen, k;
-	int c, replace = 0, changed = 0, status;
+	int c, replace = 0, quiet = 0, changed = 0, status;
 
-	while ((c = getopt(argc, argv, "r")) != -1) {
-		if (c != 'r')
+	while ((c = getopt(argc, argv, "F:qr")) != -1) {
+		switch (c) {
+		case 'F':
+			fpr = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'r':
+			replace = 1;
+			break;
+		default:
 			usage();
-		replace = 1;
+		}
 	}
 	if (argc - optind != 1)
 		usage();
 	canon(&d, argv[optind]);
+	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
+		    "digits, with or without colons, or SHA256:base64)", fpr);
+	say_reading("a PEM certificate");
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
 	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
@@ -195,13 +310,25 @@ cmd_import(int argc, char **argv)
 	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
 		dmu_die(DMU_EDATA, "stdin: %s", err);
 	free(der);
-	/* Whoever ran import vouches for the PEM; dmu cannot say how. */
-	dmu_rec_make(&r, d.canon, &cert, "unknown");
+	dmu_hex_colon(hex, cert.sha256, 32);
+	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
+		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
+		    "fingerprint %s, not the one given with -F; nothing was "
+		    "stored", d.canon, hex);
+	if (fpr == NULL)
+		refuse_evidence(d.canon, &cert);
+	/*
+	 * Without -F dmu cannot say how whoever ran import checked the PEM:
+	 * the pin is unverified, and draws the warning of dmu-learn -y.
+	 */
+	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
+	    "unverified");
 	open_db(&db, 1);
-	status = add_one(&db, &r, "import", replace, &changed);
+	status = add_one(&db, &r, "import", replace, &changed, &said);
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
+	tell(&said, 1, quiet);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -237,7 +364,7 @@ cmd_list(int argc, char **argv)
 		    cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -301,8 +428,7 @@ cmd_inventory(int argc, char **argv)
 		if (argc > 1) {
 			canon(&d, argv[i + 1]);
 			if ((r = dmu_db_find(&db, d.canon)) == NULL) {
-				dmu_warn("%s: unknown device (not in %s)",
-				    d.canon, db.path);
+				unknown(&db, d.canon);
 				status = dmu_worse(status, DMU_EUNKNOWN);
 				continue;
 			}
@@ -317,7 +443,7 @@ cmd_inventory(int argc, char **argv)
 		    dmu_rec_prov(r), now);
 		dmu_cert_free(&cert);
 	}
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -385,15 +511,14 @@ cmd_remove(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		if (dmu_db_remove(&db, d.canon) != 0) {
-			dmu_warn("%s: unknown device (not in %s)", d.canon,
-			    db.path);
+			unknown(&db, d.canon);
 			status = dmu_worse(status, DMU_EUNKNOWN);
 		} else
 			changed = 1;
 	}
 	if (changed)
 		commit(&db);
-	dmu_db_close(&db);
+	close_db(&db);
 	return status;
 }
 
@@ -414,6 +539,17 @@ devices(int argc, char **argv)
 	}
 	return v;
 }
+
+/*
+ * What history and seen print: the lines go to a buffer first, so that a
+ * bad line anywhere in the file leaves stdout empty.
+ */
+struct listing {
+	char **want;		/* devices(), or NULL for all */
+	FILE *out;		/* writes to buf */
+	char *buf;
+	size_t len;
+};
 
 static int
 wanted(char **v, const char *device)
@@ -438,56 +574,91 @@ devices_free(char **v)
 	free(v);
 }
 
+static void
+listing_open(struct listing *ls, int argc, char **argv)
+{
+	ls->want = devices(argc, argv);
+	if ((ls->out = open_memstream(&ls->buf, &ls->len)) == NULL)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+}
+
+/*
+ * Ends a listing: the buffer goes to stdout only when the whole file was
+ * read (rc DMU_OK); else err is the one line said.  Returns rc.
+ */
+static int
+listing_close(struct listing *ls, int rc, const char *err)
+{
+	if (fclose(ls->out) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	if (rc == DMU_OK)
+		fwrite(ls->buf, 1, ls->len, stdout);
+	else
+		dmu_warn("%s", err);
+	free(ls->buf);
+	devices_free(ls->want);
+	return rc;
+}
+
 static int
 print_hist(void *ctx, const struct dmu_hist *h)
 {
-	if (!wanted(ctx, h->device))
+	struct listing *ls = ctx;
+
+	if (!wanted(ls->want, h->device))
 		return 0;
 	if (h->oldsha256hex != NULL)
-		printf("%s %s %s %s %s %s %s %s\n", h->time, h->action,
-		    h->device, h->sha256hex, h->prov, h->user,
+		fprintf(ls->out, "%s %s %s %s %s %s %s %s\n", h->time,
+		    h->action, h->device, h->sha256hex, h->prov, h->user,
 		    h->oldsha256hex, h->oldprov);
 	else
-		printf("%s %s %s %s %s %s\n", h->time, h->action, h->device,
-		    h->sha256hex, h->prov, h->user);
+		fprintf(ls->out, "%s %s %s %s %s %s\n", h->time, h->action,
+		    h->device, h->sha256hex, h->prov, h->user);
 	return 0;
 }
 
 static int
 cmd_history(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
+	listing_open(&ls, argc, argv);
 	path = dmu_hist_path(dbpath);
-	if ((rc = dmu_hist_scan(path, print_hist, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_hist_scan(path, print_hist, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static int
 print_seen(void *ctx, const struct dmu_ev *e)
 {
-	if (wanted(ctx, e->device))
-		printf("%s %s %s %s %lld %s %s\n", e->device, e->sha256hex,
-		    e->first, e->last, e->count, e->addr, e->reason);
+	struct listing *ls = ctx;
+
+	if (wanted(ls->want, e->device))
+		fprintf(ls->out, "%s %s %s %s %lld %s %s\n", e->device,
+		    e->sha256hex, e->first, e->last, e->count, e->addr,
+		    e->reason);
 	return 0;
 }
 
 static int
 cmd_seen(int argc, char **argv)
 {
-	char **v = devices(argc, argv), *path, err[DMU_ERRLEN];
+	struct listing ls;
+	char *path, err[DMU_ERRLEN];
 	int rc;
 
+	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
+		dmu_die(rc, "%s", err);
+	listing_open(&ls, argc, argv);
 	path = dmu_ev_path(dbpath);
-	if ((rc = dmu_ev_scan(path, print_seen, v, err)) != DMU_OK)
-		dmu_warn("%s", err);
+	rc = dmu_ev_scan(path, print_seen, &ls, err);
 	free(path);
-	devices_free(v);
-	return rc;
+	return listing_close(&ls, rc, err);
 }
 
 static void
@@ -535,6 +706,7 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	dbpath = dmu_db_path(opt_f);
+	dbopt = opt_f;
 	cmd = argv[0];
 	/* getopt names the program, not the command, in its messages. */
 	argv[0] = (char *)dmu_progname;

@@ -54,7 +54,7 @@ struct run {
 	long long last;		/* -l */
 	long long count;	/* -n */
 	long wait_s;		/* -w, 0 when not given */
-	int opt_d, opt_r;
+	int opt_d, opt_r, opt_a;
 	unsigned given;		/* O_* of the options given */
 	const char *dbfile, *keyfile, *statefile, *app;
 	const char *metrics;	/* -m */
@@ -98,34 +98,60 @@ evidence_warning(struct run *u)
 		    u->dev.canon, u->cl.evwarn);
 }
 
-/* Says what a refused handshake saw; returns DMU_EMISMATCH. */
+/* Says what a refused handshake saw, and what to do; returns 4. */
 static int
 mismatch(struct run *u)
 {
 	const struct dmu_conn *c = u->cl.conn;
 	const uint8_t *seen = dmu_conn_presented(c);
-	char hex[65], phex[65];
+	char hex[DMU_FPR_COLON], phex[DMU_FPR_COLON], advice[DMU_ERRLEN];
 
-	dmu_hex(phex, u->pinned.sha256, 32);
-	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF) {
+	dmu_hex_colon(phex, u->pinned.sha256, 32);
+	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF)
 		dmu_warn("%s: CERTIFICATE MISMATCH: the device presented the "
 		    "pinned certificate %s but could not prove it holds its "
 		    "private key; nothing was sent (an impostor replaying the "
 		    "public certificate, or a broken device)", u->dev.canon,
 		    phex);
-		evidence_warning(u);
-		return DMU_EMISMATCH;
+	else {
+		if (seen != NULL)
+			dmu_hex_colon(hex, seen, 32);
+		else
+			snprintf(hex, sizeof(hex), "nothing");
+		dmu_warn("%s: certificate mismatch: presented %s, pinned %s; "
+		    "nothing was sent (a man in the middle, or a replaced "
+		    "device)", u->dev.canon, hex, phex);
 	}
-	if (seen != NULL)
-		dmu_hex(hex, seen, 32);
-	else
-		snprintf(hex, sizeof(hex), "nothing");
-	dmu_warn("%s: certificate mismatch: presented %s, pinned %s; nothing "
-	    "was sent (a man in the middle, or a replaced device: check it, "
-	    "then 'dmu-learn %s | dmu-certdb add -r')", u->dev.canon, hex,
-	    phex, u->dev.canon);
+	dmu_warn("%s: %s", u->dev.canon, dmu_advice_mismatch(advice,
+	    u->dev.canon, u->dbfile));
 	evidence_warning(u);
 	return DMU_EMISMATCH;
+}
+
+/*
+ * After a 401: where the key came from, and how dmu sends it, never the
+ * key itself.
+ */
+static void
+key_hint(const struct run *u)
+{
+	dmu_warn("%s: the device refused the API key from %s; dmu sends it "
+	    "base64-encoded, so give it as the device shows it (NAME:SECRET), "
+	    "not encoded and without 'X-Api-Key:'", u->dev.canon, u->key.from);
+}
+
+/* Before any request: a key that the device will probably refuse. */
+static void
+key_doubts(const struct run *u)
+{
+	if (u->key.doubts & DMU_KEY_HEADER)
+		dmu_warn("warning: the API key from %s holds 'X-Api-Key:'; "
+		    "give only the key as the device shows it (NAME:SECRET): "
+		    "dmu sends the header itself", u->key.from);
+	else if (u->key.doubts & DMU_KEY_ENCODED)
+		dmu_warn("warning: the API key from %s looks base64-encoded "
+		    "already (it decodes to a NAME:SECRET text); dmu encodes it "
+		    "itself: give it as the device shows it", u->key.from);
 }
 
 /*
@@ -197,6 +223,8 @@ http_error(const struct run *u, const struct dmu_resp *r)
 		msg[0] = '\0';
 	dmu_warn("%s: HTTP %d%s%s", u->dev.canon, r->status, msg[0] ? ": " :
 	    "", msg);
+	if (r->status == 401)
+		key_hint(u);
 	return DMU_EHTTP;
 }
 
@@ -289,6 +317,8 @@ follow(struct run *u)
 		mismatch(u);
 	else if (rc != DMU_OK)
 		dmu_warn("%s: %s", u->dev.canon, c.err);
+	if (rc == DMU_EHTTP && c.f.http == 401)
+		key_hint(u);
 	dmu_collect_free(&c);
 	return rc;
 }
@@ -298,26 +328,26 @@ static void
 load_pin(struct run *u)
 {
 	struct dmu_rec rec;
-	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN];
+	char *path, err[DMU_ERRLEN], warning[DMU_ERRLEN], advice[DMU_ERRLEN];
+	char msg[512];
 	int rc;
 
 	path = dmu_db_path(u->dbfile);
 	rc = dmu_db_lookup(path, u->dev.canon, &rec, warning, err);
 	if (warning[0] != '\0')
 		dmu_warn("%s", warning);
-	if (rc == DMU_EUNKNOWN)
-		dmu_die(rc, "%s; learn it first: dmu-learn %s | dmu-certdb "
-		    "add", err, u->dev.canon);
+	if (rc == DMU_EUNKNOWN) {
+		dmu_warn("%s", err);
+		dmu_die(rc, "%s: %s", u->dev.canon, dmu_advice_learn(advice,
+		    u->dev.canon, u->dbfile));
+	}
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", err);
 	if (dmu_db_cert(path, &rec, &u->pinned, err) != 0)
 		dmu_die(DMU_EDATA, "%s", err);
 	/* An audit must find every pin that no person compared: say so. */
-	if (strcmp(rec.prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", rec.device, rec.sha256hex, rec.user,
-		    rec.learned);
+	if (dmu_rec_unverified(&rec, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 	dmu_rec_free(&rec);
 	u->cl.evpath = u->evpath = dmu_ev_path(path);
 	free(path);
@@ -339,6 +369,42 @@ parse_resource(struct run *u, const char *arg)
 		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
 		    "serial, list, wait or follow)", dmu_echo(arg));
 	u->res = R_SERIAL;
+}
+
+/*
+ * The resource and application of a URL's path (d->resource, d->app)
+ * with the resource operand word (or NULL) and -a or $DMU_APP: what the
+ * URL names is asked for, a resource operand or -a that says otherwise is
+ * a usage error (follow goes with a URL of /wait, which it long-polls),
+ * and the URL's application wins over $DMU_APP.
+ */
+static void
+url_resource(struct run *u, const char *word)
+{
+	enum resource res;
+	long long serial;
+
+	if (u->dev.app[0] != '\0') {
+		if (u->opt_a && strcmp(u->app, u->dev.app) != 0)
+			dmu_die(DMU_EUSAGE, "the URL names application '%s' but "
+			    "-a says '%.64s'", u->dev.app, u->app);
+		u->app = u->dev.app;
+	}
+	if (u->dev.resource[0] == '\0') {
+		parse_resource(u, word != NULL ? word : "latest");
+		return;
+	}
+	parse_resource(u, u->dev.resource);
+	if (word == NULL)
+		return;
+	res = u->res;
+	serial = u->serial;
+	parse_resource(u, word);
+	if (u->res != res ? !(res == R_WAIT && u->res == R_FOLLOW) :
+	    res == R_SERIAL && u->serial != serial)
+		dmu_die(DMU_EUSAGE, "the URL names resource '%s' but the "
+		    "command line '%.40s': give one of them", u->dev.resource,
+		    word);
 }
 
 /* Exits 2 when an option given does not go with the resource. */
@@ -366,6 +432,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 		switch (c) {
 		case 'a':
 			u->app = optarg;
+			u->opt_a = 1;
 			break;
 		case 'd':
 			u->opt_d = 1;
@@ -451,9 +518,9 @@ main(int argc, char **argv)
 		usage();
 	if (dmu_device_parse(&u.dev, argv[0], err) != 0)
 		dmu_die(DMU_EUSAGE, "%s", err);
+	url_resource(&u, argc == 2 ? argv[1] : NULL);
 	if (dmu_client_init(&u.cl, &u.dev, u.app, timeout_ms, err) != DMU_OK)
 		dmu_die(DMU_EUSAGE, "%s", err);
-	parse_resource(&u, argc == 2 ? argv[1] : "latest");
 	check_options(&u);
 	/* No key, no connection: a usage error before anything else. */
 	if ((rc = dmu_key_load(&u.key, u.keyfile, warning, err)) != DMU_OK)
@@ -462,6 +529,7 @@ main(int argc, char **argv)
 	atexit(wipe_key);
 	if (warning[0] != '\0')
 		dmu_warn("%s", warning);
+	key_doubts(&u);
 	if (dmu_client_key(&u.cl, &u.key, err) != DMU_OK)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	load_pin(&u);

@@ -8,6 +8,7 @@
 #include "dmu.h"
 
 static const char *dbpath;
+static const char *dbopt;	/* -f, for the commands suggested */
 static int timeout_ms = 10000;
 static int opt_y;
 
@@ -67,8 +68,12 @@ compare_db(const char *device, const struct dmu_cert *c)
 {
 	struct dmu_rec r;
 	char err[DMU_ERRLEN], warning[DMU_ERRLEN], hex[65];
+	char old[DMU_FPR_COLON], now[DMU_FPR_COLON], advice[DMU_ERRLEN];
 	int rc;
 
+	/* Learning is how a database starts: none yet is no error here. */
+	if (dmu_db_exists(dbpath, err) != DMU_OK)
+		return;
 	rc = dmu_db_lookup(dbpath, device, &r, warning, err);
 	if (rc == DMU_EUNKNOWN)
 		return;
@@ -77,15 +82,20 @@ compare_db(const char *device, const struct dmu_cert *c)
 		return;
 	}
 	dmu_hex(hex, c->sha256, 32);
-	if (strcmp(hex, r.sha256hex) == 0)
+	dmu_hex_colon(now, c->sha256, 32);
+	if (strcmp(hex, r.sha256hex) == 0) {
 		dmu_warn("%s: this certificate is already in %s", device,
 		    dbpath);
-	else
+	} else {
 		dmu_warn("%s: WARNING: %s pins ANOTHER certificate for this "
 		    "device (%s); the device now presents %s. If the device "
 		    "was not replaced, this may be a man in the middle. "
 		    "'dmu-certdb add' will refuse the new record unless "
-		    "given -r.", device, dbpath, r.sha256hex, hex);
+		    "given -r.", device, dbpath, dmu_fpr_colon(old,
+		    r.sha256hex), now);
+		dmu_warn("%s: %s", device, dmu_advice_mismatch(advice, device,
+		    dbopt));
+	}
 	dmu_rec_free(&r);
 }
 
@@ -102,7 +112,8 @@ learn(const char *arg, const char *fpr, int manifest)
 	struct dmu_conn *c;
 	struct dmu_rec r;
 	uint8_t want[32];
-	char err[DMU_ERRLEN], hex[65], whex[65], safe[DMU_ECHO_MAX + 1];
+	char err[DMU_ERRLEN], hex[DMU_FPR_COLON], whex[DMU_FPR_COLON];
+	char advice[DMU_ERRLEN], safe[DMU_ECHO_MAX + 1];
 	int rc, ok;
 
 	if (dmu_device_parse(&d, arg, err) != 0) {
@@ -119,11 +130,13 @@ learn(const char *arg, const char *fpr, int manifest)
 	c = dmu_xcalloc(1, sizeof(*c));
 	rc = dmu_conn_open(c, &d, NULL, timeout_ms);
 	if (rc == DMU_EMISMATCH) {
-		dmu_hex(hex, dmu_conn_presented(c), 32);
+		dmu_hex_colon(hex, dmu_conn_presented(c), 32);
 		dmu_warn("%s: the device presented certificate %s but could "
 		    "not prove it holds its private key: an impostor replaying "
 		    "a public certificate (or a broken device); not learned",
 		    d.canon, hex);
+		dmu_warn("%s: %s", d.canon, dmu_advice_mismatch(advice,
+		    d.canon, dbopt));
 		goto done;
 	}
 	if (rc != DMU_OK) {
@@ -132,11 +145,15 @@ learn(const char *arg, const char *fpr, int manifest)
 	}
 	/* The handshake completed: the device holds the certificate's key. */
 	cert = dmu_conn_captured(c);
-	dmu_hex(hex, cert->sha256, 32);
+	dmu_hex_colon(hex, cert->sha256, 32);
 	if (fpr != NULL && !dmu_ct_equal(want, cert->sha256, 32)) {
-		dmu_hex(whex, want, 32);
+		dmu_hex_colon(whex, want, 32);
 		dmu_warn("%s: certificate mismatch: presented %s, expected %s; "
-		    "not learned", d.canon, hex, whex);
+		    "not learned (compare the fingerprint given with the one "
+		    "the device shows: if they agree, this is not the device)",
+		    d.canon, hex, whex);
+		dmu_warn("%s: %s", d.canon, dmu_advice_mismatch(advice,
+		    d.canon, dbopt));
 		rc = DMU_EMISMATCH;
 		goto done;
 	}
@@ -163,6 +180,13 @@ learn(const char *arg, const char *fpr, int manifest)
 	dmu_rec_write(stdout, &r);
 	fflush(stdout);
 	dmu_rec_free(&r);
+	/* Forgetting the pipe must not look like success. */
+	if (isatty(STDOUT_FILENO))
+		dmu_warn("%s: the record above went to the terminal: nothing "
+		    "was stored; pipe it into the database: dmu-learn %s%s | "
+		    "dmu-certdb%s%s add", d.canon, manifest ? "< MANIFEST" :
+		    "-F FINGERPRINT ", manifest ? "" : d.canon, dbopt ? " -f " :
+		    "", dbopt ? dbopt : "");
 	rc = DMU_OK;
 done:
 	dmu_conn_close(c);
@@ -206,6 +230,7 @@ main(int argc, char **argv)
 	if (opt_F != NULL && argc != 1)
 		dmu_die(DMU_EUSAGE, "-F takes exactly one device");
 	dbpath = dmu_db_path(opt_f);
+	dbopt = opt_f;
 	for (i = 0; i < argc; i++)
 		status = dmu_worse(status, learn(argv[i], opt_F, 0));
 	if (argc == 0) {

@@ -10,6 +10,7 @@ struct job {
 	char *arg;		/* the device as given */
 	char *line;		/* the output line, once done */
 	char *talk;		/* a message for stderr, or NULL */
+	char *next;		/* what to do about it, a line after it, or NULL */
 	struct dmu_rec *rec;	/* its record in db, or NULL */
 	char *evline;		/* a mismatch's evidence, kept after its line */
 	char *evwarn;		/* the evidence was not kept: why, or NULL */
@@ -24,6 +25,7 @@ struct job {
 };
 
 static struct dmu_db db;
+static const char *opt_f;	/* -f, for the commands suggested */
 static char *evpath;		/* where mismatches are kept */
 static struct job *jobs;
 static size_t njobs, next;
@@ -40,14 +42,22 @@ usage(void)
 	exit(DMU_EUSAGE);
 }
 
-/* The line and the talk of a mismatch, by its class. */
+/*
+ * The line and the talk of a mismatch, by its class: the line keeps the
+ * lower-case hex that scripts parse, the talk the colon form people
+ * compare with the device, and the safe step.
+ */
 static void
 mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
     const char *pinned)
 {
-	char hex[65];
+	char hex[65], human[DMU_FPR_COLON], phuman[DMU_FPR_COLON];
+	char advice[DMU_ERRLEN];
 
 	dmu_hex(hex, dmu_conn_presented(c), 32);
+	dmu_hex_colon(human, dmu_conn_presented(c), 32);
+	dmu_fpr_colon(phuman, pinned);
+	dmu_advice_mismatch(advice, dev, opt_f);
 	if (dmu_conn_why(c) == DMU_WHY_KEYPROOF) {
 		j->line = dmu_xasprintf("%s mismatch key-proof-failed %s", dev,
 		    pinned);
@@ -55,15 +65,16 @@ mismatch(struct job *j, const struct dmu_conn *c, const char *dev,
 		    "presented the pinned certificate %s but could not prove "
 		    "it holds its private key; nothing was sent. This is an "
 		    "impostor replaying the public certificate (or a broken "
-		    "device), never a network failure.", dev, pinned);
+		    "device), never a network failure.", dev, phuman);
+		j->next = dmu_xasprintf("%s: %s", dev, advice);
 		return;
 	}
 	j->line = dmu_xasprintf("%s mismatch presented=%s expected=%s", dev, hex,
 	    pinned);
 	j->talk = dmu_xasprintf("%s: CERTIFICATE MISMATCH: the device presented "
 	    "%s, but %s is pinned; nothing was sent. This may be a man in the "
-	    "middle. Only if the device itself was replaced, re-learn it: "
-	    "dmu-learn %s | dmu-certdb add -r", dev, hex, pinned, dev);
+	    "middle, or a replaced device.", dev, human, phuman);
+	j->next = dmu_xasprintf("%s: %s", dev, advice);
 }
 
 /*
@@ -94,11 +105,16 @@ check(struct job *j, struct dmu_conn *c)
 	}
 	j->label = dmu_xstrdup(d.canon);
 	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
+		const char *near = dmu_db_near(&db, d.canon);
+		char advice[DMU_ERRLEN];
+
 		j->word = "unknown";
 		j->line = dmu_xasprintf("%s unknown", d.canon);
-		j->talk = dmu_xasprintf("%s: unknown device (not in %s); learn it "
-		    "first: dmu-learn %s | dmu-certdb add", d.canon, db.path,
-		    d.canon);
+		j->talk = dmu_xasprintf("%s: unknown device (not in %s%s%s%s)",
+		    d.canon, db.path, near ? "; did you mean " : "",
+		    near ? near : "", near ? "?" : "");
+		j->next = dmu_xasprintf("%s: %s", d.canon,
+		    dmu_advice_learn(advice, d.canon, opt_f));
 		j->status = DMU_EUNKNOWN;
 		return;
 	}
@@ -140,11 +156,10 @@ check(struct job *j, struct dmu_conn *c)
 static void
 warn_unverified(const struct dmu_rec *r)
 {
-	if (strcmp(r->prov, "unverified") == 0)
-		dmu_warn("%s: warning: pin %s is unverified: %s accepted it "
-		    "with dmu-learn -y on %s and nobody compared its "
-		    "fingerprint", r->device, r->sha256hex, r->user,
-		    r->learned);
+	char msg[512];
+
+	if (dmu_rec_unverified(r, msg, sizeof(msg)))
+		dmu_warn("%s", msg);
 }
 
 static void *
@@ -283,15 +298,14 @@ keep_evidence(struct job *j)
 
 /* The options; returns the index of the first operand. */
 static int
-options(int argc, char **argv, const char **opt_f, const char **opt_m,
-    long long *nthreads)
+options(int argc, char **argv, const char **opt_m, long long *nthreads)
 {
 	int c;
 
 	while ((c = getopt(argc, argv, "f:j:m:t:V")) != -1) {
 		switch (c) {
 		case 'f':
-			*opt_f = optarg;
+			opt_f = optarg;
 			break;
 		case 'j':
 			if (dmu_parse_long(optarg, 1, 256, nthreads) != 0)
@@ -386,12 +400,15 @@ report_all(void)
 		}
 		if (j->talk != NULL)
 			dmu_warn("%s", j->talk);
+		if (j->next != NULL)
+			dmu_warn("%s", j->next);
 		printf("%s\n", j->line);
 		fflush(stdout);
 		keep_evidence(j);
 		status = dmu_worse(status, j->status);
 		free(j->line);
 		free(j->talk);
+		free(j->next);
 		free(j->evline);
 		free(j->evwarn);
 		free(j->arg);
@@ -417,7 +434,7 @@ write_metrics(const char *path)
 int
 main(int argc, char **argv)
 {
-	const char *opt_f = NULL, *opt_m = NULL;
+	const char *opt_m = NULL;
 	pthread_t *th;
 	char *path;
 	size_t i;
@@ -426,7 +443,7 @@ main(int argc, char **argv)
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	k = options(argc, argv, &opt_f, &opt_m, &nthreads);
+	k = options(argc, argv, &opt_m, &nthreads);
 	for (i = (size_t)k; i < (size_t)argc; i++)
 		add_job(dmu_xstrdup(argv[i]));
 	if (k == argc)
@@ -438,6 +455,11 @@ main(int argc, char **argv)
 		dmu_warn("%s", db.warning);
 	if (rc != DMU_OK)
 		dmu_die(rc, "%s", db.err);
+	/* Nothing checked is no success: an upstream list came out empty. */
+	if (njobs == 0 && status == 0)
+		dmu_die(DMU_EUSAGE, "no device to check: name devices as "
+		    "arguments or one per line on stdin (dmu-certdb list | "
+		    "dmu-pin-check)");
 	th = start_workers(&nthreads);
 	status = dmu_worse(status, report_all());
 	for (i = 0; i < (size_t)nthreads; i++)

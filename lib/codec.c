@@ -40,6 +40,19 @@ dmu_hex_colon(char *out, const void *in, size_t n)
 }
 
 /* see dmu.h */
+char *
+dmu_fpr_colon(char *out, const char *hex)
+{
+	uint8_t b[32];
+
+	if (dmu_fpr_parse(hex, b) != 0)
+		snprintf(out, DMU_FPR_COLON, "%.95s", hex);
+	else
+		dmu_hex_colon(out, b, 32);
+	return out;
+}
+
+/* see dmu.h */
 void
 dmu_b64_encode(char *out, const void *in, size_t n)
 {

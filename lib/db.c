@@ -85,6 +85,21 @@ dmu_rec_prov(const struct dmu_rec *r)
 	return r->prov[0] != '\0' ? r->prov : "unknown";
 }
 
+/* see dmu.h */
+int
+dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz)
+{
+	char fpr[DMU_FPR_COLON];
+
+	if (strcmp(r->prov, "unverified") != 0)
+		return 0;
+	snprintf(out, outsz, "%s: warning: pin %s is unverified: %s pinned "
+	    "it on %s and nobody compared its fingerprint (dmu-learn -y, or "
+	    "dmu-certdb import without -F)", r->device, dmu_fpr_colon(fpr,
+	    r->sha256hex), r->user, r->learned);
+	return 1;
+}
+
 /* Checks the provenance and user fields of a six-field record into r. */
 static int
 take_provenance(struct dmu_rec *r, const char *prov, const char *user,
@@ -380,6 +395,31 @@ check_mode(const char *path, char *warning)
 }
 
 /*
+ * Says that there is no database at path, and how to start one: a reader
+ * that took a missing file for an empty one would report a healthy, empty
+ * fleet (a misspelt -f or $DMU_CERTDB, a job run with the wrong HOME).
+ */
+static int
+missing(const char *path, char *err)
+{
+	dmu_seterr(err, "%.80s: no certificate database (a missing one is "
+	    "not an empty one); start one with: dmu-learn -F FINGERPRINT "
+	    "DEVICE | dmu-certdb -f %.80s add", path, path);
+	return DMU_EFAIL;
+}
+
+/* see dmu.h */
+int
+dmu_db_exists(const char *path, char *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+		return DMU_OK;	/* a reader says what else is wrong */
+	return missing(path, err);
+}
+
+/*
  * Reads path line by line.  fn(ctx, lineno, rec, reason) gets every line:
  * rec parsed, or NULL with reason.  A non-zero return from fn stops.
  * Returns fn's value, 0 at the end, or DMU_EFAIL with the reason in err.
@@ -396,7 +436,7 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 
 	*exists = 0;
 	if ((fd = dmu_open_file(path, O_RDONLY, 0, "read", err)) < 0)
-		return errno == ENOENT ? 0 : DMU_EFAIL;
+		return errno == ENOENT || errno == ENOTDIR ? 0 : DMU_EFAIL;
 	*exists = 1;
 	dmu_lines_init(&l, fd, DMU_DB_LINE_MAX);
 	while (rc == 0 && (n = dmu_lines_next(&l, &line)) != -1) {
@@ -535,10 +575,10 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 {
 	char *real, *lockpath;
 	size_t n;
+	int rc;
 
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 	check_mode(path, db->warning);
 	/* A symlink is followed: the file it names is the one replaced. */
 	real = realpath(path, NULL);
@@ -562,7 +602,10 @@ dmu_db_open(struct dmu_db *db, const char *path, int lock)
 		free(lockpath);
 		remove_stale(db->path);
 	}
-	return db_scan(db->path, 0, open_line, db, &db->exists, db->err);
+	rc = db_scan(db->path, 0, open_line, db, &db->exists, db->err);
+	if (rc == 0 && !db->exists && !lock)
+		return missing(db->path, db->err);
+	return rc;
 }
 
 struct lookup_ctx {
@@ -570,6 +613,7 @@ struct lookup_ctx {
 	struct dmu_rec *out;
 	int found;
 	char *err;
+	char *near;	/* a device one edit away, or NULL */
 };
 
 static int
@@ -593,6 +637,9 @@ lookup_line(void *ctx, long lineno, struct dmu_rec *r, const char *why)
 		l->found = 1;
 		return 0;
 	}
+	if (r->device != NULL && l->near == NULL &&
+	    dmu_one_edit(r->device, l->device))
+		l->near = dmu_xstrdup(r->device);
 	dmu_rec_free(r);
 	return 0;
 }
@@ -602,7 +649,7 @@ int
 dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
     char *warning, char *err)
 {
-	struct lookup_ctx l = { path, device, out, 0, err };
+	struct lookup_ctx l = { path, device, out, 0, err, NULL };
 	int exists, rc;
 
 	memset(out, 0, sizeof(*out));
@@ -611,13 +658,19 @@ dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
 	if (rc != 0) {
 		if (l.found)
 			dmu_rec_free(out);
+		free(l.near);
 		return rc;
 	}
+	if (!exists)
+		return missing(path, err);
 	if (!l.found) {
-		dmu_seterr(err, "%s: unknown device (not in %.180s)",
-		    device, path);
+		dmu_seterr(err, "%s: unknown device (not in %.160s%s%s%s)",
+		    device, path, l.near != NULL ? "; did you mean " : "",
+		    l.near != NULL ? l.near : "", l.near != NULL ? "?" : "");
+		free(l.near);
 		return DMU_EUNKNOWN;
 	}
+	free(l.near);
 	return DMU_OK;
 }
 
@@ -668,13 +721,10 @@ dmu_db_check(const char *path, void (*report)(void *, long, const char *),
 	k.report = report;
 	k.ctx = ctx;
 	k.seen.lockfd = -1;
-	k.seen.hfd = -1;
 	rc = db_scan(path, 1, check_line, &k, &exists, err);
 	dmu_db_close(&k.seen);
-	if (rc == 0 && !exists) {
-		dmu_seterr(err, "%.200s: no such file", path);
-		return DMU_EFAIL;
-	}
+	if (rc == 0 && !exists)
+		return missing(path, err);
 	return rc != 0 ? rc : k.bad ? DMU_EDATA : DMU_OK;
 }
 
@@ -690,12 +740,49 @@ dmu_db_find(struct dmu_db *db, const char *device)
 }
 
 /* see dmu.h */
+char *
+dmu_advice_mismatch(char *out, const char *device, const char *dbopt)
+{
+	dmu_seterr(out, "look first: dmu-certdb%s%.80s seen %s; only if the "
+	    "device itself was replaced, re-learn it with the fingerprint "
+	    "read off the device: dmu-learn -F FINGERPRINT %s | dmu-certdb"
+	    "%s%.80s add -r", dbopt ? " -f " : "", dbopt ? dbopt : "",
+	    device, device, dbopt ? " -f " : "", dbopt ? dbopt : "");
+	return out;
+}
+
+/* see dmu.h */
+char *
+dmu_advice_learn(char *out, const char *device, const char *dbopt)
+{
+	dmu_seterr(out, "learn it first, with the fingerprint read off the "
+	    "device: dmu-learn -F FINGERPRINT %s | dmu-certdb%s%.80s add",
+	    device, dbopt ? " -f " : "", dbopt ? dbopt : "");
+	return out;
+}
+
+/* see dmu.h */
+const char *
+dmu_db_near(const struct dmu_db *db, const char *device)
+{
+	size_t i;
+
+	for (i = 0; i < db->n; i++)
+		if (db->rec[i].device != NULL &&
+		    dmu_one_edit(db->rec[i].device, device))
+			return db->rec[i].device;
+	return NULL;
+}
+
+/* see dmu.h */
 void
 dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {
 	struct dmu_rec *old = dmu_db_find(db, r->device), copy;
 
-	dmu_hist_note(db, old != NULL ? "replace" : "add", r, old);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, old != NULL ? "replace" :
+		    "add", r, old);
 	rec_copy(&copy, r);
 	if (old != NULL) {
 		dmu_rec_free(old);
@@ -713,7 +800,8 @@ dmu_db_remove(struct dmu_db *db, const char *device)
 
 	if (r == NULL)
 		return -1;
-	dmu_hist_note(db, "remove", r, NULL);
+	if (db->hook != NULL)
+		db->hook->change(db->hook->ctx, "remove", r, NULL);
 	i = (size_t)(r - db->rec);
 	dmu_rec_free(r);
 	memmove(r, r + 1, (db->n - i - 1) * sizeof(*r));
@@ -747,10 +835,18 @@ dmu_db_commit(struct dmu_db *db)
 	int rc;
 
 	/* The history first: no change is made that it does not keep. */
-	if (dmu_hist_append(db) != DMU_OK)
+	if (db->hook != NULL && db->hook->before(db->hook->ctx, db->err) !=
+	    DMU_OK)
 		return DMU_EFAIL;
-	rc = dmu_replace_file(db->path, 0644, fill_db, db, db->err);
-	dmu_hist_done(db, rc == DMU_OK);
+	/*
+	 * The file keeps its mode, a 0600 database stays 0600, except for
+	 * the write permission of group and others (a warning): whoever may
+	 * write the database decides which devices are trusted.
+	 */
+	rc = dmu_replace_file(db->path, dmu_mode_of(db->path, 0644) & 0644,
+	    fill_db, db, db->err);
+	if (db->hook != NULL)
+		db->hook->after(db->hook->ctx, rc == DMU_OK);
 	if (rc == DMU_OK)
 		db->exists = 1;
 	return rc;
@@ -767,12 +863,8 @@ dmu_db_close(struct dmu_db *db)
 	free(db->rec);
 	free(db->slot);
 	free(db->path);
-	free(db->hist);
-	if (db->hfd >= 0)
-		close(db->hfd);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	memset(db, 0, sizeof(*db));
 	db->lockfd = -1;
-	db->hfd = -1;
 }

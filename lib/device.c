@@ -84,21 +84,97 @@ trailing_dot(const char *host, char *err)
 	return 0;
 }
 
-/*
- * Copies the authority of s (an https:// URL loses its scheme and path)
- * into buf (bufsz bytes).  Returns 0, or -1 with the reason in err.
- */
+#define URL_FORMS "the path of a URL names the reports API: https://HOST" \
+	"[:PORT][/api/application/APP/reports/v1[/reports[/SERIAL|oldest|" \
+	"latest]|/wait]]"
+
+/* The next segment of a URL path p into seg (segsz bytes); -1: none. */
 static int
-take_authority(char *buf, size_t bufsz, const char *s, char *err)
+segment(const char **p, char *seg, size_t segsz)
 {
-	const char *p;
 	size_t n;
 
-	if (strncasecmp(s, "https://", 8) == 0)
+	if (**p != '/' || (*p)[1] == '\0')
+		return -1;
+	n = strcspn(*p + 1, "/");
+	if (n == 0 || n >= segsz)
+		return -1;
+	memcpy(seg, *p + 1, n);
+	seg[n] = '\0';
+	*p += n + 1;
+	return 0;
+}
+
+/*
+ * Reads the path of a URL (after its authority) into d->app and
+ * d->resource: nothing else is silently asked for instead of what the
+ * path says.  Returns 0, or -1 with the reason in err (s is the device as
+ * given).
+ */
+static int
+url_path(struct dmu_device *d, const char *path, const char *s, char *err)
+{
+	static const char *const words[] = { "api", "application", NULL,
+	    "reports", "v1" };
+	char seg[80];
+	long long v;
+	size_t i;
+
+	if (strpbrk(path, "?#") != NULL)
+		return seterr(err, s, "a URL with a query or fragment is not "
+		    "supported (dmu-get has -d, -l and -w for them)");
+	if (*path == '\0' || strcmp(path, "/") == 0)
+		return 0;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (segment(&path, seg, sizeof(seg)) != 0 ||
+		    (words[i] != NULL && strcmp(seg, words[i]) != 0) ||
+		    strlen(seg) >= sizeof(d->app))
+			return seterr(err, s, URL_FORMS);
+		if (words[i] == NULL)
+			memcpy(d->app, seg, strlen(seg) + 1);
+	}
+	if (segment(&path, seg, sizeof(seg)) == 0) {
+		if (strcmp(seg, "wait") == 0) {
+			snprintf(d->resource, sizeof(d->resource), "wait");
+		} else if (strcmp(seg, "reports") != 0) {
+			return seterr(err, s, URL_FORMS);
+		} else if (segment(&path, seg, sizeof(seg)) != 0) {
+			snprintf(d->resource, sizeof(d->resource), "list");
+		} else if (strcmp(seg, "latest") == 0 ||
+		    strcmp(seg, "oldest") == 0) {
+			snprintf(d->resource, sizeof(d->resource), "%.6s", seg);
+		} else if (isdigit((unsigned char)*seg) &&
+		    dmu_parse_long(seg, 1, 1LL << 53, &v) == 0) {
+			snprintf(d->resource, sizeof(d->resource), "%lld", v);
+		} else
+			return seterr(err, s, URL_FORMS);
+	}
+	if (*path != '\0' && strcmp(path, "/") != 0)
+		return seterr(err, s, URL_FORMS);
+	return 0;
+}
+
+/*
+ * Copies the authority of s (an https:// URL loses its scheme, its path
+ * goes to url_path()) into buf (bufsz bytes).  Returns 0, or -1 with the
+ * reason in err.
+ */
+static int
+take_authority(struct dmu_device *d, char *buf, size_t bufsz, const char *s,
+    char *err)
+{
+	const char *p, *given = s;
+	size_t n;
+	int url = 0;
+
+	if (strncasecmp(s, "https://", 8) == 0) {
 		s += 8;
-	else if (strstr(s, "://") != NULL)
+		url = 1;
+	} else if (strstr(s, "://") != NULL)
 		return seterr(err, s, "only https:// URLs are supported");
 	n = strcspn(s, "/?#");
+	if (url && url_path(d, s + n, given, err) != 0)
+		return -1;
 	if (n == 0)
 		return seterr(err, s, "empty host");
 	if (n >= bufsz)
@@ -295,7 +371,7 @@ dmu_device_parse(struct dmu_device *d, const char *s, char *err)
 	long long pv = 443;
 
 	memset(d, 0, sizeof(*d));
-	if (take_authority(buf, sizeof(buf), s, err) != 0 ||
+	if (take_authority(d, buf, sizeof(buf), s, err) != 0 ||
 	    split_host_port(buf, &host, &port, d->zone,
 	    strncasecmp(s, "https://", 8) == 0, s, err) != 0)
 		return -1;

@@ -223,6 +223,12 @@ int dmu_is_cert_b64(const char *s, size_t n);
  */
 int dmu_split_fields(char *s, char **f, int max);
 
+/*
+ * Returns 1 when a and b differ by exactly one edit: a character inserted,
+ * deleted or replaced, or two neighbours swapped (a typo); else 0.
+ */
+int dmu_one_edit(const char *a, const char *b);
+
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void dmu_utc_now(char *out);
 
@@ -242,9 +248,26 @@ int dmu_mkparents(const char *path, unsigned mode);
 void dmu_fsync_dir(const char *path);
 
 /*
+ * The permission bits of the file at path (its links followed), or dflt
+ * when there is none: the mode a file takes from the database it belongs
+ * to.
+ */
+unsigned dmu_mode_of(const char *path, unsigned dflt);
+
+/*
+ * Gives the open file fd the owner and group of the file at like (may be
+ * NULL or missing: then they stay) as far as the caller may set them --
+ * root all, another user only a group of theirs -- and the permission
+ * bits mode, the umask left aside.  Returns 0, or -1 when root could not
+ * set the owner or the mode could not be set (errno).
+ */
+int dmu_file_like(int fd, const char *like, unsigned mode);
+
+/*
  * Replaces the file at path atomically: fill(ctx, f) writes the new
  * contents to a temporary file in the same directory, which is flushed,
- * fsync'd, given mode, renamed over path, and the directory fsync'd.
+ * fsync'd, given mode (and the owner and group of the file it replaces,
+ * as dmu_file_like() does), renamed over path, and the directory fsync'd.
  * fill returns 0, or non-zero to abandon.  Returns DMU_OK or DMU_EFAIL with
  * the reason in err; on failure path is untouched and no temporary file
  * is left.
@@ -293,6 +316,20 @@ void dmu_hex(char *out, const void *in, size_t n);
 
 /* Writes n upper-case hex byte pairs separated by ':' and a NUL (3n bytes). */
 void dmu_hex_colon(char *out, const void *in, size_t n);
+
+/*
+ * The one form of a fingerprint for people, in messages: upper-case hex
+ * byte pairs separated by ':', as dmu-learn's prompt, dmu-certdb show and
+ * openssl x509 -fingerprint print it; a SHA-256 takes DMU_FPR_COLON bytes.
+ * Lines that scripts parse keep the 64 lower-case hex digits.
+ */
+#define DMU_FPR_COLON	96
+
+/*
+ * Writes the colon form of hex, a SHA-256 (64 hex digits), into out
+ * (DMU_FPR_COLON bytes); anything else is copied as it is.  Returns out.
+ */
+char *dmu_fpr_colon(char *out, const char *hex);
 
 /* Bytes needed for the base64 encoding of n bytes, without the NUL. */
 #define DMU_B64_LEN(n)	((((n) + 2) / 3) * 4)
@@ -377,16 +414,25 @@ struct dmu_device {
 	char canon[DMU_DEVICE_MAX + 1];	/* "host:port", IPv6 as "[addr]:port",
 					   link-local as "[addr%zone]:port" */
 	int is_ip;			/* host is an IPv4 or IPv6 literal */
+	/* What the path of an https:// URL named, else "": */
+	char app[65];			/* /api/application/APP/reports/v1 */
+	char resource[24];		/* after it: "list" (/reports),
+					   "latest", "oldest", a serial
+					   (/reports/X), "wait" (/wait) */
 };
 
 /*
  * Parses HOST, HOST:PORT, [V6ADDR]:PORT, [V6ADDR], [FE80::X%ZONE]:PORT, or
- * an https:// URL (its path is ignored; there a zone may be written %25ZONE
- * as RFC 6874 has it).  A link-local IPv6 address needs its zone, the
- * interface it is reached through, and no other address may have one; a
- * zone given as an interface index is stored by the interface's name.  The
- * port defaults to 443.  Returns 0, or -1 with a reason in err (DMU_ERRLEN
- * bytes).
+ * an https:// URL (there a zone may be written %25ZONE as RFC 6874 has
+ * it).  A link-local IPv6 address needs its zone, the interface it is
+ * reached through, and no other address may have one; a zone given as an
+ * interface index is stored by the interface's name.  The port defaults
+ * to 443.  A URL's path must be empty, "/", the base of the reports API
+ * (/api/application/APP/reports/v1), or one of its resources (/reports,
+ * /reports/SERIAL|oldest|latest, /wait), with or without a trailing '/',
+ * and it has no query or fragment; what it names goes to d->app and
+ * d->resource.  Returns 0, or -1 with a reason in err (DMU_ERRLEN bytes)
+ * that names the forms supported.
  */
 int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
 
@@ -695,6 +741,25 @@ struct dmu_rec {
 	long lineno;			/* where it stands in the file, or 0 */
 };
 
+/*
+ * What a writer of the database tells about its changes, for a history
+ * kept beside it (history.c's dmu_hist_attach() makes one).  db.c only
+ * calls these: it depends on nothing that keeps the history, and the
+ * history depends on db.c for its records.
+ */
+struct dmu_db_hook {
+	/* A change made in memory: "add", "replace" (old: the record
+	   replaced) or "remove" of rec. */
+	void (*change)(void *ctx, const char *action,
+	    const struct dmu_rec *rec, const struct dmu_rec *old);
+	/* The lock is held and the file is about to be replaced: DMU_OK to
+	   go on, else the commit is abandoned with the reason in err. */
+	int (*before)(void *ctx, char *err);
+	/* After before() said DMU_OK: whether the file was replaced. */
+	void (*after)(void *ctx, int committed);
+	void *ctx;
+};
+
 struct dmu_db {
 	char *path;			/* the file really written */
 	struct dmu_rec *rec;		/* lines in file order */
@@ -703,10 +768,7 @@ struct dmu_db {
 	size_t nslot;			/* slots, a power of two, or 0 */
 	int lockfd;			/* -1 when not locked */
 	int exists;			/* the file was there */
-	char *hist;			/* history lines of the changes made */
-	size_t hlen, hcap;
-	int hfd;			/* history appended, not yet settled */
-	long long hend;			/* where the history ended before */
+	const struct dmu_db_hook *hook;	/* the caller's, or NULL */
 	char warning[DMU_ERRLEN];	/* symlinked or writable by others */
 	char err[DMU_ERRLEN];		/* "FILE:LINE: reason" or I/O error */
 };
@@ -718,20 +780,32 @@ struct dmu_db {
 char *dmu_db_path(const char *opt);
 
 /*
+ * Returns DMU_OK when there is a database at path (an empty file is an
+ * empty database), else DMU_EFAIL with a reason in err that names path
+ * and says how to start one: for readers, a missing database is an
+ * error, never an empty fleet.
+ */
+int dmu_db_exists(const char *path, char *err);
+
+/*
  * Reads the database at path into db, checking the syntax of every line
- * (certificates are verified only when used: dmu_rec_cert()).  A missing
- * file is an empty database (db->exists 0).  With lock set, first creates
- * the directory if missing and takes an exclusive lock on path.lock, held
- * until dmu_db_close().  Returns DMU_OK, DMU_EFAIL (I/O, db->err) or
- * DMU_EDATA (the first bad line, db->err).  db must be closed either way.
+ * (certificates are verified only when used: dmu_rec_cert()).  With lock
+ * set (a writer), a missing file is an empty database (db->exists 0), and
+ * first the directory is created if missing and an exclusive lock taken
+ * on path.lock, held until dmu_db_close(); without lock (a reader), a
+ * missing file is DMU_EFAIL as for dmu_db_exists().  Returns DMU_OK,
+ * DMU_EFAIL (I/O, db->err) or DMU_EDATA (the first bad line, db->err).
+ * db must be closed either way.
  */
 int dmu_db_open(struct dmu_db *db, const char *path, int lock);
 
 /*
  * Finds device in the database at path without keeping the other records
  * (every line's syntax is still checked).  Fills out (free with
- * dmu_rec_free()).  Returns DMU_OK, DMU_EUNKNOWN, DMU_EFAIL or DMU_EDATA,
- * with the reason in err; warning (DMU_ERRLEN) gets a warning or "".
+ * dmu_rec_free()).  Returns DMU_OK, DMU_EUNKNOWN (the reason names a
+ * known device one edit away: dmu_one_edit()), DMU_EFAIL (also a missing
+ * database, as for dmu_db_exists()) or DMU_EDATA, with the reason in err;
+ * warning (DMU_ERRLEN) gets a warning or "".
  */
 int dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
     char *warning, char *err);
@@ -744,28 +818,51 @@ int dmu_db_lookup(const char *path, const char *device, struct dmu_rec *out,
 int dmu_db_check(const char *path, void (*report)(void *, long,
     const char *), void *ctx, char *err);
 
+/*
+ * What to do about a mismatch on device, for a message: look at what was
+ * seen first, and only for a replaced device re-learn it with the
+ * fingerprint read off the device.  dbopt is the -f argument, or NULL.
+ * Writes to out (DMU_ERRLEN bytes) and returns it.
+ */
+char *dmu_advice_mismatch(char *out, const char *device, const char *dbopt);
+
+/*
+ * How to learn an unknown device, for a message: with -F and the
+ * fingerprint read off the device.  Writes to out (DMU_ERRLEN bytes) and
+ * returns it.
+ */
+char *dmu_advice_learn(char *out, const char *device, const char *dbopt);
+
 /* Returns the record of canonical device, or NULL. */
 struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
 
 /*
+ * Returns the first device of db one edit away from device (a typo of
+ * it: dmu_one_edit()), or NULL.
+ */
+const char *dmu_db_near(const struct dmu_db *db, const char *device);
+
+/*
  * Adds r, or replaces the record of the same device; copies the strings.
- * The change is noted for the history (dmu_hist_note()).
+ * The change is told to db->hook.
  */
 void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
 /*
- * Removes the record of device, noting it for the history; returns 0, or
- * -1 when it is absent.
+ * Removes the record of device, telling db->hook; returns 0, or -1 when it
+ * is absent.
  */
 int dmu_db_remove(struct dmu_db *db, const char *device);
 
 /*
- * Writes the database (the lock must be held): first the history of the
- * changes is appended to FILE.history and fsync'd, then the database goes
- * to a temporary file in the same directory, fsync, rename, fsync of the
- * directory; mode 0644.  When the database cannot be written, the lines
- * just appended to the history are taken back.  Returns DMU_OK or
- * DMU_EFAIL with the reason in db->err.
+ * Writes the database (the lock must be held): first db->hook's before()
+ * (the history is appended and fsync'd), then the database goes to a
+ * temporary file in the same directory, fsync, rename, fsync of the
+ * directory, and after() is told whether it landed (the history takes its
+ * lines back when not).  The file keeps its mode, less the write
+ * permission of group and others, its owner and group; a new one is 0644
+ * (whoever checks pins may be another user).  Returns DMU_OK or DMU_EFAIL with the reason
+ * in db->err.
  */
 int dmu_db_commit(struct dmu_db *db);
 
@@ -794,6 +891,14 @@ int dmu_rec_write(FILE *f, const struct dmu_rec *r);
  */
 void dmu_rec_make(struct dmu_rec *r, const char *device,
     const struct dmu_cert *c, const char *prov);
+
+/*
+ * Writes the warning a program that uses the pin r gives when nobody
+ * compared its fingerprint (provenance "unverified": dmu-learn -y, or
+ * dmu-certdb import without -F) into out (outsz bytes, 512 hold it all),
+ * and returns 1; returns 0 for any other pin.
+ */
+int dmu_rec_unverified(const struct dmu_rec *r, char *out, size_t outsz);
 
 /* The provenance word of r: r->prov, or "unknown" for a 4-field record. */
 const char *dmu_rec_prov(const struct dmu_rec *r);
@@ -857,24 +962,33 @@ int dmu_hist_scan(const char *path, int (*fn)(void *,
     const struct dmu_hist *), void *ctx, char *err);
 
 /*
- * Notes a change for the history of db: action "add", "replace" (old is
- * the record replaced) or "remove" of rec, now, by the real user.
+ * The history of one database being written: the lines of its changes
+ * until the commit.  history.c depends on db.c, never the other way: the
+ * database reaches it only through the hook.
  */
-void dmu_hist_note(struct dmu_db *db, const char *action,
-    const struct dmu_rec *rec, const struct dmu_rec *old);
+struct dmu_hist_log {
+	struct dmu_db_hook hook;	/* what the database calls */
+	char *dbpath;			/* the database file */
+	char *buf;			/* the lines of the changes noted */
+	size_t len, cap;
+	int fd;				/* appended, not yet settled; or -1 */
+	long long end;			/* where the history ended before */
+};
 
 /*
- * Appends what was noted to the history (the database lock held), after
- * cutting a partial last line that a killed writer left, and fsyncs it.
- * Returns DMU_OK or DMU_EFAIL (reason in db->err, nothing appended).
+ * Keeps the history of db, just opened to write (dmu_db_open() with lock
+ * set), in h, which must outlive db's changes and commit: each change is
+ * noted now, by the real user; dmu_db_commit() appends the lines to
+ * FILE.history and fsyncs it before the database is replaced (after
+ * cutting a partial last line that a killed writer left), and cuts them
+ * back when the database could not be written.  The history takes the
+ * database's mode (never writable by group or others), owner and group.  Free h with dmu_hist_log_free() after
+ * dmu_db_close().
  */
-int dmu_hist_append(struct dmu_db *db);
+void dmu_hist_attach(struct dmu_hist_log *h, struct dmu_db *db);
 
-/*
- * Settles an append: keeps it when committed, else cuts the history back
- * to where it ended before.
- */
-void dmu_hist_done(struct dmu_db *db, int committed);
+/* Frees what h owns. */
+void dmu_hist_log_free(struct dmu_hist_log *h);
 
 /*
  * Finds the certificate that device had with fingerprint sha256hex in
@@ -1000,8 +1114,14 @@ int dmu_known_cert(const char *dbpath, const char *device,
 long dmu_lock_timeout_ms(void);
 
 /*
- * Takes an exclusive flock(2) lock on lockpath, creating it (mode 0644)
- * if missing.  A symbolic link or anything but a regular file at lockpath
+ * Takes an exclusive flock(2) lock on lockpath, the path of the data file
+ * it guards followed by ".lock".  The lock file gets the data file's owner
+ * and group (as dmu_file_like() can) and read and write permission for the
+ * owner and, each, for group and others only when they may write the data
+ * file (0600 while it does not exist): flock(2) takes a lock through a
+ * read-only descriptor too, so whoever may open the lock file could block
+ * every writer.  An existing lock file is given that mode when the caller
+ * may change it.  A symbolic link or anything but a regular file at lockpath
  * is refused, never followed.  Waits at most wait_ms for another holder.
  * Returns the descriptor that holds the lock (close it to release), or -1
  * with a one-line reason naming lockpath in err.
@@ -1023,13 +1143,24 @@ struct dmu_key {
 	void *page;		/* the mapping, NULL when no key is loaded */
 	size_t size;		/* of the mapping */
 	size_t len;		/* of the base64 key */
+	char from[240];		/* where it came from, for messages: "key
+				   file PATH (-k)", "key file PATH
+				   ($DMU_API_KEY_FILE)" or "$DMU_API_KEY" */
+	unsigned doubts;	/* DMU_KEY_* below: it looks mistyped */
+};
+
+/* What a key looks like that the device will probably refuse. */
+enum {
+	DMU_KEY_ENCODED = 1,	/* base64 of a NAME:SECRET text already */
+	DMU_KEY_HEADER = 2	/* it holds "X-Api-Key:" (a whole header) */
 };
 
 /*
  * Loads the API key from the first line of file (when not NULL), else of
- * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k.  Plain copies are
- * wiped, and DMU_API_KEY is removed from the environment.  A key file
- * readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
+ * $DMU_API_KEY_FILE, else from $DMU_API_KEY, into k, and says in k->from
+ * where it came from and in k->doubts what looks wrong with it (never the
+ * key itself).  Plain copies are wiped, and DMU_API_KEY is removed from
+ * the environment.  A key file readable by group or others sets warning.  Returns DMU_OK, DMU_EUSAGE
  * (no key given, or empty, or too long) or DMU_EFAIL (file unreadable),
  * with the reason in err; on failure nothing is loaded.
  */
@@ -1160,6 +1291,7 @@ struct dmu_follow {
 	long delay_ms;		/* with DMU_FOLLOW_RETRY: how long to wait */
 	long backoff_ms;	/* the next back-off before jitter */
 	int status;		/* with DMU_FOLLOW_FAIL: the exit status */
+	int http;		/* with DMU_EHTTP: the HTTP status */
 	/*
 	 * Writes one report; returns 0, -1 when a stop signal kept it from
 	 * being written (the batch ends there, the state stays before it),

@@ -386,6 +386,32 @@ fill_ev(void *ctx, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
+/* The database whose evidence is at path, newly allocated. */
+static char *
+ev_db(const char *path)
+{
+	size_t n = strlen(path), k = sizeof(".evidence") - 1;
+	char *db = dmu_xstrdup(path);
+
+	if (n > k && strcmp(path + n - k, ".evidence") == 0)
+		db[n - k] = '\0';
+	return db;
+}
+
+/*
+ * The mode of the evidence: never more open than its database, whose mode
+ * FILE.evidence takes (dmu_ev_path()).
+ */
+static unsigned
+ev_mode(const char *path)
+{
+	char *db = ev_db(path);
+	unsigned mode = dmu_mode_of(db, 0600) & 0644;
+
+	free(db);
+	return mode;
+}
+
 /* Takes the lock of the evidence at path: at most 5 s, never longer. */
 static int
 ev_lock(const char *path, char *err)
@@ -438,7 +464,7 @@ ev_compact(const char *path, const char *line, const char *device,
 	s.n = out;
 	merge(&s);
 	bound(&s, DMU_EV_BYTES_MAX / 2);
-	rc = dmu_replace_file(path, 0644, fill_ev, &s, err);
+	rc = dmu_replace_file(path, ev_mode(path), fill_ev, &s, err);
 	evset_free(&s);
 	return rc;
 }
@@ -454,14 +480,20 @@ ev_append(const char *path, const char *line, char *err)
 {
 	struct stat st;
 	size_t n = strlen(line);
-	char *buf;
+	char *buf, *db;
+	unsigned mode;
 	off_t end;
 	int fd, rc = DMU_OK;
 
+	mode = ev_mode(path);
 	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW,
-	    0644, "write", err);
+	    mode, "write", err);
 	if (fd < 0)
 		return DMU_EFAIL;
+	/* Never more open than the database, and its owner's where we may. */
+	db = ev_db(path);
+	(void)dmu_file_like(fd, db, mode);
+	free(db);
 	if (fstat(fd, &st) != 0 || (end = dmu_whole_end(fd, st.st_size)) < 0 ||
 	    (end != st.st_size && ftruncate(fd, end) != 0)) {
 		dmu_seterr(err, "cannot write %.200s: %s", path,
@@ -661,8 +693,10 @@ dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
 	struct dmu_rec r;
 	int rc;
 
-	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK)
+	if ((rc = dmu_ev_scan(path, find_ev, &k, err)) != DMU_OK) {
+		free(k.certb64);	/* found before a bad line */
 		return rc;
+	}
 	if (k.certb64 == NULL)
 		return DMU_EUNKNOWN;
 	memset(&r, 0, sizeof(r));

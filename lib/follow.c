@@ -159,6 +159,7 @@ dmu_follow_answer(struct dmu_follow *f, int status, const char *body,
 		return dmu_follow_neterr(f, retry_after);
 	snprintf(why, sizeof(why), "HTTP %d%s%.200s", status, msg[0] ? ": " :
 	    "", msg);
+	f->http = status;
 	return fail(f, DMU_EHTTP, why);
 }
 

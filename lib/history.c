@@ -5,7 +5,9 @@
  * and for a replace three more fields, the pin it replaced:
  *	... OLDSHA256 OLDPROVENANCE OLDCERTB64
  * Writers append under the database lock, before the database itself is
- * replaced, and take the lines back when that fails.
+ * replaced, and take the lines back when that fails: through the hook of
+ * the database (struct dmu_db_hook), so that history.c depends on db.c and
+ * db.c on nothing here.
  */
 #include <sys/stat.h>
 #include <ctype.h>
@@ -136,11 +138,12 @@ dmu_hist_scan(const char *path, int (*fn)(void *, const struct dmu_hist *),
 	    DMU_HIST_LINE_MAX, hist_scan_line, &sc, err);
 }
 
-/* see dmu.h */
-void
-dmu_hist_note(struct dmu_db *db, const char *action,
-    const struct dmu_rec *rec, const struct dmu_rec *old)
+/* The hook's change(): the line of one change, noted now. */
+static void
+hist_note(void *ctx, const char *action, const struct dmu_rec *rec,
+    const struct dmu_rec *old)
 {
+	struct dmu_hist_log *h = ctx;
 	char now[21], user[DMU_USER_MAX + 1];
 	size_t need;
 	int n;
@@ -149,62 +152,82 @@ dmu_hist_note(struct dmu_db *db, const char *action,
 	dmu_user_name(user);
 	need = 200 + strlen(rec->device) + strlen(rec->certb64) +
 	    (old != NULL ? strlen(old->certb64) : 0);
-	if (db->hlen + need > db->hcap) {
-		char *p = dmu_xmalloc(2 * (db->hlen + need));
+	if (h->len + need > h->cap) {
+		char *p = dmu_xmalloc(2 * (h->len + need));
 
-		if (db->hlen > 0)
-			memcpy(p, db->hist, db->hlen);
-		free(db->hist);
-		db->hist = p;
-		db->hcap = 2 * (db->hlen + need);
+		if (h->len > 0)
+			memcpy(p, h->buf, h->len);
+		free(h->buf);
+		h->buf = p;
+		h->cap = 2 * (h->len + need);
 	}
 	if (old != NULL)
-		n = snprintf(db->hist + db->hlen, db->hcap - db->hlen,
+		n = snprintf(h->buf + h->len, h->cap - h->len,
 		    "%s %s %s %s %s %s %s %s %s %s\n", now, action,
 		    rec->device, rec->sha256hex, dmu_rec_prov(rec), user,
 		    rec->certb64, old->sha256hex, dmu_rec_prov(old),
 		    old->certb64);
 	else
-		n = snprintf(db->hist + db->hlen, db->hcap - db->hlen,
+		n = snprintf(h->buf + h->len, h->cap - h->len,
 		    "%s %s %s %s %s %s %s\n", now, action, rec->device,
 		    rec->sha256hex, dmu_rec_prov(rec), user, rec->certb64);
 	if (n > 0)
-		db->hlen += (size_t)n;
+		h->len += (size_t)n;
 }
 
-/* see dmu.h */
-int
-dmu_hist_append(struct dmu_db *db)
+/*
+ * The hook's before(): appends what was noted (the database lock held)
+ * and fsyncs it.  Returns DMU_OK or DMU_EFAIL (reason in err, nothing
+ * appended).
+ */
+static int
+hist_append(void *ctx, char *err)
 {
+	struct dmu_hist_log *h = ctx;
 	struct stat st;
 	char *path;
+	unsigned mode;
 	off_t end;
 	int fd, rc = DMU_EFAIL;
 
-	db->hfd = -1;
-	if (db->hlen == 0)
+	h->fd = -1;
+	if (h->len == 0)
 		return DMU_OK;
-	path = dmu_hist_path(db->path);
-	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644, "write",
-	    db->err);
-	if (fd < 0)
-		goto fail_said;
+	path = dmu_hist_path(h->dbpath);
+	/* Never more open than the database: it holds the same pins. */
+	mode = dmu_mode_of(h->dbpath, 0644) & 0644;
+	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode, "write",
+	    err);
+	if (fd < 0) {
+		free(path);
+		return DMU_EFAIL;
+	}
+	(void)dmu_file_like(fd, h->dbpath, mode);
 	if (fstat(fd, &st) != 0)
 		goto fail;
+	if (st.st_mode & 0777 & ~mode) {
+		/* Another user's file that we may not change. */
+		dmu_seterr(err, "cannot write %.200s: it is more open (%04o) "
+		    "than the database (%04o)", path,
+		    (unsigned)(st.st_mode & 0777), mode);
+		close(fd);
+		free(path);
+		return DMU_EFAIL;
+	}
 	if ((end = dmu_whole_end(fd, st.st_size)) < 0 ||
 	    (end != st.st_size && ftruncate(fd, end) != 0))
 		goto fail;
 	if (lseek(fd, end, SEEK_SET) < 0)
 		goto fail;
-	db->hend = end;
+	h->end = end;
 	if ((end == 0 && dmu_write_all(fd, DMU_HIST_HEADER "\n",
 	    sizeof(DMU_HIST_HEADER)) != 0) ||
-	    dmu_write_all(fd, db->hist, db->hlen) != 0 || fsync(fd) != 0) {
+	    dmu_write_all(fd, h->buf, h->len) != 0 || fsync(fd) != 0) {
 		if (ftruncate(fd, end) == 0)
 			fsync(fd);
 		goto fail;
 	}
-	db->hfd = fd;
+	h->fd = fd;
 	fd = -1;
 	rc = DMU_OK;
 	if (end == 0) {
@@ -213,27 +236,57 @@ dmu_hist_append(struct dmu_db *db)
 	}
 fail:
 	if (rc != DMU_OK)
-		dmu_seterr(db->err, "cannot write %.200s: %s", path,
+		dmu_seterr(err, "cannot write %.200s: %s", path,
 		    strerror(errno));
-fail_said:
 	if (fd >= 0)
 		close(fd);
 	free(path);
 	return rc;
 }
 
-/* see dmu.h */
-void
-dmu_hist_done(struct dmu_db *db, int committed)
+/*
+ * The hook's after(): keeps the append when the database was committed,
+ * else cuts the history back to where it ended before.
+ */
+static void
+hist_done(void *ctx, int committed)
 {
-	if (db->hfd < 0)
+	struct dmu_hist_log *h = ctx;
+
+	if (h->fd < 0)
 		return;
 	/* The database was not replaced: its history did not happen. */
-	if (!committed && ftruncate(db->hfd, db->hend) == 0)
-		fsync(db->hfd);
-	close(db->hfd);
-	db->hfd = -1;
-	db->hlen = 0;
+	if (!committed && ftruncate(h->fd, h->end) == 0)
+		fsync(h->fd);
+	close(h->fd);
+	h->fd = -1;
+	h->len = 0;
+}
+
+/* see dmu.h */
+void
+dmu_hist_attach(struct dmu_hist_log *h, struct dmu_db *db)
+{
+	memset(h, 0, sizeof(*h));
+	h->hook.change = hist_note;
+	h->hook.before = hist_append;
+	h->hook.after = hist_done;
+	h->hook.ctx = h;
+	h->dbpath = dmu_xstrdup(db->path);
+	h->fd = -1;
+	db->hook = &h->hook;
+}
+
+/* see dmu.h */
+void
+dmu_hist_log_free(struct dmu_hist_log *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->buf);
+	free(h->dbpath);
+	memset(h, 0, sizeof(*h));
+	h->fd = -1;
 }
 
 struct find_ctx {
@@ -265,8 +318,11 @@ dmu_hist_cert(const char *path, const char *device, const char *sha256hex,
 	struct dmu_rec r;
 	int rc;
 
-	if ((rc = dmu_hist_scan(path, find_line, &k, err)) != DMU_OK)
+	if ((rc = dmu_hist_scan(path, find_line, &k, err)) != DMU_OK) {
+		/* A bad line after the one found: the copy goes too. */
+		free(k.certb64);
 		return rc;
+	}
 	if (k.certb64 == NULL)
 		return DMU_EUNKNOWN;
 	memset(&r, 0, sizeof(r));

@@ -70,9 +70,11 @@ read_file(const char *file, char *raw, size_t size, char *warning,
 	/* Plain read(2): no stdio buffer keeps a copy of the key. */
 	if ((fd = dmu_open_file(file, O_RDONLY, 0, "read key file", err)) < 0)
 		return DMU_EFAIL;
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-		dmu_seterr(warning, "warning: key file %.200s is readable by "
-		    "group or others", file);
+	/* Any bit for group or others: write or execute leaks it too. */
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		dmu_seterr(warning, "warning: key file %.200s is open to "
+		    "group or others (mode %04o)", file,
+		    (unsigned)(st.st_mode & 07777));
 	while (got < size - 1 && (nr = read(fd, raw + got, size - 1 - got))
 	    != 0) {
 		if (nr < 0 && errno == EINTR)
@@ -92,6 +94,44 @@ read_file(const char *file, char *raw, size_t size, char *warning,
 	return DMU_OK;
 }
 
+/*
+ * What looks wrong with the n bytes of key raw: DMU_KEY_* bits.  The
+ * device shows the key as text (NAME:SECRET) and dmu encodes it; a key
+ * that is already the base64 of such a text, or a whole "X-Api-Key:"
+ * header line, is refused by the device with a bare 401.  scratch (at
+ * least n bytes, in the key's page) holds the decoded text for a moment
+ * and is wiped.
+ */
+static unsigned
+doubts(const char *raw, size_t n, char *scratch, size_t scratchsz)
+{
+	static const char hdr[] = "x-api-key:";
+	unsigned d = 0;
+	long m, i, colon = -1;
+	size_t k, h;
+
+	for (k = 0; k + sizeof(hdr) - 1 <= n && !d; k++) {
+		for (h = 0; h < sizeof(hdr) - 1; h++)
+			if (raw[k + h] != hdr[h] && raw[k + h] !=
+			    (char)(hdr[h] - ('a' - 'A')))
+				break;
+		if (h == sizeof(hdr) - 1)
+			d |= DMU_KEY_HEADER;
+	}
+	if ((m = dmu_b64_decode(scratch, scratchsz, raw, n)) >= 3) {
+		for (i = 0; i < m; i++) {
+			if (scratch[i] < '!' || scratch[i] > '~')
+				break;
+			if (scratch[i] == ':' && colon < 0)
+				colon = i;
+		}
+		if (i == m && colon > 0 && colon < m - 1)
+			d |= DMU_KEY_ENCODED;
+	}
+	explicit_bzero(scratch, scratchsz);
+	return d;
+}
+
 /* see dmu.h */
 int
 dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
@@ -103,9 +143,16 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 
 	memset(k, 0, sizeof(*k));
 	warning[0] = '\0';
-	if (file == NULL && (env = getenv("DMU_API_KEY_FILE")) != NULL &&
-	    *env != '\0')
+	if (file != NULL)
+		snprintf(k->from, sizeof(k->from), "key file %.200s (-k)",
+		    file);
+	else if ((env = getenv("DMU_API_KEY_FILE")) != NULL &&
+	    *env != '\0') {
 		file = env;
+		snprintf(k->from, sizeof(k->from), "key file %.200s "
+		    "($DMU_API_KEY_FILE)", file);
+	} else
+		snprintf(k->from, sizeof(k->from), "$DMU_API_KEY");
 	env = file == NULL ? getenv("DMU_API_KEY") : NULL;
 	if (file == NULL && env == NULL) {
 		dmu_seterr(err, "no API key: give -k FILE, or set "
@@ -138,6 +185,7 @@ dmu_key_load(struct dmu_key *k, const char *file, char *warning, char *err)
 		dmu_seterr(err, "the API key is empty");
 		rc = DMU_EUSAGE;
 	} else {
+		k->doubts = doubts(kp->raw, n, kp->b64, sizeof(kp->b64));
 		dmu_b64_encode(kp->b64, kp->raw, n);
 		k->len = DMU_B64_LEN(n);
 	}

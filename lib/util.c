@@ -621,6 +621,44 @@ dmu_fsync_dir(const char *path)
 }
 
 /* see dmu.h */
+unsigned
+dmu_mode_of(const char *path, unsigned dflt)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return (unsigned)(st.st_mode & 0777);
+	return dflt & 0777;
+}
+
+/* see dmu.h */
+int
+dmu_file_like(int fd, const char *like, unsigned mode)
+{
+	struct stat st, own;
+
+	if (fstat(fd, &own) != 0)
+		return -1;
+	if (like != NULL && stat(like, &st) == 0 &&
+	    (st.st_uid != own.st_uid || st.st_gid != own.st_gid)) {
+		/*
+		 * Root keeps a user's files theirs; a user can give a file
+		 * only a group of their own.  Either way, try: a file left
+		 * with our group is at worst closed to that group.
+		 */
+		if (fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1,
+		    st.st_gid) != 0 && geteuid() == 0)
+			return -1;
+		if (fstat(fd, &own) != 0)
+			return -1;
+	}
+	if ((own.st_mode & 07777) != (mode & 0777) &&
+	    fchmod(fd, (mode_t)(mode & 0777)) != 0)
+		return -1;
+	return 0;
+}
+
+/* see dmu.h */
 int
 dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
     void *ctx, char *err)
@@ -639,7 +677,8 @@ dmu_replace_file(const char *path, unsigned mode, int (*fill)(void *, FILE *),
 		free(tmp);
 		return DMU_EFAIL;
 	}
-	if (fchmod(fd, (mode_t)mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
+	if (dmu_file_like(fd, path, mode) != 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
 		close(fd);
 		goto ioerr;
 	}
@@ -854,5 +893,24 @@ dmu_write_line(int fd, const char *s, size_t n)
 			iov[i].iov_len -= (size_t)k;
 		}
 	}
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_one_edit(const char *a, const char *b)
+{
+	size_t i = 0, na = strlen(a), nb = strlen(b);
+
+	while (a[i] != '\0' && a[i] == b[i])
+		i++;
+	if (na == nb)
+		return i < na && (strcmp(a + i + 1, b + i + 1) == 0 ||
+		    (a[i + 1] == b[i] && a[i] == b[i + 1] &&
+		    strcmp(a + i + 2, b + i + 2) == 0));
+	if (na == nb + 1)
+		return strcmp(a + i + 1, b + i) == 0;
+	if (nb == na + 1)
+		return strcmp(a + i, b + i + 1) == 0;
 	return 0;
 }

@@ -64,9 +64,12 @@ dbreal() {
 	assert_failure 4
 	assert_output ''
 	[[ $stderr == *"st1:443"* ]]
-	[[ $stderr == *"$(fpr_hex a)"* ]]
-	[[ $stderr == *"$(fpr_hex b)"* ]]
-	[[ $stderr == *"-r"* ]]
+	# Fingerprints for people: colon hex, as the device and show have it.
+	[[ $stderr == *"$(fpr_colon a)"* ]]
+	[[ $stderr == *"$(fpr_colon b)"* ]]
+	# The safe step: look first, re-learn with -F only for a new device.
+	[[ $stderr == *"look first: dmu-certdb seen st1:443;"*"dmu-learn -F FINGERPRINT st1:443 | dmu-certdb add -r"* ]] ||
+	    fail "stderr: $stderr"
 	cmp before "$DMU_CERTDB"
 }
 
@@ -78,7 +81,7 @@ dbreal() {
 	recb=$(record st1:443 b)
 	run --separate-stderr dmu-certdb add -r <<<"$recb"
 	assert_success
-	[[ $stderr == *"$(fpr_hex b)"* ]]
+	assert_equal "$stderr" "dmu-certdb: st1:443: replaced certificate $(fpr_colon a) with $(fpr_colon b) ($DMU_CERTDB)"
 	run --separate-stderr dmu-certdb get st1:443 </dev/null
 	assert_success
 	assert_output "$recb"
@@ -135,8 +138,8 @@ st2:443 not-a-record"
 	assert_failure 7
 	[[ $stderr == *"stdin:1:"* ]]
 	[[ $stderr == *"fingerprint"* ]]
-	run --separate-stderr dmu-certdb get st1:443 </dev/null
-	assert_failure 3
+	# Nothing stored: not even an empty database was made.
+	[ ! -e "$DMU_CERTDB" ]
 }
 
 @test "certdb add: a record with a non-canonical device is 7" {
@@ -300,14 +303,53 @@ st2:443 not-a-record"
 	refute_output --partial unknown
 }
 
-@test "certdb: a missing database is empty: list prints nothing, get is 3" {
-	run --separate-stderr dmu-certdb list </dev/null
-	assert_success
-	assert_output ''
+@test "certdb: a missing database is no empty fleet: every reader fails with its path and how to start one" {
+	local want="$DMU_CERTDB: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f $DMU_CERTDB add"
+	for cmd in list "get st1:443" "show st1:443" "pem st1:443" "pin st1:443" \
+	    seen "seen st1:443" history "history st1:443" inventory \
+	    "inventory st1:443" check "show st1:443 $(printf '%064d' 0)"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr dmu-certdb $cmd </dev/null
+		assert_failure 1
+		assert_output ''
+		assert_equal "$stderr" "dmu-certdb: $want"
+	done
+	[ ! -e "$DMU_CERTDB" ]
+	# A misspelt -f names the path given.
+	run --separate-stderr dmu-certdb -f "$BATS_TEST_TMPDIR/certbd" list </dev/null
+	assert_failure 1
+	[[ $stderr == *"$BATS_TEST_TMPDIR/certbd: no certificate database"* ]]
+	# An empty file is an empty database: the readers are fine with it.
+	: >"$DMU_CERTDB"
+	for cmd in list seen history inventory check; do
+		run --separate-stderr dmu-certdb $cmd </dev/null
+		assert_success
+		assert_output ''
+		assert_equal "$stderr" ''
+	done
 	run --separate-stderr dmu-certdb get st1:443 </dev/null
 	assert_failure 3
-	[[ $stderr == *"unknown device"* ]]
-	[ ! -e "$DMU_CERTDB" ]
+	[[ $stderr == *"st1:443: unknown device"* ]]
+}
+
+@test "certdb: an unknown device one edit away from a known one is named" {
+	mkcert a ec
+	dmu-certdb import -q 127.0.0.1:18443 <a.pem
+	for typo in 127.0.0.1:1843 127.0.0.1:18434 127.0.0.1:18413 127.0.0.11:18443; do
+		run --separate-stderr dmu-certdb get "$typo" </dev/null
+		assert_failure 3
+		[[ $stderr == *"$typo: unknown device (not in $DMU_CERTDB; did you mean 127.0.0.1:18443?)"* ]] ||
+		    fail "$typo: $stderr"
+		for cmd in inventory remove; do
+			run --separate-stderr dmu-certdb "$cmd" "$typo" </dev/null
+			assert_failure 3
+			[[ $stderr == *"did you mean 127.0.0.1:18443?"* ]] || fail "$cmd $typo: $stderr"
+		done
+	done
+	# Two edits away: no guess.
+	run --separate-stderr dmu-certdb get 127.0.0.1:18334 </dev/null
+	assert_failure 3
+	[[ $stderr != *"did you mean"* ]] || fail "$stderr"
 }
 
 @test "certdb pem: parses in openssl x509 with the same fingerprint" {
@@ -384,7 +426,7 @@ $rb"
 
 @test "certdb get: any spelling of a device finds its canonical record" {
 	mkcert a ec
-	dmu-certdb import 'HTTPS://St1.Example:8443/some/path' <a.pem
+	dmu-certdb import 'HTTPS://St1.Example:8443/api/application/x/reports/v1/' <a.pem
 	run --separate-stderr dmu-certdb list </dev/null
 	assert_success
 	assert_output --regexp "^st1\.example:8443 $(fpr_hex a) "
@@ -455,7 +497,7 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	assert_output ''
 	run --separate-stderr dmu-certdb get st1 </dev/null
 	assert_success
-	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unknown [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
+	assert_output --regexp "^st1:443 $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
 	# Text around the PEM block (openssl x509 -text) is fine.
 	openssl x509 -in a.pem -text >a.txt
 	run --separate-stderr dmu-certdb import st2 <a.txt
@@ -479,8 +521,7 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	assert_failure 7
 	run --separate-stderr dmu-certdb import st1 </dev/null
 	assert_failure 7
-	run --separate-stderr dmu-certdb get st1 </dev/null
-	assert_failure 3
+	[ ! -e "$DMU_CERTDB" ]
 }
 
 @test "certdb import: another certificate for a known device is 4; -r replaces" {
@@ -489,7 +530,9 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	dmu-certdb import st1 <a.pem
 	run --separate-stderr dmu-certdb import st1 <b.pem
 	assert_failure 4
-	[[ $stderr == *"$(fpr_hex a)"* ]]
+	[[ $stderr == *"$(fpr_colon a)"* ]]
+	[[ $stderr == *"look first: dmu-certdb seen st1:443;"*"(a PEM: dmu-certdb import -r)"* ]] ||
+	    fail "stderr: $stderr"
 	run --separate-stderr dmu-certdb list </dev/null
 	assert_output --regexp "^st1:443 $(fpr_hex a) "
 	run --separate-stderr dmu-certdb import -r st1 <b.pem
@@ -586,6 +629,57 @@ $(record st1:443 b 2024-02-02T00:00:00Z)"
 	for p in dmu-certdb dmu-learn dmu-pin-check; do
 		assert_equal "$(command -v "$p")" "$DMU_BIN/$p"
 	done
+}
+
+@test "certdb add and import: say on stderr what was stored (new, same, replaced) unless -q" {
+	mkcert a ec
+	mkcert b ec
+	run --separate-stderr dmu-certdb add <<<"$(record st1:443 a)"
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: st1:443: new certificate $(fpr_colon a) stored ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb add <<<"$(record st1:443 a)"
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: st1:443: same certificate $(fpr_colon a), already pinned: nothing changed ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb import -r st1 <b.pem
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: st1:443: replaced certificate $(fpr_colon a) with $(fpr_colon b) ($DMU_CERTDB)"
+	run --separate-stderr dmu-certdb import st2 <a.pem
+	assert_equal "$stderr" "dmu-certdb: st2:443: new certificate $(fpr_colon a) stored ($DMU_CERTDB)"
+	# -q: nothing on success.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st3:443 a)"
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb add -qr <<<"$(record st3:443 b)"
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb import -q -r st3 <a.pem
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_line -n 2 --regexp "^st3:443 $(fpr_hex a) "
+	# No records at all: nothing stored, and said so.
+	run --separate-stderr dmu-certdb add </dev/null
+	assert_success
+	assert_equal "$stderr" "dmu-certdb: no records on stdin: nothing stored"
+	# A refusal is still said with -q.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st3:443 b)"
+	assert_failure 4
+	[[ $stderr == *refused* ]]
+}
+
+@test "certdb add and import: started on a terminal, they say they read stdin" {
+	mkcert a ec
+	# Ctrl-D at once: the end of the input.
+	run "$DMU_TEST_DIR/pty-answer" -a $'\x04' "dmu-certdb add"
+	assert_success
+	assert_output --partial "dmu-certdb: reading records from stdin (end with Ctrl-D), as in: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add"
+	run "$DMU_TEST_DIR/pty-answer" -a $'\x04' "dmu-certdb import st1"
+	assert_failure 7
+	assert_output --partial "dmu-certdb: reading a PEM certificate from stdin (end with Ctrl-D)"
+	# From a pipe or a file: not a word of it.
+	run --separate-stderr dmu-certdb add -q <<<"$(record st1:443 a)"
+	assert_equal "$stderr" ''
 }
 
 @test "certdb show/pem: an echoed argument reaches stderr scrubbed and cut with ..." {

@@ -11,7 +11,7 @@ load helper
 	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_output --regexp "^$dev $(fpr_hex a) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z unverified [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/]+=*$"
-	[[ $stderr == *"$dev"*"$(fpr_hex a)"* ]]
+	[[ $stderr == *"$dev"*"$(fpr_colon a)"* ]]
 	# The certificate field is the DER of the device's certificate.
 	read -r _ _ _ _ _ b64 <<<"$output"
 	assert_equal "$(base64 -d <<<"$b64" | sha256sum | cut -c1-64)" "$(fpr_hex a)"
@@ -59,9 +59,10 @@ load helper
 		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
 		assert_failure 4
 		assert_output ''
-		[[ $stderr == *mismatch* ]]
-		[[ $stderr == *"$(fpr_hex a)"* ]]
-		[[ $stderr == *"$(fpr_hex b)"* ]]
+		[[ $stderr == *"certificate mismatch: presented $(fpr_colon a), expected $(fpr_colon b); not learned"* ]] ||
+		    fail "$stderr"
+		[[ $stderr == *"$dev: look first: dmu-certdb seen $dev; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $dev | dmu-certdb add -r"* ]] ||
+		    fail "$stderr"
 	done
 	assert_no_http a
 }
@@ -209,9 +210,10 @@ EOF
 	run --separate-stderr dmu-learn -y -t "$T" "$dev" </dev/null
 	assert_success
 	assert_output --regexp "^$dev $(fpr_hex a) "
-	[[ $stderr == *ANOTHER* ]]
-	[[ $stderr == *"$(fpr_hex a)"* ]]
-	[[ $stderr == *"$(fpr_hex b)"* ]]
+	[[ $stderr == *ANOTHER*"($(fpr_colon b)); the device now presents $(fpr_colon a)"* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *"look first: dmu-certdb seen $dev;"*"dmu-learn -F FINGERPRINT $dev | dmu-certdb add -r"* ]] ||
+	    fail "$stderr"
 	# And the database keeps refusing it.
 	run --separate-stderr dmu-certdb add <<<"$output"
 	assert_failure 4
@@ -339,6 +341,21 @@ EOF
 	run --separate-stderr dmu-pin-check -t "$T" "$dev" </dev/null
 	assert_success
 	assert_output "$dev ok $(fpr_hex leaf)"
+}
+
+@test "learn: records written to a terminal say that nothing was stored, and show the pipe" {
+	mkcert a ec
+	start_sim a
+	dev=127.0.0.1:$SIM_PORT
+	run "$DMU_TEST_DIR/pty-answer" "dmu-learn -F $(fpr_hex a) -t $T $dev"
+	assert_success
+	assert_output --partial "$dev $(fpr_hex a) "
+	assert_output --partial "dmu-learn: $dev: the record above went to the terminal: nothing was stored; pipe it into the database: dmu-learn -F FINGERPRINT $dev | dmu-certdb add"
+	[ ! -e "$DMU_CERTDB" ]
+	# Into a pipe: not a word of it.
+	run --separate-stderr dmu-learn -F "$(fpr_hex a)" -t "$T" "$dev" </dev/null
+	assert_success
+	[[ $stderr != *"nothing was stored"* ]] || fail "$stderr"
 }
 
 @test "learn: a certificate's subject cannot draw the trust prompt (one line per name, fingerprint in the question)" {

@@ -98,15 +98,155 @@ time.sleep(60)' "$1" &
 	assert_success
 }
 
-@test "lock: the lock file is created 0644 (less by the umask) and kept" {
+# modes: the permission bits of the database's companions, one a line:
+# database, lock, history.
+modes() {
+	stat -c %a "$DMU_CERTDB" "$(lockfile)" "$DMU_CERTDB.history"
+}
+
+@test "modes: the lock is open only to those the database's mode lets write it; a write takes group and other write away" {
 	mkcert a ec
-	umask 022
+	mkcert b ec
+	umask 000
 	dmu-certdb add <<<"$(record st1:443 a)"
-	run stat -c %a "$(lockfile)"
+	run modes
+	assert_output "$(printf '644\n600\n644')"
+	# A lock file an older version made 0644 is closed again.
+	chmod 644 "$(lockfile)"
+	chmod 664 "$DMU_CERTDB"
+	dmu-certdb add <<<"$(record st2:443 a)" 2>/dev/null
+	# The lock was opened to the group, which could write the database;
+	# the database is rewritten without that (a warning said so).
+	run modes
+	assert_output "$(printf '644\n660\n644')"
+	dmu-certdb add <<<"$(record st3:443 a)"
+	run modes
+	assert_output "$(printf '644\n600\n644')"
+	chmod 600 "$DMU_CERTDB"
+	dmu-certdb remove st2:443
+	run modes
+	assert_output "$(printf '600\n600\n600')"
+}
+
+@test "modes: a 0600 database stays 0600 after add, import, remove and a mismatch; its lock, history and evidence too" {
+	mkcert a ec
+	mkcert b ec
+	mkcert c ec
+	umask 022
+	(umask 077 && echo '# dmu-certdb 1' >"$DMU_CERTDB")
+	for step in add import remove; do
+		case $step in
+		add) dmu-certdb add <<<"$(record st1:443 a)" ;;
+		import) dmu-certdb import st2 <b.pem ;;
+		remove) dmu-certdb remove st2 ;;
+		esac
+		run modes
+		assert_output "$(printf '600\n600\n600')"
+	done
+	# Evidence kept beside it takes its mode, the evidence's lock too.
+	pinned_sim a
+	impostor_at "$SIM_PORT" c
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run stat -c %a "$DMU_CERTDB" "$DMU_CERTDB.evidence" "$DMU_CERTDB.evidence.lock" "$DMU_CERTDB.history"
+	assert_output "$(printf '600\n600\n600\n600')"
+	# A group-readable database: the evidence as open, not its lock,
+	# which only those who may write the evidence may open.
+	chmod 640 "$DMU_CERTDB"
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	run stat -c %a "$DMU_CERTDB.evidence" "$DMU_CERTDB.evidence.lock"
+	assert_output "$(printf '640\n600')"
+}
+
+@test "modes: root writing another user's 0600 database keeps it, its lock and its history theirs" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	mkcert a ec
+	(umask 077 && echo '# dmu-certdb 1' >"$DMU_CERTDB")
+	chown nobody:nogroup "$DMU_CERTDB"
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run stat -c '%a %U:%G' "$DMU_CERTDB" "$(lockfile)" "$DMU_CERTDB.history"
+	assert_output "$(printf '600 nobody:nogroup\n600 nobody:nogroup\n600 nobody:nogroup')"
+}
+
+# as_nobody COMMAND...: COMMAND as user nobody, without root's groups.
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+
+# open_dir: OPEN_DIR, a new directory (mode 0755) that user nobody can
+# enter; the test is skipped where nobody cannot be become.
+open_dir() {
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	[ "$(id -u)" = 0 ] || skip "needs root to become nobody"
+	OPEN_DIR=$(mktemp -d /tmp/dmu-lock.XXXXXX)
+	chmod 755 "$OPEN_DIR"
+}
+
+@test "lock: a user who may not write the database cannot block its writers" {
+	# A directory that nobody may enter and read, not write.
+	open_dir
+	mkcert a ec
+	export DMU_CERTDB=$OPEN_DIR/certdb
+	dmu-certdb add <<<"$(record st1:443 a)"
+	run stat -c %a "$DMU_CERTDB"
 	assert_output 644
-	dmu-certdb remove st1:443
-	run stat -c %a "$(lockfile)"
-	assert_output 644
+	# nobody flocks whatever it can open of the database's files, and
+	# says which in a file of its own.
+	: >"$OPEN_DIR/held"
+	chown nobody "$OPEN_DIR/held"
+	as_nobody "$(PATH=/usr/bin:/bin command -v python3)" -c 'import fcntl, os, sys, time
+held = []
+for p in sys.argv[2:]:
+    try:
+        fd = os.open(p, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.append(p)
+    except OSError as e:
+        pass
+open(sys.argv[1], "w").write("\n".join(held) + "\n")
+time.sleep(60)' "$OPEN_DIR/held" "$(lockfile)" "$DMU_CERTDB" \
+	    "$DMU_CERTDB.history" "$OPEN_DIR" &
+	HOLDER=$!
+	wait_until 10 test -s "$OPEN_DIR/held"
+	run cat "$OPEN_DIR/held"
+	refute_line "$(lockfile)"
+	assert_line "$DMU_CERTDB"
+	DMU_LOCK_TIMEOUT=1 run --separate-stderr dmu-certdb add <<<"$(record st2:443 a)"
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || :
+	assert_success
+	run --separate-stderr dmu-certdb get st2 </dev/null
+	assert_success
+}
+
+@test "modes: a history more open than the database that the writer may not change refuses the change" {
+	open_dir
+	chown nobody "$OPEN_DIR"
+	mkcert a ec
+	db=$OPEN_DIR/certdb
+	as_nobody dmu-certdb -f "$db" add <<<"$(record st1:443 a)"
+	run stat -c '%a %U' "$db" "$db.history"
+	assert_output "$(printf '644 nobody\n644 nobody')"
+	# Root's copy of the history, open to all: nobody may not close it.
+	cp "$db.history" h
+	rm "$db.history"
+	cp h "$db.history"
+	chmod 666 "$db.history"
+	cp "$db" before
+	run --separate-stderr as_nobody dmu-certdb -f "$db" add <<<"$(record st2:443 a)"
+	assert_failure 1
+	assert_equal "$stderr" "dmu-certdb: cannot write $db.history: it is more open (0666) than the database (0644)"
+	cmp before "$db"
+	cmp h "$db.history"
+}
+
+# The helper's teardown, and then the directory a test made outside its own.
+eval "helper_$(declare -f teardown)"
+teardown() {
+	[ -z "${HOLDER-}" ] || kill "$HOLDER" 2>/dev/null || :
+	helper_teardown
+	[ -z "${OPEN_DIR-}" ] || rm -rf "$OPEN_DIR"
 }
 
 # The user name that records carry.
@@ -140,9 +280,9 @@ me() {
 	assert_line -n 0 --regexp "^$da $(fpr_hex a) [0-9TZ:-]+ fingerprint $u CN=DMU801$"
 	assert_line -n 1 --regexp "^$db $(fpr_hex b) [0-9TZ:-]+ manifest $u CN=DMU801$"
 	assert_line -n 2 --regexp "^$dc $(fpr_hex c) [0-9TZ:-]+ unverified $u CN=DMU801$"
-	assert_line -n 3 --regexp "^st4:443 $(fpr_hex d) [0-9TZ:-]+ unknown $u CN=DMU801$"
+	assert_line -n 3 --regexp "^st4:443 $(fpr_hex d) [0-9TZ:-]+ unverified $u CN=DMU801$"
 	assert_line -n 4 "st5:443 $(fpr_hex a) 2024-01-02T03:04:05Z unknown - CN=DMU801"
-	for pair in "$da fingerprint" "$db manifest" "$dc unverified" "st4 unknown"; do
+	for pair in "$da fingerprint" "$db manifest" "$dc unverified" "st4 unverified"; do
 		run --separate-stderr dmu-certdb show ${pair% *} </dev/null
 		assert_success
 		assert_line "provenance: ${pair#* }"
@@ -232,13 +372,13 @@ me() {
 	assert_success
 	assert_equal "${#lines[@]}" 4
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_hex a) is unverified: $(me) accepted it with dmu-learn -y on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint"
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 1
-	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_hex a) is unverified:"* ]] || fail "$stderr"
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
 	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$db" wait </dev/null
 	assert_success
 	assert_equal "$stderr" ''
@@ -336,6 +476,11 @@ pem_of() {
 	run --separate-stderr dmu-certdb history </dev/null
 	assert_failure 7
 	assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.history:4: expected 7 or 10 fields separated by single spaces"
+	# Nothing of a file with a bad line is printed, not the good lines.
+	assert_output ''
+	run --separate-stderr dmu-certdb history "$DEV" </dev/null
+	assert_failure 7
+	assert_output ''
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_success
 	run --separate-stderr dmu-certdb list </dev/null
@@ -349,6 +494,26 @@ pem_of() {
 	assert_success
 	run tail -n 1 "$DMU_CERTDB.history"
 	assert_output --regexp " remove st1:443 $(fpr_hex a) "
+}
+
+@test "history: a bad line after the certificate asked for: pem and show exit 7, print nothing, leak nothing" {
+	mkcert a ec
+	mkcert b ec
+	dmu-certdb add <<<"$(record st1:443 a)"
+	dmu-certdb add -r <<<"$(record st1:443 b)" 2>/dev/null
+	dmu-certdb remove st1:443
+	run --separate-stderr dmu-certdb pem st1 "$(fpr_hex a)" </dev/null
+	assert_success
+	assert_output "$(pem_of a)"
+	echo 'garbage line' >>"$DMU_CERTDB.history"
+	# The certificate is found on line 2, the bad line is 5: the copy
+	# made of it is freed (the ASan build's leak check says so).
+	for cmd in pem show; do
+		run --separate-stderr dmu-certdb "$cmd" st1 "$(fpr_hex a)" </dev/null
+		assert_failure 7
+		assert_output ''
+		assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.history:5: expected 7 or 10 fields separated by single spaces"
+	done
 }
 
 @test "history: a piece of a line that a killed writer left is cut at the next change" {
@@ -379,6 +544,17 @@ impostor_at() {
 	start_sim "$2" -p "$1"
 }
 
+# seen_once: device DEV pinned to a.pem, then served b.pem by an impostor
+# whom one pin-check met (exit 4): b is in the evidence.
+seen_once() {
+	mkcert a ec
+	mkcert b ec
+	pinned_sim a
+	impostor_at "$SIM_PORT" b
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+}
+
 @test "evidence: a pin-check mismatch keeps what was presented; seen, show and pem tell it; add -r clears it" {
 	mkcert a ec
 	mkcert b ec
@@ -407,6 +583,103 @@ impostor_at() {
 	assert_output ''
 	run --separate-stderr dmu-certdb history "$DEV" </dev/null
 	assert_line -n 1 --regexp "^$t replace $DEV $(fpr_hex b) fingerprint $(me) $(fpr_hex a) fingerprint$"
+}
+
+@test "evidence: a bad line: seen, show and pem print nothing and exit 7, and leak nothing" {
+	seen_once
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	assert_output --partial "$(fpr_hex b)"
+	echo 'garbage line' >>"$DMU_CERTDB.evidence"
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_failure 7
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.evidence:3: expected 8 fields separated by single spaces"
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_failure 7
+	assert_output ''
+	# The certificate is on the line before the bad one: its copy is
+	# freed (the ASan build's leak check says so).
+	for cmd in pem show; do
+		run --separate-stderr dmu-certdb "$cmd" "$DEV" "$(fpr_hex b)" </dev/null
+		assert_failure 7
+		assert_output ''
+	done
+}
+
+@test "evidence: pem of a seen certificate piped to import -r makes no pin; import -F with its fingerprint does, and clears it" {
+	seen_once
+	cp "$DMU_CERTDB" before
+	dmu-certdb pem "$DEV" "$(fpr_hex b)" >seen.pem
+	for opts in "-r" "" ; do
+		run --separate-stderr dmu-certdb import $opts "$DEV" <seen.pem
+		assert_failure 4
+		assert_equal "$stderr" "dmu-certdb: $DEV: refused: certificate $(fpr_colon b) was presented in a mismatch (dmu-certdb seen); after checking the device, import it with -F and its fingerprint"
+	done
+	# Also for another device name: the evidence is per device, so that
+	# one is a plain unverified import.
+	cmp before "$DMU_CERTDB"
+	# A fingerprint that is not the certificate's: 4, nothing stored.
+	run --separate-stderr dmu-certdb import -r -F "$(fpr_hex a)" "$DEV" <seen.pem
+	assert_failure 4
+	assert_equal "$stderr" "dmu-certdb: $DEV: the certificate on stdin has fingerprint $(fpr_colon b), not the one given with -F; nothing was stored"
+	cmp before "$DMU_CERTDB"
+	# The person read the fingerprint off the device.
+	run --separate-stderr dmu-certdb import -r -F "$(fpr_colon b)" "$DEV" <seen.pem
+	assert_success
+	run --separate-stderr dmu-certdb list </dev/null
+	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ fingerprint $(me) CN=DMU801$"
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	assert_output ''
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_success
+	assert_equal "$stderr" ''
+}
+
+@test "evidence: import without -F cannot tell from a bad evidence file: it refuses (exit 7); -F still imports" {
+	mkcert a ec
+	dmu-certdb import st1 <a.pem
+	echo 'garbage line' >>"$DMU_CERTDB.evidence"
+	mkcert b ec
+	run --separate-stderr dmu-certdb import st2 <b.pem
+	assert_failure 7
+	assert_equal "$stderr" "dmu-certdb: $DMU_CERTDB.evidence:1: not dmu evidence (the first line must be '# dmu-evidence 1') (without -F, import must know the certificate was not presented in a mismatch)"
+	run --separate-stderr dmu-certdb import -F "$(fpr_hex b)" st2 <b.pem
+	assert_success
+}
+
+@test "import: without -F the pin is unverified, which pin-check and dmu-get warn about; -F makes it fingerprint" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	da=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$da" <a.pem
+	run --separate-stderr dmu-certdb get "$da" </dev/null
+	assert_output --regexp "^$da $(fpr_hex a) [^ ]+ unverified $(me) "
+	run --separate-stderr dmu-certdb inventory "$da" </dev/null
+	assert_output --partial '"authorized":"unverified"'
+	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
+	assert_success
+	assert_equal "$stderr" "dmu-pin-check: $da: warning: pin $(fpr_colon a) is unverified: $(me) pinned it on $(dmu-certdb get "$da" | cut -d' ' -f3) and nobody compared its fingerprint (dmu-learn -y, or dmu-certdb import without -F)"
+	echo 'DEMO:SECRET_KEY' >key
+	chmod 600 key
+	run --separate-stderr dmu-get -k key -t "$T" -w 1 "$da" wait </dev/null
+	assert_success
+	[[ $stderr == "dmu-get: $da: warning: pin $(fpr_colon a) is unverified:"* ]] || fail "$stderr"
+	# With the fingerprint (any form dmu-learn -F takes) it is checked.
+	for f in "$(fpr_hex a)" "$(fpr_colon a)" "$(fpr_b64 a)"; do
+		dmu-certdb remove "$da"
+		run --separate-stderr dmu-certdb import -F "$f" "$da" <a.pem
+		assert_success
+		run --separate-stderr dmu-certdb get "$da" </dev/null
+		assert_output --regexp "^$da $(fpr_hex a) [^ ]+ fingerprint "
+	done
+	run --separate-stderr dmu-pin-check -t "$T" "$da" </dev/null
+	assert_success
+	assert_equal "$stderr" ''
+	run --separate-stderr dmu-certdb import -F nothex "$da" <a.pem
+	assert_failure 2
 }
 
 @test "evidence: a dmu-get mismatch, a follow mismatch and a replayed certificate are kept" {
@@ -482,8 +755,10 @@ refute_key_in() {
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
-	assert_equal "${#stderr_lines[@]}" 2
-	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
+	# The mismatch, the safe step, and the one warning.
+	assert_equal "${#stderr_lines[@]}" 3
+	[[ ${stderr_lines[1]} == "dmu-pin-check: $DEV: look first: "* ]] || fail "stderr: $stderr"
+	[[ ${stderr_lines[2]} == "dmu-pin-check: $DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock: "* ]] ||
 	    fail "stderr: $stderr"
 	echo 'DEMO:SECRET_KEY' >key
 	chmod 600 key

@@ -4,11 +4,11 @@
 load helper
 
 # pinned NAME [DEVICE]: starts a simulator serving NAME and pins NAME.pem for
-# it (DEVICE defaults to 127.0.0.1:PORT); sets DEV.
+# it, by its fingerprint (DEVICE defaults to 127.0.0.1:PORT); sets DEV.
 pinned() {
 	start_sim "$1"
 	DEV=${2:-127.0.0.1:$SIM_PORT}
-	dmu-certdb import "$DEV" <"$1.pem"
+	dmu-certdb import -F "$(fpr_hex "$1")" "$DEV" <"$1.pem"
 }
 
 @test "pin-check: the pinned certificate is ok (0)" {
@@ -25,9 +25,14 @@ pinned() {
 	start_sim a
 	DEV=127.0.0.1:$SIM_PORT
 	dmu-certdb -f other import "$DEV" <a.pem
+	: >"$DMU_CERTDB"
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_failure 3
 	assert_output "$DEV unknown"
+	# The command suggested reads the same database.
+	[[ $stderr == *"dmu-learn -F FINGERPRINT $DEV | dmu-certdb add"* ]] || fail "$stderr"
+	run --separate-stderr dmu-pin-check -f other -t "$T" 127.0.0.1:1 </dev/null
+	[[ $stderr == *"dmu-learn -F FINGERPRINT 127.0.0.1:1 | dmu-certdb -f other add"* ]] || fail "$stderr"
 	run --separate-stderr dmu-pin-check -f other -t "$T" "$DEV" </dev/null
 	assert_success
 	assert_output "$DEV ok $(fpr_hex a)"
@@ -49,9 +54,15 @@ pinned() {
 @test "pin-check: the device is named in canonical form, whatever the spelling" {
 	mkcert a ec
 	pinned a
-	run --separate-stderr dmu-pin-check -t "$T" "https://$DEV/any/path" </dev/null
+	run --separate-stderr dmu-pin-check -t "$T" "https://$DEV/api/application/x/reports/v1/reports/3" </dev/null
 	assert_success
 	assert_output "$DEV ok $(fpr_hex a)"
+	# A path that is not the reports API is refused, not ignored.
+	run --separate-stderr dmu-pin-check -t "$T" "https://$DEV/any/path" </dev/null
+	assert_failure 7
+	assert_output "https://$DEV/any/path error invalid device"
+	[[ $stderr == *"the path of a URL names the reports API: https://HOST[:PORT][/api/application/APP/reports/v1[/reports[/SERIAL|oldest|latest]|/wait]]"* ]] ||
+	    fail "$stderr"
 }
 
 @test "pin-check: a device not in the database is unknown (3), not contacted" {
@@ -62,15 +73,48 @@ pinned() {
 	assert_failure 3
 	assert_output "127.0.0.1:$SIM_PORT unknown"
 	[[ $stderr == *"127.0.0.1:$SIM_PORT"*"unknown device"* ]]
-	[[ $stderr == *"dmu-learn 127.0.0.1:$SIM_PORT"* ]]
+	[[ $stderr == *"learn it first, with the fingerprint read off the device: dmu-learn -F FINGERPRINT 127.0.0.1:$SIM_PORT | dmu-certdb add"* ]] ||
+	    fail "$stderr"
 	run grep -c '^conn ' a.log
 	assert_output 0
 }
 
-@test "pin-check: no database at all is unknown (3)" {
-	run --separate-stderr dmu-pin-check -t "$T" 127.0.0.1:1 </dev/null
+@test "pin-check: an unknown device one edit away from a known one is named" {
+	mkcert a ec
+	dmu-certdb import 127.0.0.1:18443 <a.pem
+	run --separate-stderr dmu-pin-check -t "$T" 127.0.0.1:18434 </dev/null
 	assert_failure 3
-	assert_output "127.0.0.1:1 unknown"
+	assert_output "127.0.0.1:18434 unknown"
+	[[ $stderr == *"127.0.0.1:18434: unknown device (not in $DMU_CERTDB; did you mean 127.0.0.1:18443?)"* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *"dmu-learn -F FINGERPRINT 127.0.0.1:18434 | dmu-certdb add"* ]] || fail "$stderr"
+}
+
+@test "pin-check: no database at all fails (1) with its path, never an empty fleet" {
+	run --separate-stderr dmu-pin-check -t "$T" 127.0.0.1:1 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_equal "$stderr" "dmu-pin-check: $DMU_CERTDB: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f $DMU_CERTDB add"
+	# The issue's nightly job: a misspelt database, piped.
+	run --separate-stderr bash -c 'dmu-certdb -f certbd list | dmu-pin-check -f certbd -j 16'
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"certbd: no certificate database"* ]] || fail "$stderr"
+}
+
+@test "pin-check: no device at all is said and is no success (2)" {
+	: >"$DMU_CERTDB"
+	run --separate-stderr dmu-pin-check -t "$T" </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_equal "$stderr" "dmu-pin-check: no device to check: name devices as arguments or one per line on stdin (dmu-certdb list | dmu-pin-check)"
+	# Comments and blank lines only: still none.
+	run --separate-stderr dmu-pin-check -t "$T" <<<$'# none\n\n'
+	assert_failure 2
+	# An empty database listed into it.
+	run --separate-stderr bash -c 'dmu-certdb list | dmu-pin-check'
+	assert_failure 2
+	[[ $stderr == *"no device to check"* ]]
 }
 
 @test "pin-check: another certificate on the same address is a mismatch (4), loudly" {
@@ -83,9 +127,11 @@ pinned() {
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
 	[[ $stderr == *MISMATCH* ]]
-	[[ $stderr == *"$(fpr_hex a)"* ]]
-	[[ $stderr == *"$(fpr_hex b)"* ]]
-	[[ $stderr == *"dmu-learn $DEV | dmu-certdb add -r"* ]]
+	# People compare the colon form; the line above keeps the machine form.
+	[[ $stderr == *"the device presented $(fpr_colon b), but $(fpr_colon a) is pinned"* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *"dmu-pin-check: $DEV: look first: dmu-certdb seen $DEV; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $DEV | dmu-certdb add -r"* ]] ||
+	    fail "$stderr"
 	sim_log_settled b
 	run grep -c '^request ' b.log
 	assert_output 0

@@ -24,10 +24,68 @@ get() {
 	run --separate-stderr get "$DEV" oldest
 	assert_equal "$(jq .serial <<<"$output")" 1
 	# latest is the default resource, and a URL names the same device.
-	run --separate-stderr get "https://$DEV/some/path"
+	run --separate-stderr get "https://$DEV/"
 	assert_success
 	assert_ndjson "$output"
 	assert_equal "$(fields <<<"$output")" "$(oracle_reports /reports/latest)"
+}
+
+@test "get: a URL's path names the resource it asks for, or the URL is refused (2)" {
+	sim_up a -n 5
+	local u="https://$DEV$APP_BASE"
+	# The device manual's URLs: what their path says, not the latest.
+	run --separate-stderr get "$u/reports/oldest"
+	assert_success
+	assert_equal "$(fields <<<"$output")" "$(oracle_reports /reports/oldest)"
+	run --separate-stderr get "$u/reports/3/"
+	assert_success
+	assert_equal "$(jq .serial <<<"$output")" 3
+	run --separate-stderr get "$u/reports"
+	assert_success
+	assert_equal "$(fields <<<"$output")" "$(oracle_reports /reports)"
+	run --separate-stderr get -w 1 "$u/wait"
+	assert_success
+	assert_equal "$(jq -s length <<<"$output")" 5
+	run --separate-stderr get "$u"
+	assert_equal "$(jq .serial <<<"$output")" 5
+	# The same resource on the command line too is fine; another one is not.
+	run --separate-stderr get "$u/reports/3" 3
+	assert_success
+	run --separate-stderr get "$u/reports/oldest" latest
+	assert_failure 2
+	assert_output ''
+	assert_equal "$stderr" "dmu-get: the URL names resource 'oldest' but the command line 'latest': give one of them"
+	run --separate-stderr get -n 1 "$u/wait" follow
+	assert_success
+	assert_equal "$(jq .serial <<<"$output")" 1
+	# The application of the path is the one asked, over $DMU_APP; -a
+	# that says another is refused.
+	run --separate-stderr env DMU_APP=nope dmu-get -t "$T" "$u/reports/2"
+	assert_success
+	assert_equal "$(jq .serial <<<"$output")" 2
+	run --separate-stderr get "https://$DEV/api/application/other_app/reports/v1/reports/2"
+	assert_failure 6
+	[[ $stderr == *"HTTP 404"* ]] || fail "$stderr"
+	run --separate-stderr get -a other "$u/reports/2"
+	assert_failure 2
+	assert_equal "$stderr" "dmu-get: the URL names application 'https_server_1' but -a says 'other'"
+	# Anything else is refused, naming the forms that are understood,
+	# before any connection.
+	n=$(stat_of requests)
+	for bad in "https://$DEV/some/path" "$u/reports/0" "$u/reports/x" \
+	    "$u/reports/1/2" "$u/wait/5" "https://$DEV/api/application/x" \
+	    "$u/reports/1?delete=true" "$u/reports#x"; do
+		run --separate-stderr get "$bad"
+		assert_failure 2
+		assert_output ''
+		[[ $stderr == *"invalid device"* ]] || fail "$bad: $stderr"
+	done
+	run --separate-stderr get "https://$DEV/some/path"
+	[[ $stderr == *"the path of a URL names the reports API: https://HOST[:PORT][/api/application/APP/reports/v1[/reports[/SERIAL|oldest|latest]|/wait]]"* ]] ||
+	    fail "$stderr"
+	run --separate-stderr get "$u/reports/1?delete=true"
+	[[ $stderr == *"a URL with a query or fragment is not supported"* ]] || fail "$stderr"
+	assert_equal "$(stat_of requests)" "$n"
 }
 
 @test "get: the device's clock (the simulator's, set by the test) is in the timestamp and the content" {
@@ -210,6 +268,17 @@ get() {
 	assert_equal "$status" 6
 	assert_output ""
 	[[ $stderr == *"$DEV"*"HTTP 401"*"Unauthorized"* ]] || fail "stderr: $stderr"
+	# The source of the key, and that dmu encodes it.
+	[[ $stderr == *"$DEV: the device refused the API key from key file $DMU_API_KEY_FILE (\$DMU_API_KEY_FILE); dmu sends it base64-encoded"* ]] ||
+	    fail "stderr: $stderr"
+	refute_key
+	run --separate-stderr get -k key "$DEV" latest
+	[[ $stderr == *"the API key from key file key (-k); dmu sends it base64-encoded"* ]] ||
+	    fail "stderr: $stderr"
+	run --separate-stderr env -u DMU_API_KEY_FILE DMU_API_KEY=$KEY_TEXT dmu-get -t "$T" "$DEV" latest
+	assert_equal "$status" 6
+	[[ $stderr == *"the API key from \$DMU_API_KEY; dmu sends it base64-encoded"* ]] ||
+	    fail "stderr: $stderr"
 	refute_key
 	# The device's key in the key file: the same for any request.
 	write_key key OTHER:KEY
@@ -230,12 +299,24 @@ get() {
 	run --separate-stderr get "$other" latest
 	assert_equal "$status" 3
 	assert_output ""
-	[[ $stderr == *"$other"* && $stderr == *"dmu-learn $other"* ]] || fail "stderr: $stderr"
-	# An empty database (no file at all) is the same.
+	[[ $stderr == *"$other: unknown device"* && $stderr == *"dmu-learn -F FINGERPRINT $other | dmu-certdb add"* ]] ||
+	    fail "stderr: $stderr"
+	# A typo of a known device is named.
+	typo=127.0.0.1:${PORT}9
+	[ "${PORT}9" -le 65535 ] || typo=127.0.0.1:${PORT:0:-1}
+	run --separate-stderr get "$typo" latest
+	assert_equal "$status" 3
+	[[ $stderr == *"$typo: unknown device (not in $DMU_CERTDB; did you mean $DEV?)"* ]] ||
+	    fail "stderr: $stderr"
+	# No database at all is no empty one: exit 1, its path, how to start.
 	rm -f "$DMU_CERTDB"
 	run --separate-stderr get "$DEV" latest
-	assert_equal "$status" 3
+	assert_equal "$status" 1
 	assert_output ""
+	assert_equal "$stderr" "dmu-get: $DMU_CERTDB: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f $DMU_CERTDB add"
+	run --separate-stderr get -n 1 "$DEV" follow
+	assert_equal "$status" 1
+	[[ $stderr == *"no certificate database"* ]] || fail "stderr: $stderr"
 	sim_sync
 	if in_log a '^conn '; then
 		fail "a connection was made: $(cat a.log)"
@@ -302,18 +383,19 @@ get() {
 	assert_success
 }
 
-@test "get: a key file readable by group or others draws a warning" {
+@test "get: a key file with any permission for group or others draws a warning naming its mode" {
 	sim_up a -n 1
-	chmod 644 key
-	run --separate-stderr get "$DEV"
-	assert_success
-	assert_ndjson "$output"
-	[[ $stderr == *"warning"*"key"*"readable by group or others"* ]] || fail "stderr: '$stderr'"
-	refute_key
-	chmod 640 key
-	run --separate-stderr get "$DEV"
-	assert_success
-	[[ $stderr == *"readable by group or others"* ]] || fail "stderr: '$stderr'"
+	for m in 644 640 604 620 602 610 601 660 606 700; do
+		chmod "$m" key
+		run --separate-stderr get "$DEV"
+		assert_success
+		assert_ndjson "$output"
+		case $m in
+		700) assert_equal "$stderr" "" ;;
+		*) assert_equal "$stderr" "dmu-get: warning: key file $BATS_TEST_TMPDIR/key is open to group or others (mode 0$m)" ;;
+		esac
+		refute_key
+	done
 	chmod 600 key
 	run --separate-stderr get "$DEV"
 	assert_success
@@ -572,6 +654,35 @@ hostile() {
 	{ printf 'HTTP/1.0 200 OK\r\n\r\n['; head -c 12000000 /dev/zero | tr '\0' ' '; } >big.resp
 	hostile big 7
 	[[ $stderr == *"too large"* ]] || fail "stderr: $stderr"
+}
+
+@test "get: a key that looks base64-encoded already, or holds X-Api-Key:, draws a warning before the request" {
+	sim_up a -n 1
+	write_key enc "$KEY_B64"
+	run --separate-stderr get -k enc "$DEV" latest
+	assert_equal "$status" 6
+	[[ $(head -n 1 <<<"$stderr") == "dmu-get: warning: the API key from key file enc (-k) looks base64-encoded already (it decodes to a NAME:SECRET text); dmu encodes it itself: give it as the device shows it" ]] ||
+	    fail "stderr: $stderr"
+	refute_key
+	write_key hdr "X-Api-Key: $KEY_TEXT"
+	run --separate-stderr get -k hdr "$DEV" latest
+	assert_equal "$status" 6
+	[[ $(head -n 1 <<<"$stderr") == "dmu-get: warning: the API key from key file hdr (-k) holds 'X-Api-Key:'; give only the key as the device shows it (NAME:SECRET): dmu sends the header itself" ]] ||
+	    fail "stderr: $stderr"
+	refute_key
+	write_key hdr2 "x-api-key: $KEY_B64"
+	run --separate-stderr get -k hdr2 "$DEV" latest
+	[[ $stderr == *"holds 'X-Api-Key:'"* ]] || fail "stderr: $stderr"
+	# The device's own key, and one that is base64 of no NAME:SECRET
+	# text, draw none.
+	run --separate-stderr get "$DEV" latest
+	assert_success
+	assert_equal "$stderr" ""
+	ctl "key QUJDREVGR0g=" >/dev/null
+	write_key plain QUJDREVGR0g=
+	run --separate-stderr get -k plain "$DEV" latest
+	assert_success
+	assert_equal "$stderr" ""
 }
 
 @test "get -d list/wait: data after the answer (a second answer, a stray CRLF) is never read as a deletion's answer" {

@@ -77,7 +77,8 @@ in_ns() {
 	mkcert a ec
 	n=0
 	for d in '[fe80::1%lo]:8443' '[FE80:0::1%lo]:08443' "[fe80::1%$idx]:8443" \
-	    'https://[fe80::1%25lo]:8443/api/' 'fe80::0:1%lo'; do
+	    'https://[fe80::1%25lo]:8443/api/application/https_server_1/reports/v1/' \
+	    'fe80::0:1%lo'; do
 		n=$((n + 1))
 		dmu-certdb -f "db$n" import "$d" <a.pem
 		run -0 --separate-stderr dmu-certdb -f "db$n" list

@@ -206,6 +206,8 @@ follow_bg() {
 	assert_equal "$status" 6
 	assert_output ""
 	[[ $stderr == *"$DEV"*"HTTP 401"*"Unauthorized"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"$DEV: the device refused the API key from key file $DMU_API_KEY_FILE (\$DMU_API_KEY_FILE); dmu sends it base64-encoded"* ]] ||
+	    fail "stderr: $stderr"
 	refute_key
 	[ "$ms" -lt "$LATE_MS" ] || fail "took $ms ms: retried?"
 	assert_equal "$(grep -c '^request ' a.log)" 1
@@ -289,7 +291,9 @@ follow_bg() {
 	start_sim b -p "$PORT" -n 5
 	bg_wait "$BG_PID" 8
 	assert_equal "$BG_STATUS" 4
-	grep -q "$DEV: certificate mismatch: presented $(fpr_hex b), pinned $(fpr_hex a)" err ||
+	grep -q "$DEV: certificate mismatch: presented $(fpr_colon b), pinned $(fpr_colon a)" err ||
+	    fail "stderr: $(cat err)"
+	grep -qF "$DEV: look first: dmu-certdb seen $DEV; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $DEV | dmu-certdb add -r" err ||
 	    fail "stderr: $(cat err)"
 	assert_equal "$(serials "$(cat out)")" "1 2"
 	assert_equal "$(cat st)" "2 $(jq -r .timestamp <<<"$(tail -n 1 out)")"

@@ -36,9 +36,12 @@ assert_refused() {
 	fi
 }
 
-# assert_mismatch_msg IMPOSTOR PINNED: stderr names both fingerprints.
+# assert_mismatch_msg IMPOSTOR PINNED: stderr names both fingerprints in
+# the colon form people compare, then the safe step.
 assert_mismatch_msg() {
-	[[ $stderr == *"$DEV: certificate mismatch: presented $(fpr_hex "$1"), pinned $(fpr_hex "$2")"* ]] ||
+	[[ $stderr == *"$DEV: certificate mismatch: presented $(fpr_colon "$1"), pinned $(fpr_colon "$2")"* ]] ||
+	    fail "stderr: $stderr"
+	[[ $stderr == *"$DEV: look first: dmu-certdb seen $DEV; only if the device itself was replaced, re-learn it with the fingerprint read off the device: dmu-learn -F FINGERPRINT $DEV | dmu-certdb add -r"* ]] ||
 	    fail "stderr: $stderr"
 }
 

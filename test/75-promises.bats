@@ -38,7 +38,7 @@ assert_nothing_sent() {
 	run --separate-stderr dmu-get -t "$T" "$DEV" latest
 	assert_failure 4
 	assert_output ''
-	[[ $stderr == *"$DEV: CERTIFICATE MISMATCH"*"$(fpr_hex a)"*"could not prove"* ]] ||
+	[[ $stderr == *"$DEV: CERTIFICATE MISMATCH"*"$(fpr_colon a)"*"could not prove"*"look first: dmu-certdb seen $DEV;"* ]] ||
 	    fail "stderr: $stderr"
 	assert_nothing_sent imp
 }
@@ -133,6 +133,7 @@ assert_nothing_sent() {
 
 @test "promise 6: IPv4 addresses in other spellings are refused (2) with the dotted quad to write" {
 	local d
+	: >"$DMU_CERTDB"
 	for d in 127.1 0x7f.1 0x7f.0.0.1 2130706433 0177.0.0.1 127.000.000.001; do
 		run --separate-stderr dmu-get "$d"
 		assert_failure 2

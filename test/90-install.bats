@@ -454,9 +454,9 @@ comp_db() {
 	run complete_line "dmu-certdb -"
 	assert_output "$(printf '%s\n' -V -f | LC_ALL=C sort)"
 	run complete_line "dmu-certdb add -"
-	assert_output "-r"
+	assert_output "$(printf '%s\n' -q -r)"
 	run complete_line "dmu-certdb import -"
-	assert_output "-r"
+	assert_output "$(printf '%s\n' -F -q -r | LC_ALL=C sort)"
 	# Options that take a number are not completed.
 	for l in "dmu-get -n " "dmu-get -t " "dmu-get -X " "dmu-pin-check -j " "dmu-learn -F "; do
 		run complete_line "$l"
@@ -514,11 +514,11 @@ comp_db() {
 @test "completion: dmu-certdb commands; -f names the database the devices come from" {
 	comp_db
 	run complete_line "dmu-certdb "
-	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get history import inventory list pem pin remove seen show)"
 	run complete_line "dmu-certdb p"
 	assert_output "$(printf '%s\n' pem pin)"
 	run complete_line "dmu-certdb -f other.db "
-	assert_output "$(printf '%s\n' add check get import inventory list pem pin remove show)"
+	assert_output "$(printf '%s\n' add check get history import inventory list pem pin remove seen show)"
 	run complete_line "dmu-certdb i"
 	assert_output "$(printf '%s\n' import inventory)"
 	{ echo "$DB_HEADER"; record 10.0.0.9:443 a; } >other.db

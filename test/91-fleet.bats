@@ -50,7 +50,7 @@ device_serials() {
 	# No terminal: nothing may be asked.
 	run --separate-stderr setsid bash -o pipefail -c "$EX"
 	assert_failure 4
-	[[ $stderr == *"127.0.0.1:$P3: certificate mismatch: presented $(fpr_hex c), expected $(fpr_hex a)"* ]] ||
+	[[ $stderr == *"127.0.0.1:$P3: certificate mismatch: presented $(fpr_colon c), expected $(fpr_colon a)"* ]] ||
 	    fail "stderr does not give both fingerprints: $stderr"
 	run dmu-certdb list
 	assert_success
@@ -88,11 +88,19 @@ nightly_setup() {
 	run --separate-stderr bash -c "$EX"
 	assert_success
 	assert_output "1 ok, 0 mismatch, 0 unknown, 0 error"
-	# An empty database: nothing to check, 0.
+	# An empty database: nothing checked is no success, and said so.
+	dmu-certdb remove "127.0.0.1:$P1"
+	run --separate-stderr bash -c "$EX"
+	assert_failure 2
+	assert_output "0 ok, 0 mismatch, 0 unknown, 0 error"
+	[[ $stderr == *"dmu-pin-check: no device to check"* ]] || fail "$stderr"
+	# No database at all (the wrong HOME): 1, and both say where.
 	rm -f "$DMU_CERTDB"
 	run --separate-stderr bash -c "$EX"
-	assert_success
+	assert_failure 1
 	assert_output "0 ok, 0 mismatch, 0 unknown, 0 error"
+	[[ $stderr == *"dmu-certdb: $DMU_CERTDB: no certificate database"* ]] || fail "$stderr"
+	[[ $stderr == *"dmu-pin-check: $DMU_CERTDB: no certificate database"* ]] || fail "$stderr"
 }
 
 @test "fleet: dmu(7) example 8: fleet-check prints the summary as the page shows it, then the stations that are not fine" {
@@ -133,14 +141,28 @@ nightly_setup() {
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f site.db -j 2 -t 3
 	assert_success
 	assert_output "dmu: 1 ok, 0 mismatch, 0 unknown, 0 error"
+	# An empty database that exists: no devices, said so, fine.
+	: >empty.db
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f empty.db
 	assert_success
 	assert_output "dmu: 0 ok, 0 mismatch, 0 unknown, 0 error"
-	# A corrupt database is 7, as dmu-pin-check says.
+	assert_equal "$stderr" "fleet-check: no devices in the certificate database"
+	# One that does not exist (a misspelt name, the wrong HOME) is no
+	# healthy fleet: dmu-certdb's failure, its path, no summary.
+	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f certbd -j 16
+	assert_failure 1
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: certbd: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f certbd add"
+	run --separate-stderr env DMU_CERTDB="$PWD/certbd" "$EXAMPLES_DIR/fleet-check"
+	assert_failure 1
+	assert_output ''
+	[[ $stderr == *"$PWD/certbd: no certificate database"* ]] || fail "$stderr"
+	# A corrupt database is 7, as dmu-certdb says.
 	printf '%s\nnot a record\n' "$DB_HEADER" >bad.db
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f bad.db
 	assert_failure 7
-	assert_equal "${lines[0]}" "dmu: 0 ok, 0 mismatch, 0 unknown, 0 error"
+	assert_output ''
+	[[ $stderr == *"bad.db:2:"* ]] || fail "$stderr"
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -x
 	assert_failure 2
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" extra
@@ -218,6 +240,7 @@ nightly_setup() {
 	assert_equal "$(serials "$output")" "1 2 3"
 	[ -s "state2/127.0.0.1:$P1.state" ]
 	# Nothing to collect; usage errors.
+	: >empty.db
 	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f empty.db
 	assert_success
 	[[ $stderr == *"no devices"* ]]
@@ -390,4 +413,19 @@ EOF
 	    $0 == "--" { printf "%s", b "\0"; b = ""; next }
 	    { b = b (b == "" ? "" : "\n") $0 } END { printf "%s", b "\0" }')
 	assert_equal "$blocks" 2
+}
+
+@test "fleet: collect-all: a database that does not exist is a failure naming it, an empty one has no devices" {
+	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f certbd
+	assert_failure 1
+	assert_output ''
+	assert_equal "$stderr" "dmu-certdb: certbd: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE | dmu-certdb -f certbd add"
+	run --separate-stderr env DMU_CERTDB="$PWD/certbd" "$EXAMPLES_DIR/collect-all"
+	assert_failure 1
+	[[ $stderr == *"$PWD/certbd: no certificate database"* ]] || fail "$stderr"
+	: >empty.db
+	run --separate-stderr "$EXAMPLES_DIR/collect-all" -f empty.db
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "collect-all: no devices in the database"
 }

@@ -87,9 +87,9 @@ sha256WithRSAEncryption"
 	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=DMU801 \
 	    -sigopt rsa_padding_mode:pss -days 30 -keyout pss.key \
 	    -out pss.pem 2>/dev/null
-	dmu-certdb import weak.example < weak.pem
-	dmu-certdb import md5.example < md5.pem
-	dmu-certdb import pss.example < pss.pem
+	dmu-certdb import -F "$(fpr_hex weak)" weak.example < weak.pem
+	dmu-certdb import -F "$(fpr_hex md5)" md5.example < md5.pem
+	dmu-certdb import -F "$(fpr_hex pss)" pss.example < pss.pem
 	run dmu-certdb inventory
 	assert_success
 	assert_equal "$(jq -c '[.device, .key, .signature, .warnings]' <<<"$output")" \
@@ -146,7 +146,7 @@ dated() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -utf8 -subj $'/CN=a"b\\\\c\x01d/O=\xc3\xa9t\xc3\xa9' -days 30 \
 	    -keyout odd.key -out odd.pem 2>/dev/null
-	dmu-certdb import odd.example < odd.pem
+	dmu-certdb import -F "$(fpr_hex odd)" odd.example < odd.pem
 	run dmu-certdb inventory
 	assert_success
 	assert_equal "${#lines[@]}" 1
@@ -169,7 +169,7 @@ i = h.rfind("2a8648ce3d040302")
 open("odd.der", "wb").write(bytes.fromhex(h[:i] + "2a8648ce3d040309" + h[i + 16:]))
 PY
 	openssl x509 -inform DER -in odd.der -out odd.pem
-	dmu-certdb import odd.example < odd.pem
+	dmu-certdb import -F "$(fpr_hex odd)" odd.example < odd.pem
 	record st2.example:443 b | dmu-certdb add
 	run --separate-stderr dmu-certdb inventory odd.example nope.example st2.example
 	assert_failure 3
@@ -515,10 +515,23 @@ perf() {
 	assert_equal "$status" 3
 	valid_plugin_output
 	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check failed (exit 7): "* ]] || fail "${lines[0]}"
+	# None at all: its path and how to start one, whether the stations
+	# come from the database or are named.
 	as_nagios -f "$PWD/none.db"
 	assert_equal "$status" 3
 	valid_plugin_output
-	assert_line -n 0 "DMU PINS UNKNOWN - no devices in the certificate database $PWD/none.db"
+	assert_line -n 0 "DMU PINS UNKNOWN - cannot read the certificate database: dmu-certdb: $PWD/none.db: no certificate database (a missing one is not an empty one); start one with: dmu-learn -F FINGERPRINT DEVICE piped into dmu-certdb -f $PWD/none.db add"
+	as_nagios -f "$PWD/none.db" "$DEV"
+	assert_equal "$status" 3
+	valid_plugin_output
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check failed (exit 1): dmu-pin-check: $PWD/none.db: no certificate database"* ]] ||
+	    fail "${lines[0]}"
+	# An empty one that exists: no devices.
+	: >empty.db
+	as_nagios -f "$PWD/empty.db"
+	assert_equal "$status" 3
+	valid_plugin_output
+	assert_line -n 0 "DMU PINS UNKNOWN - no devices in the certificate database $PWD/empty.db"
 	# Without its programs (PATH as a monitoring system sets it).
 	cp "$DMU_REPO/share/monitoring/check_dmu" bare
 	command -v dmu-pin-check | grep -q "^$DMU_BIN/" || skip "dmu-pin-check is installed"
@@ -632,7 +645,7 @@ perf() {
 	mkcert b rsa
 	record st1.example:443 a | dmu-certdb add
 	record st2.example:443 b | dmu-certdb add
-	dmu-certdb import st3.example < weak.pem
+	dmu-certdb import -F "$(fpr_hex weak)" st3.example < weak.pem
 	cmd=$(readme_blocks Monitoring)
 	[[ $cmd == "dmu-certdb inventory | jq"* ]] || fail "README: $cmd"
 	run bash -e -o pipefail -c "$cmd"

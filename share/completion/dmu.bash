@@ -33,22 +33,38 @@ _dmu_db() {
 	fi
 }
 
+# Prints the devices of the database, one a line.  Records have 4 fields
+# (format 1) or 6 (format 2), the device first; comments start with '#'.
+# Only names made of the characters of a canonical device are printed:
+# the rest of a line never reaches the command line.
 _dmu_devices() {
 	local db
 	db=$(_dmu_db)
-	[[ -r $db ]] || return
-	# Records are "DEVICE SHA256 LEARNED CERT"; comments start with '#'.
-	awk 'NR > 1 && $0 !~ /^#/ && NF == 4 { print $1 }' "$db" 2>/dev/null
+	[[ -f $db && -r $db ]] || return
+	awk 'NR > 1 && $0 !~ /^#/ && (NF == 4 || NF == 6) &&
+	    $1 ~ /^[][A-Za-z0-9._%:-]+$/ { print $1 }' "$db" 2>/dev/null
 }
 
-# Sets COMPREPLY to the words of $1 that start with the current word,
-# less what bash already holds before the last ':' of it.
+# Sets COMPREPLY to the words given ($@) that start with the current word,
+# less what bash already holds before the last ':' of it.  A plain prefix
+# test: compgen -W would expand $(...) and `...` in the words, which come
+# from a file.
 _dmu_reply() {
-	COMPREPLY=($(compgen -W "$1" -- "$cur"))
+	local w pre=
+	COMPREPLY=()
 	if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
-		local pre=${cur%"${cur##*:}"}
-		COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+		pre=${cur%"${cur##*:}"}
 	fi
+	for w; do
+		[[ $w == "$cur"* ]] && COMPREPLY+=("${w#"$pre"}")
+	done
+}
+
+# _dmu_reply with the devices of the database.
+_dmu_reply_devices() {
+	local -a devs
+	mapfile -t devs < <(_dmu_devices)
+	_dmu_reply "${devs[@]}"
 }
 
 # Prints the operands (non-option words) before the cursor, skipping the
@@ -69,13 +85,13 @@ _dmu_learn() {
 	local cur prev _dmu_w
 	_dmu_words
 	case $prev in
-	-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-f) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	-F|-t) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-F -V -f -t -y"
+		_dmu_reply -F -V -f -t -y
 	else
-		_dmu_reply "$(_dmu_devices)"
+		_dmu_reply_devices
 	fi
 }
 
@@ -83,13 +99,13 @@ _dmu_pin_check() {
 	local cur prev _dmu_w
 	_dmu_words
 	case $prev in
-	-f|-m) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-f|-m) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	-j|-t) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-V -f -j -m -t"
+		_dmu_reply -V -f -j -m -t
 	else
-		_dmu_reply "$(_dmu_devices)"
+		_dmu_reply_devices
 	fi
 }
 
@@ -97,18 +113,18 @@ _dmu_get() {
 	local cur prev n _dmu_w
 	_dmu_words
 	case $prev in
-	-f|-k|-m|-s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-f|-k|-m|-s) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
 	-a|-l|-n|-t|-w|-X) return ;;
-	-x) COMPREPLY=($(compgen -c -- "$cur")); return ;;
+	-x) mapfile -t COMPREPLY < <(compgen -c -- "$cur"); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply "-V -a -d -f -k -l -m -n -r -s -t -w -X -x"
+		_dmu_reply -V -a -d -f -k -l -m -n -r -s -t -w -X -x
 		return
 	fi
 	n=$(_dmu_operands afklmnstwXx | wc -l)
 	case $n in
-	0) _dmu_reply "$(_dmu_devices)" ;;
-	1) _dmu_reply "latest oldest list wait follow" ;;
+	0) _dmu_reply_devices ;;
+	1) _dmu_reply latest oldest list wait follow ;;
 	esac
 }
 
@@ -116,30 +132,34 @@ _dmu_certdb() {
 	local cur prev ops cmd _dmu_w
 	_dmu_words
 	if [[ $prev == -f ]]; then
-		COMPREPLY=($(compgen -f -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
-	ops=($(_dmu_operands f))
+	mapfile -t ops < <(_dmu_operands f)
 	cmd=${ops[0]-}
+	# import -F takes a fingerprint: not completed, nor counted.
+	[[ $cmd == import && $prev == -F ]] && return
+	[[ $cmd == import ]] && mapfile -t ops < <(_dmu_operands fF)
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			_dmu_reply "-V -f"
+			_dmu_reply -V -f
 		else
-			_dmu_reply "add check get import inventory list pem pin remove show"
+			_dmu_reply add check get history import inventory list pem pin \
+			    remove seen show
 		fi
 		return
 	fi
 	case $cmd in
-	add) [[ $cur == -* ]] && _dmu_reply "-r" ;;
+	add) [[ $cur == -* ]] && _dmu_reply -q -r ;;
 	import)
 		if [[ $cur == -* ]]; then
-			_dmu_reply "-r"
+			_dmu_reply -F -q -r
 		elif ((${#ops[@]} == 1)); then
-			_dmu_reply "$(_dmu_devices)"
+			_dmu_reply_devices
 		fi
 		;;
-	get|inventory|remove) _dmu_reply "$(_dmu_devices)" ;;
-	pem|pin|show) ((${#ops[@]} == 1)) && _dmu_reply "$(_dmu_devices)" ;;
+	get|history|inventory|remove|seen) _dmu_reply_devices ;;
+	pem|pin|show) ((${#ops[@]} == 1)) && _dmu_reply_devices ;;
 	esac
 }
 
