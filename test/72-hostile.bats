@@ -21,7 +21,7 @@ hostile() {
 	BG_PIDS+=($!)
 	wait_until 5 test -s hp.port || fail "hostile-peer: $(cat hp.err)"
 	DEV=127.0.0.1:$(cat hp.port)
-	dmu-certdb import "$DEV" <a.pem 2>/dev/null ||
+	dmu-certdb import -q -F "$(fpr_hex a)" "$DEV" <a.pem ||
 	    fail "cannot pin $DEV"
 }
 
@@ -45,8 +45,9 @@ assert_no_signal() {
 	assert_no_signal
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
-	assert_equal "${#stderr_lines[@]}" 1
-	[[ $stderr == *"CERTIFICATE MISMATCH: the device presented $(fpr_hex b)"* ]] ||
+	# The mismatch and what to do about it; nothing about the evidence.
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ $stderr == *"CERTIFICATE MISMATCH: the device presented $(fpr_colon b)"* ]] ||
 	    fail "$stderr"
 	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
 	assert_success
@@ -110,12 +111,12 @@ assert_no_signal() {
 		assert_no_signal
 		[ "$status" -eq 4 ] || fail "$name: latest exit $status: $stderr"
 		assert_output ''
-		[[ ${stderr_lines[0]} == "dmu-get: $DEV: certificate mismatch: presented $(fpr_hex b), pinned $(fpr_hex a); nothing was sent"* ]] ||
+		[[ ${stderr_lines[0]} == "dmu-get: $DEV: certificate mismatch: presented $(fpr_colon b), pinned $(fpr_colon a); nothing was sent"* ]] ||
 		    fail "$name: $stderr"
 		run --separate-stderr timeout 20 dmu-get -k key -t "$T" -w 1 -s state "$DEV" follow </dev/null
 		assert_no_signal
 		[ "$status" -eq 4 ] || fail "$name: follow exit $status: $stderr"
-		[[ ${stderr_lines[0]} == *"certificate mismatch: presented $(fpr_hex b)"* ]] ||
+		[[ ${stderr_lines[0]} == *"certificate mismatch: presented $(fpr_colon b)"* ]] ||
 		    fail "$name: $stderr"
 		[ ! -e state ] || fail "$name: follow wrote a state"
 	done
@@ -157,8 +158,8 @@ assert_no_signal() {
 	# The line came out before the 3 s wait for the lock began to run.
 	((ms + 2500 <= total)) || fail "line at $ms ms, end at $total ms"
 	run cat err
-	assert_equal "${#lines[@]}" 2
-	assert_line -n 1 --partial "$DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock"
+	assert_equal "${#lines[@]}" 3
+	assert_line -n 2 --partial "$DEV: warning: what it presented was not kept: cannot lock $DMU_CERTDB.evidence.lock"
 }
 
 @test "evidence: one place beside the database for every run, whatever HOME and the working directory" {
@@ -203,8 +204,8 @@ assert_no_signal() {
 	fi
 	assert_failure 4
 	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
-	assert_equal "${#stderr_lines[@]}" 2
-	[[ ${stderr_lines[1]} == *"warning: what it presented was not kept: cannot lock $BATS_TEST_TMPDIR/ro/certdb.evidence.lock"* ]] ||
+	assert_equal "${#stderr_lines[@]}" 3
+	[[ ${stderr_lines[2]} == *"warning: what it presented was not kept: cannot lock $BATS_TEST_TMPDIR/ro/certdb.evidence.lock"* ]] ||
 	    fail "$stderr"
 	[ ! -e "$HOME/.local" ] && [ ! -e ro/certdb.evidence ] || fail "kept elsewhere"
 }
@@ -332,7 +333,7 @@ refused_at_once() {
 	# A history FIFO: a change is refused, nothing replaced.
 	mkcert c ec
 	refused_at_once 1 "cannot write $DMU_CERTDB.history: it is a FIFO" \
-	    sh -c 'dmu-certdb import 127.0.0.1:9 <c.pem'
+	    sh -c 'dmu-certdb import -F "$1" 127.0.0.1:9 <c.pem' sh "$(fpr_hex c)"
 	refused_at_once 1 "cannot read key file key: it is a FIFO" \
 	    dmu-get -k key -t "$T" "$DEV" latest
 	refused_at_once 1 "cannot read state: it is a FIFO" \
