@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # dmu - POSIX Makefile.  User CFLAGS, CPPFLAGS and LDFLAGS are honoured;
 # our warnings live in WARN, BearSSL's flags in BEARSSL_CFLAGS/BEARSSL_LIBS
 # (BearSSL ships no pkg-config file).
@@ -83,8 +84,20 @@ build/noeh.ld:
 	printf '%s\n' 'SECTIONS { /DISCARD/ : { *libbearssl.a:*(.eh_frame) } }' \
 		'INSERT AFTER .text;' > $@
 
-check: all $(TESTPROGS)
+# make demo and make check first install the Debian packages they lack
+# (test/deps, from the list share/deps), or say which are missing and how
+# to install them.  DEPS=true skips that, as a package build does, where
+# the build dependencies are the packager's.
+DEPS = test/deps
+check:
+	@$(DEPS) -w "make check" build demo test
+	@$(MAKE) all $(TESTPROGS)
 	test/run
+
+# make demo and make check on a new Debian 12 tree made with mmdebstrap
+# (root, the network to this machine's Debian mirror; minutes).
+check-fresh:
+	test/fresh
 
 # Fully static programs for embedded images in build/static: musl libc
 # and Debian's libbearssl.a, whose _FORTIFY_SOURCE checks musl lacks and
@@ -201,7 +214,9 @@ check-asan: all $(TESTPROGS)
 check-valgrind: all $(TESTPROGS)
 	test/check-variant valgrind $(VALGRIND_TESTS)
 
-demo: all $(TESTPROGS)
+demo:
+	@$(DEPS) -w "make demo" build demo
+	@$(MAKE) all $(TESTPROGS)
 	test/demo
 
 # dmu against curl on loopback, the database at growing sizes and the
@@ -317,7 +332,7 @@ clean:
 		test/fuzz/work
 	rm -rf build
 
-.PHONY: all check check-asan check-valgrind check-static demo bench static \
+.PHONY: all check check-fresh check-asan check-valgrind check-static demo bench static \
 	cross check-cross check-time64 dist distcheck install uninstall clean
 
 # Fuzzing: one harness per parser in test/fuzz/NAME.c, seeds in

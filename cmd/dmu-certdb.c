@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-certdb - the certificate database. */
 #include <stdlib.h>
 #include <string.h>
@@ -10,19 +11,10 @@ static const char *dbopt;	/* -f, for the commands suggested */
 /* The history of the changes of a writer: every change is kept in it. */
 static struct dmu_hist_log hlog;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-certdb [-V] [-f file] command [argument ...]\n"
-	    "       commands: add [-qr] | check | get device ... |\n"
-	    "                 history [device ...] |\n"
-	    "                 import [-F fingerprint] [-qr] device |\n"
-	    "                 inventory [device ...] | list |\n"
-	    "                 pem device [sha256] | pin device |\n"
-	    "                 remove device ... | seen [device ...] |\n"
-	    "                 show device [sha256]\n");
-	exit(DMU_EUSAGE);
-}
+static char *help;		/* the program's, or the command's */
+static int opt_q;		/* -q of add and import */
+static int opt_r;		/* -r of add and import */
+static char *opt_F;		/* -F of import */
 
 /*
  * Opens the database, locked for writing with lock set, its history then
@@ -163,18 +155,10 @@ cmd_add(int argc, char **argv)
 	char **said;
 	size_t nrec = 0, caprec = 0, i;
 	long n, lineno = 0;
-	int c, replace = 0, quiet = 0, changed = 0, status = 0;
+	int changed = 0, status = 0;
 
-	while ((c = getopt(argc, argv, "qr")) != -1) {
-		if (c == 'q')
-			quiet = 1;
-		else if (c == 'r')
-			replace = 1;
-		else
-			usage();
-	}
-	if (optind != argc)
-		usage();
+	(void)argc;
+	(void)argv;
 	say_reading("records");
 	/*
 	 * All of stdin first, verified, and only then the lock: the writer
@@ -215,15 +199,15 @@ cmd_add(int argc, char **argv)
 		open_db(&db, 1);
 		for (i = 0; i < nrec; i++)
 			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", replace, &changed, &said[i]));
+			    "add", opt_r, &changed, &said[i]));
 		if (changed)
 			commit(&db);
 		close_db(&db);
-		tell(said, nrec, quiet);
+		tell(said, nrec, opt_q);
 		free(said);
 		if (changed)
 			forget_seen(recs, nrec);
-	} else if (status == 0 && !quiet)
+	} else if (status == 0 && !opt_q)
 		dmu_warn("no records on stdin: nothing stored");
 	for (i = 0; i < nrec; i++)
 		dmu_rec_free(&recs[i]);
@@ -273,29 +257,14 @@ cmd_import(int argc, char **argv)
 	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[DMU_FPR_COLON];
 	char *said = NULL;
 	size_t len = 0, derlen, k;
-	int c, replace = 0, quiet = 0, changed = 0, status;
+	int changed = 0, status;
 
-	while ((c = getopt(argc, argv, "F:qr")) != -1) {
-		switch (c) {
-		case 'F':
-			fpr = optarg;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'r':
-			replace = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (argc - optind != 1)
-		usage();
-	canon(&d, argv[optind]);
+	(void)argc;
+	fpr = opt_F;
+	canon(&d, argv[1]);
 	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%.100s' (64 hex "
-		    "digits, with or without colons, or SHA256:base64)", fpr);
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
+		    ")", dmu_echo(fpr));
 	say_reading("a PEM certificate");
 	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
 	text = dmu_xmalloc(1 << 20);
@@ -324,11 +293,11 @@ cmd_import(int argc, char **argv)
 	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
 	    "unverified");
 	open_db(&db, 1);
-	status = add_one(&db, &r, "import", replace, &changed, &said);
+	status = add_one(&db, &r, "import", opt_r, &changed, &said);
 	if (changed)
 		commit(&db);
 	close_db(&db);
-	tell(&said, 1, quiet);
+	tell(&said, 1, opt_q);
 	if (changed)
 		forget_seen(&r, 1);
 	dmu_rec_free(&r);
@@ -345,9 +314,8 @@ cmd_list(int argc, char **argv)
 	size_t i;
 	int status = 0;
 
+	(void)argc;
 	(void)argv;
-	if (argc != 1)
-		usage();
 	open_db(&db, 0);
 	for (i = 0; i < db.n; i++) {
 		struct dmu_rec *r = &db.rec[i];
@@ -384,9 +352,8 @@ cmd_past(const char *cmd, const char *arg, const char *fpr)
 
 	canon(&d, arg);
 	if (dmu_fpr_parse(fpr, sha) != 0)
-		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (64 hex "
-		    "digits, with or without colons, or SHA256:base64)",
-		    dmu_echo(fpr));
+		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
+		    ")", dmu_echo(fpr));
 	dmu_hex(hex, sha, 32);
 	if ((rc = dmu_known_cert(dbpath, d.canon, hex, &cert, &where, err)) !=
 	    DMU_OK)
@@ -449,19 +416,17 @@ cmd_inventory(int argc, char **argv)
 
 /* Commands on named devices: get, show, pem, pin. */
 static int
-cmd_each(const char *cmd, int argc, char **argv)
+cmd_each(int argc, char **argv)
 {
 	struct dmu_device d;
 	struct dmu_rec r;
 	struct dmu_cert cert;
 	char err[DMU_ERRLEN], warning[DMU_ERRLEN], pin[64];
+	const char *cmd = argv[0];
 	int i, rc, status = 0;
 
-	if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "pem") == 0) &&
-	    argc == 3)
+	if (strcmp(cmd, "get") != 0 && argc == 3)
 		return cmd_past(cmd, argv[1], argv[2]);
-	if (argc < 2 || (strcmp(cmd, "get") != 0 && argc != 2))
-		usage();
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
 		rc = dmu_db_lookup(dbpath, d.canon, &r, warning, err);
@@ -505,8 +470,6 @@ cmd_remove(int argc, char **argv)
 	struct dmu_db db;
 	int i, changed = 0, status = 0;
 
-	if (argc < 2)
-		usage();
 	open_db(&db, 1);
 	for (i = 1; i < argc; i++) {
 		canon(&d, argv[i]);
@@ -673,24 +636,144 @@ cmd_check(int argc, char **argv)
 	char err[DMU_ERRLEN];
 	int rc;
 
+	(void)argc;
 	(void)argv;
-	if (argc != 1)
-		usage();
 	rc = dmu_db_check(dbpath, report, (void *)dbpath, err);
 	if (rc == DMU_EFAIL)
 		dmu_warn("%s", err);
 	return rc;
 }
 
+/*
+ * The commands, in the order of the manual: the one place their help
+ * lives.  args is their synopsis after the name, what the line of help
+ * that says what they do.
+ */
+static const struct command {
+	const char *name, *args, *what;
+	const char *opts;		/* for getopt */
+	int min, max;			/* operands; -1: any number */
+	int (*fn)(int, char **);	/* argv[0] is the name */
+} commands[] = {
+	{ "add", "[-qr]",
+	    "add the records on stdin; -q: silent, -r: replace",
+	    "qr", 0, 0, cmd_add },
+	{ "check", "",
+	    "check every line of the database",
+	    "", 0, 0, cmd_check },
+	{ "get", "device ...",
+	    "print the records, for dmu-certdb add elsewhere",
+	    "", 1, -1, cmd_each },
+	{ "history", "[device ...]",
+	    "print every change made to the database",
+	    "", 0, -1, cmd_history },
+	{ "import", "[-F fingerprint] [-qr] device",
+	    "add the PEM on stdin; -F: check it; -q, -r as add",
+	    "F:qr", 1, 1, cmd_import },
+	{ "inventory", "[device ...]",
+	    "print one JSON line per pin: key, dates, warnings",
+	    "", 0, -1, cmd_inventory },
+	{ "list", "",
+	    "print DEVICE SHA256 LEARNED PROVENANCE USER SUBJECT",
+	    "", 0, 0, cmd_list },
+	{ "pem", "device [sha256]",
+	    "print the certificate (or a past one) as PEM",
+	    "", 1, 2, cmd_each },
+	{ "pin", "device",
+	    "print the value for curl's --pinnedpubkey",
+	    "", 1, 1, cmd_each },
+	{ "remove", "device ...",
+	    "remove the records of the devices",
+	    "", 1, -1, cmd_remove },
+	{ "seen", "[device ...]",
+	    "print what devices presented instead of their pins",
+	    "", 0, -1, cmd_seen },
+	{ "show", "device [sha256]",
+	    "print the certificate (or a past one) for people",
+	    "", 1, 2, cmd_each },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The program's help: the usage, then one line per command. */
+static char *
+program_help(void)
+{
+	char *h, *t, *syn;
+	size_t i;
+
+	h = dmu_xstrdup("usage: dmu-certdb [-hV] [-f file] command "
+	    "[argument ...]\n"
+	    "\n"
+	    "The certificate database of dmu: -f file, else $DMU_CERTDB, else\n"
+	    "~/.config/dmu/certdb. dmu-certdb command -h says more of one.\n"
+	    "\n"
+	    "  -f file     the certificate database\n"
+	    "  -V          print the version\n"
+	    "  -h, --help  print this help\n"
+	    "\n"
+	    "commands:\n");
+	for (i = 0; i < NCOMMANDS; i++) {
+		syn = dmu_xasprintf("%s %s", commands[i].name,
+		    commands[i].args);
+		/* A long synopsis gets a line of its own. */
+		t = dmu_xasprintf(strlen(syn) > 22 ? "%s  %s\n  %22s %s\n" :
+		    "%s  %-22s%s %s\n", h, syn, "", commands[i].what);
+		free(syn);
+		free(h);
+		h = t;
+	}
+	return h;
+}
+
+/* A command's help: its usage, then what it does. */
+static char *
+command_help(const struct command *c)
+{
+	return dmu_xasprintf("usage: dmu-certdb [-f file] %s%s%s\n\n%s.\n",
+	    c->name, c->args[0] != '\0' ? " " : "", c->args, c->what);
+}
+
+/*
+ * Reads the command's options and checks the count of its operands; a
+ * usage error says which is wrong.  Returns the index of the first operand.
+ */
+static int
+command_args(const struct command *c, int argc, char **argv)
+{
+	int ch, n;
+
+	while ((ch = dmu_getopt(argc, argv, c->opts, help)) != -1)
+		if (ch == 'q')
+			opt_q = 1;
+		else if (ch == 'r')
+			opt_r = 1;
+		else if (ch == 'F')
+			opt_F = optarg;
+	n = argc - optind;
+	if (n < c->min)
+		dmu_usage(help, "%s needs a device", c->name);
+	if (c->max >= 0 && n > c->max) {
+		if (c->max == 0)
+			dmu_usage(help, "%s takes no operand", c->name);
+		dmu_usage(help, "%s takes at most %d operand%s: '%s' is "
+		    "one too many", c->name, c->max, c->max > 1 ? "s" : "",
+		    dmu_echo(argv[optind + c->max]));
+	}
+	return optind;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *opt_f = NULL, *cmd;
+	const struct command *cmd = NULL;
+	const char *opt_f = NULL;
+	size_t i;
 	int c, rc;
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "+f:V")) != -1) {
+	help = program_help();
+	while ((c = dmu_getopt(argc, argv, "+f:V", help)) != -1) {
 		switch (c) {
 		case 'f':
 			opt_f = optarg;
@@ -698,42 +781,28 @@ main(int argc, char **argv)
 		case 'V':
 			return dmu_print_version();
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		dmu_usage(help, "no command given");
+	for (i = 0; i < NCOMMANDS && cmd == NULL; i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL)
+		dmu_usage(help, "unknown command '%s'", dmu_echo(argv[0]));
+	free(help);
+	help = command_help(cmd);
 	dbpath = dmu_db_path(opt_f);
 	dbopt = opt_f;
-	cmd = argv[0];
-	/* getopt names the program, not the command, in its messages. */
-	argv[0] = (char *)dmu_progname;
 	optind = 1;
-	if (strcmp(cmd, "add") == 0)
-		rc = cmd_add(argc, argv);
-	else if (strcmp(cmd, "import") == 0)
-		rc = cmd_import(argc, argv);
-	else if (strcmp(cmd, "list") == 0)
-		rc = cmd_list(argc, argv);
-	else if (strcmp(cmd, "inventory") == 0)
-		rc = cmd_inventory(argc, argv);
-	else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "show") == 0 ||
-	    strcmp(cmd, "pem") == 0 || strcmp(cmd, "pin") == 0)
-		rc = cmd_each(cmd, argc, argv);
-	else if (strcmp(cmd, "remove") == 0)
-		rc = cmd_remove(argc, argv);
-	else if (strcmp(cmd, "check") == 0)
-		rc = cmd_check(argc, argv);
-	else if (strcmp(cmd, "history") == 0)
-		rc = cmd_history(argc, argv);
-	else if (strcmp(cmd, "seen") == 0)
-		rc = cmd_seen(argc, argv);
-	else {
-		dmu_warn("unknown command '%s'", dmu_echo(cmd));
-		usage();
-	}
+	c = command_args(cmd, argc, argv);
+	/* The command sees its name and its operands. */
+	argv[c - 1] = argv[0];
+	rc = cmd->fn(argc - c + 1, argv + c - 1);
+	free(help);
 	if (dmu_fshut() != 0)
 		rc = dmu_worse(rc, DMU_EFAIL);
 	return rc;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-get - read reports from a pinned device: one, a list, or follow. */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,16 +69,32 @@ struct run {
 
 static struct run *the_run;	/* for the atexit() wipe of the key */
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-get [-dVr] [-a app] [-f file] [-k keyfile] "
-	    "[-l serial] [-m file]\n"
-	    "               [-n count] [-s statefile] [-t seconds] "
-	    "[-w seconds] [-X seconds]\n"
-	    "               [-x command] device [resource]\n");
-	exit(DMU_EUSAGE);
-}
+static const char help[] =
+"usage: dmu-get [-dhVr] [-a app] [-f file] [-k keyfile] [-l serial] [-m file]\n"
+"               [-n count] [-s statefile] [-t seconds] [-w seconds] [-X seconds]\n"
+"               [-x command] device [resource]\n"
+"\n"
+"Fetches reports from a learned device over a connection only its pinned\n"
+"certificate can complete; prints each as one JSON line. resource: latest\n"
+"(the default), oldest, a serial, list, wait (after -l) or follow (the\n"
+"collector). The API key: -k file, $DMU_API_KEY_FILE or $DMU_API_KEY.\n"
+"\n"
+"  -a app        the application name in the URL (https_server_1)\n"
+"  -d            delete the reports on the device once they are written\n"
+"  -f file       the certificate database\n"
+"  -k keyfile    read the API key from the first line of keyfile\n"
+"  -l serial     wait: the last serial already seen (0)\n"
+"  -m file       follow: write node-exporter textfile metrics to file\n"
+"  -n count      follow: stop after count reports\n"
+"  -r            print the body as received\n"
+"  -s statefile  follow: resume after the serial kept in statefile\n"
+"  -t seconds    time-out of connect and handshake, and of each wait (10)\n"
+"  -w seconds    wait, follow: the long poll's time-out (1 to 75; 75)\n"
+"  -X seconds    follow -x: how long command may take for one batch (60)\n"
+"  -x command    follow: hand the reports to sh -c command, and move on only\n"
+"                when it exits 0\n"
+"  -V            print the version\n"
+"  -h, --help    print this help\n";
 
 static void
 wipe_key(void)
@@ -428,7 +445,8 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 	long long v;
 	int c;
 
-	while ((c = getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:X:x:")) != -1) {
+	while ((c = dmu_getopt(argc, argv, "a:df:k:l:m:n:rs:t:Vw:X:x:", help)) !=
+	    -1) {
 		switch (c) {
 		case 'a':
 			u->app = optarg;
@@ -496,7 +514,7 @@ parse_options(struct run *u, int argc, char **argv, int *timeout_ms)
 			u->given |= O_X;
 			break;
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	return optind;
@@ -514,8 +532,11 @@ main(int argc, char **argv)
 	u.app = getenv("DMU_APP");
 	argc -= parse_options(&u, argc, argv, &timeout_ms);
 	argv += optind;
-	if (argc < 1 || argc > 2)
-		usage();
+	if (argc < 1)
+		dmu_usage(help, "no device given");
+	if (argc > 2)
+		dmu_usage(help, "too many operands: '%.40s' after the resource",
+		    argv[2]);
 	if (dmu_device_parse(&u.dev, argv[0], err) != 0)
 		dmu_die(DMU_EUSAGE, "%s", err);
 	url_resource(&u, argc == 2 ? argv[1] : NULL);

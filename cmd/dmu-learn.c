@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-learn - capture a device's certificate once a person authorizes it. */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -12,13 +13,23 @@ static const char *dbopt;	/* -f, for the commands suggested */
 static int timeout_ms = 10000;
 static int opt_y;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-learn [-Vy] [-F fingerprint] [-f file] "
-	    "[-t seconds] [device ...]\n");
-	exit(DMU_EUSAGE);
-}
+static const char help[] =
+"usage: dmu-learn [-hVy] [-F fingerprint] [-f file] [-t seconds] [device ...]\n"
+"\n"
+"Connects to each device, shows its certificate, asks for yes on the\n"
+"terminal, and prints the accepted record for dmu-certdb add. With no\n"
+"device, reads DEVICE [FINGERPRINT] lines (a manifest) from stdin.\n"
+"\n"
+"  -F fingerprint  accept only the certificate with this SHA-256 fingerprint,\n"
+"                  without asking: SHA256:base64, hex with or without colons,\n"
+"                  or openssl's \"sha256 Fingerprint=...\" line\n"
+"  -f file         the certificate database to compare with\n"
+"  -t seconds      time-out of connect and handshake (10)\n"
+"  -V              print the version\n"
+"  -y              accept without asking (a trusted network only)\n"
+"  -h, --help      print this help\n"
+"\n"
+"  dmu-learn -F SHA256:... st1.example.net | dmu-certdb add\n";
 
 /*
  * Asks on the terminal; returns 1 for "yes", 0 for anything else, -1
@@ -122,9 +133,8 @@ learn(const char *arg, const char *fpr, int manifest)
 	}
 	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0) {
 		/* Echoed: a manifest's field or -F may hold anything. */
-		dmu_warn("%s: invalid fingerprint '%s' (64 hex digits, "
-		    "with or without colons, or SHA256:base64)", d.canon,
-		    dmu_scrub(safe, sizeof(safe), fpr, strlen(fpr)));
+		dmu_warn("%s: invalid fingerprint '%s' (" DMU_FPR_FORMS ")",
+		    d.canon, dmu_scrub(safe, sizeof(safe), fpr, strlen(fpr)));
 		return DMU_EUSAGE;
 	}
 	c = dmu_xcalloc(1, sizeof(*c));
@@ -194,18 +204,33 @@ done:
 	return rc;
 }
 
+/*
+ * The fingerprint of a manifest line: the rest of the line after the
+ * device, blanks around it dropped (openssl's "sha256 Fingerprint=..." has
+ * one inside), or NULL when there is none.
+ */
+static char *
+manifest_fpr(char *rest)
+{
+	if (rest == NULL)
+		return NULL;
+	rest = dmu_trim(rest);
+	return rest[0] != '\0' ? rest : NULL;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *opt_f = NULL, *opt_F = NULL;
 	struct dmu_lines in;
-	char *line, *dev, *fpr, *extra;
+	char *line, *dev, *fpr;
+	uint8_t want[32];
 	long n;
 	int c, i, status = 0;
 
 	dmu_setprogname(argv[0]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "F:f:t:Vy")) != -1) {
+	while ((c = dmu_getopt(argc, argv, "F:f:t:Vy", help)) != -1) {
 		switch (c) {
 		case 'F':
 			opt_F = optarg;
@@ -222,13 +247,13 @@ main(int argc, char **argv)
 			opt_y = 1;
 			break;
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (opt_F != NULL && argc != 1)
-		dmu_die(DMU_EUSAGE, "-F takes exactly one device");
+		dmu_usage(help, "-F takes exactly one device");
 	dbpath = dmu_db_path(opt_f);
 	dbopt = opt_f;
 	for (i = 0; i < argc; i++)
@@ -249,8 +274,9 @@ main(int argc, char **argv)
 			dev = strtok(line, " \t");
 			if (dev == NULL)
 				continue;
-			fpr = strtok(NULL, " \t");
-			if ((extra = strtok(NULL, " \t")) != NULL) {
+			fpr = manifest_fpr(strtok(NULL, ""));
+			if (fpr != NULL && strpbrk(fpr, " \t") != NULL &&
+			    dmu_fpr_parse(fpr, want) != 0) {
 				dmu_warn("stdin:%ld: expected DEVICE "
 				    "[FINGERPRINT]", lineno);
 				status = dmu_worse(status, DMU_EDATA);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dmu-pin-check - assert pinned certificates with a handshake, no request. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,14 +34,21 @@ static int timeout_ms = 10000;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: dmu-pin-check [-V] [-f file] [-j jobs] "
-	    "[-m file] [-t seconds]\n"
-	    "                     [device ...]\n");
-	exit(DMU_EUSAGE);
-}
+static const char help[] =
+"usage: dmu-pin-check [-hV] [-f file] [-j jobs] [-m file] [-t seconds]\n"
+"                     [device ...]\n"
+"\n"
+"Checks with a TLS handshake, and no request, that each device presents\n"
+"its pinned certificate; prints one line a device: DEVICE ok, mismatch,\n"
+"unknown or error CLASS ... With no device, reads one per line from stdin\n"
+"(dmu-certdb list | dmu-pin-check).\n"
+"\n"
+"  -f file     the certificate database\n"
+"  -j jobs     check this many devices at once (1 to 256; 1)\n"
+"  -m file     write node-exporter textfile metrics to file\n"
+"  -t seconds  time-out of connect and handshake (10)\n"
+"  -V          print the version\n"
+"  -h, --help  print this help\n";
 
 /*
  * The line and the talk of a mismatch, by its class: the line keeps the
@@ -302,7 +310,7 @@ options(int argc, char **argv, const char **opt_m, long long *nthreads)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "f:j:m:t:V")) != -1) {
+	while ((c = dmu_getopt(argc, argv, "f:j:m:t:V", help)) != -1) {
 		switch (c) {
 		case 'f':
 			opt_f = optarg;
@@ -321,7 +329,7 @@ options(int argc, char **argv, const char **opt_m, long long *nthreads)
 		case 'V':
 			exit(dmu_print_version());
 		default:
-			usage();
+			dmu_usage(help, NULL);
 		}
 	}
 	return optind;

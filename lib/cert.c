@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cert.c - decoding the end-entity certificate: key, names, dates, SPKI,
  * serial number and signature algorithm; its inventory line.

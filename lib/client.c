@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * client.c - requests to one pinned device: the connection, the API key,
  * and the base path of the reports API, for dmu-get and its collector.

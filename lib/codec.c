@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: ISC */
 /* codec.c - hex, base64, fingerprints, SHA-256. */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dmu.h"
 
@@ -204,27 +206,26 @@ dmu_scrub_line(char *out, size_t outsz, const char *in, size_t n)
 	return scrub(out, outsz, in, n, 1);
 }
 
-/* see dmu.h */
-int
-dmu_fpr_parse(const char *s, uint8_t out[32])
+/* "SHA256:" and 43 or 44 base64 characters (OpenSSH drops the '='). */
+static int
+fpr_b64(const char *s, size_t n, uint8_t out[32])
 {
-	size_t i, n = strlen(s);
-	char buf[48];
+	char buf[44];
+
+	if (n != 43 && n != 44)
+		return -1;
+	memcpy(buf, s, n);
+	buf[43] = n == 43 ? '=' : buf[43];
+	return dmu_b64_decode(out, 32, buf, 44) == 32 ? 0 : -1;
+}
+
+/* 64 hex digits, or 32 pairs with ':' between them, any case. */
+static int
+fpr_hex(const char *s, size_t n, uint8_t out[32])
+{
+	size_t i;
 	int colons, hi, lo;
 
-	if (strncmp(s, "SHA256:", 7) == 0) {
-		s += 7;
-		n -= 7;
-		/* OpenSSH style drops the padding; 32 bytes need one '='. */
-		if (n == 43) {
-			memcpy(buf, s, 43);
-			buf[43] = '=';
-			return dmu_b64_decode(out, 32, buf, 44) == 32 ? 0 : -1;
-		}
-		if (n == 44)
-			return dmu_b64_decode(out, 32, s, 44) == 32 ? 0 : -1;
-		return -1;
-	}
 	if (n == 64)
 		colons = 0;
 	else if (n == 95)
@@ -240,6 +241,29 @@ dmu_fpr_parse(const char *s, uint8_t out[32])
 		s += 2;
 	}
 	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_fpr_parse(const char *s, uint8_t out[32])
+{
+	static const char openssl[] = "sha256 fingerprint=";
+	size_t n;
+
+	/* What a person pastes may come with blanks or a newline around. */
+	s += strspn(s, " \t");
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		n--;
+	if (n >= 7 && strncasecmp(s, "sha256:", 7) == 0)
+		return fpr_b64(s + 7, n - 7, out);
+	/* openssl x509 -fingerprint -sha256: "sha256 Fingerprint=AA:..." */
+	if (n >= sizeof(openssl) - 1 &&
+	    strncasecmp(s, openssl, sizeof(openssl) - 1) == 0) {
+		s += sizeof(openssl) - 1;
+		n -= sizeof(openssl) - 1;
+	}
+	return fpr_hex(s, n, out);
 }
 
 /* see dmu.h */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * collect.c - the collector: long polls on one kept-alive connection, the
  * continuity check after a reconnection, deletions, back-off and the stop

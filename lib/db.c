@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db.c - the certificate database: a header line, then one record per
  * line, "DEVICE SHA256HEX LEARNED CERTB64" (format 1) or "DEVICE SHA256HEX

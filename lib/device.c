@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* device.c - device addresses and their canonical host:port form. */
 #include <arpa/inet.h>
 #include <ctype.h>

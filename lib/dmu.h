@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dmu.h - the one header of libdmu: device addresses, codecs, certificates,
  * the pinning X.509 class, TLS connections, the certificate database, HTTP,
@@ -8,7 +9,7 @@
  * never prints or exits.  The exceptions are named in util.c's section:
  * the allocation wrappers (exit 1 when memory runs out), the diagnostic
  * helpers dmu_warn() and dmu_die(), the command-line helpers
- * dmu_opt_timeout(), dmu_print_version() and dmu_fshut(), and a stop
+ * dmu_getopt(), dmu_usage(), dmu_help(), dmu_opt_timeout(), dmu_print_version() and dmu_fshut(), and a stop
  * signal during dmu_stop_exits(1).
  *
  * Failures carry their reason one way: a buffer of DMU_ERRLEN bytes, named
@@ -71,6 +72,37 @@ void dmu_die(int code, const char *fmt, ...);
 void dmu_seterr(char *err, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/*
+ * The command line.  help is a program's (or a dmu-certdb command's) one
+ * help text: its first paragraph, up to the first blank line, is the usage
+ * (the man page's SYNOPSIS), the rest says what the options do.
+ *
+ * dmu_getopt() is getopt(3) that answers -h and --help with the whole help
+ * on stdout and exit 0, and a usage error (an unknown option, a missing
+ * option argument, an unknown "--word") with dmu_usage(); otherwise it
+ * returns what getopt(3) returns.  With optstring starting with '+' the
+ * options end at the first operand.
+ */
+int dmu_getopt(int argc, char **argv, const char *optstring,
+    const char *help);
+
+/*
+ * Prints "progname: REASON" (fmt, unless NULL) and then the usage of help
+ * on stderr, and exits 2: what was wrong first, then how it is right.
+ */
+void dmu_usage(const char *help, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3), noreturn))
+#endif
+    ;
+
+/* Prints help on stdout and exits 0 (1 when stdout cannot take it). */
+void dmu_help(const char *help)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((noreturn))
 #endif
     ;
 
@@ -345,11 +377,18 @@ void dmu_b64_encode(char *out, const void *in, size_t n);
 long dmu_b64_decode(void *out, size_t outsz, const char *in, size_t n);
 
 /*
- * Parses a SHA-256 fingerprint: 64 hex digits, with or without ':' between
- * byte pairs, any case; or "SHA256:" followed by base64 with or without
- * padding.  Returns 0 and fills out, or -1.
+ * Parses a SHA-256 fingerprint in every form a person pastes: 64 hex
+ * digits, with or without ':' between byte pairs, any case; OpenSSL's
+ * "sha256 Fingerprint=" (or "SHA256 Fingerprint=") line of colon hex;
+ * "SHA256:" (any case) followed by base64 with or without its padding, as
+ * OpenSSH writes it.  Blanks and a line end around it are ignored.
+ * Returns 0 and fills out, or -1.
  */
 int dmu_fpr_parse(const char *s, uint8_t out[32]);
+
+/* The forms dmu_fpr_parse() takes, for a message that refuses one. */
+#define DMU_FPR_FORMS "64 hex digits with or without colons, " \
+	"SHA256:base64, or openssl's sha256 Fingerprint=..."
 
 /* The value of the hex digit c (either case), or -1. */
 int dmu_hexval(int c);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * evidence.c - what a server presented on a mismatch, kept for a person
  * to look at: a header line, then one line per (device, presented

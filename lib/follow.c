@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * follow.c - the collector's logic, apart from its I/O: what to do with
  * each answer of the long poll, so that no report is lost or written twice.

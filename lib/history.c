@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * history.c - the append-only history beside the database, FILE.history:
  * a header line, then one line per change,

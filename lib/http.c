@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c - reads one HTTP/1.x response from a byte source and formats the
  * GET request.  The reader is strict and bounded: every limit is checked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * json.c - a strict, small JSON scanner (RFC 8259) for the device's
  * answers: the reports, re-emitted as compact lines with the device first,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* key.c - the API key: from a file or the environment, never from argv. */
 #include <sys/mman.h>
 #include <sys/prctl.h>

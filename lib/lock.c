@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lock.c - the exclusive locks of the database and of the evidence: a
  * lock file beside the data, opened without following a symbolic link,

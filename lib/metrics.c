@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.c - the Prometheus text exposition format, as the node
  * exporter's textfile collector reads it, and RFC 3339 times as Unix time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* net.c - TCP connections with time-outs. */
 #include <sys/types.h>
 #include <sys/socket.h>

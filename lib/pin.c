@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pin.c - our br_x509_class.  The handshake uses the key that this class
  * hands out, so in assert mode it can only complete with the private key of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * state.c - the collector's state file: the serial and timestamp of the
  * last report written, so that a new run resumes after it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls.c - the one BearSSL client setup, and I/O with time-outs.  TLS 1.2
  * only, forward-secret ECDHE suites with AEAD first, no resumption, our

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* util.c - diagnostics, allocation wrappers, small helpers. */
 #define _GNU_SOURCE	/* ppoll(), in POSIX only since 2024 */
 #include <sys/stat.h>
@@ -94,6 +95,87 @@ dmu_seterr(char *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, DMU_ERRLEN, fmt, ap);
 	va_end(ap);
+}
+
+/* see dmu.h */
+void
+dmu_usage(const char *help, const char *fmt, ...)
+{
+	const char *end = strstr(help, "\n\n");
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vwarn(fmt, ap);
+		va_end(ap);
+	}
+	fwrite(help, 1, end != NULL ? (size_t)(end - help) + 1 : strlen(help),
+	    stderr);
+	exit(DMU_EUSAGE);
+}
+
+/* see dmu.h */
+void
+dmu_help(const char *help)
+{
+	fputs(help, stdout);
+	exit(dmu_fshut() != 0 ? DMU_EFAIL : DMU_OK);
+}
+
+/*
+ * Looks through the options still to come for "--help" and for other
+ * "--word"s, which getopt(3) would take apart letter by letter.  Option
+ * arguments are skipped, so "-a --help" is an argument, not a request.
+ */
+static void
+long_options(int argc, char **argv, const char *optstring, const char *help)
+{
+	const char *p, *q;
+	int i, inorder = optstring[0] == '+';
+
+	for (i = optind; i < argc; i++) {
+		p = argv[i];
+		if (strcmp(p, "--") == 0)
+			return;
+		if (p[0] != '-' || p[1] == '\0') {
+			if (inorder)
+				return;
+			continue;
+		}
+		if (strcmp(p, "--help") == 0)
+			dmu_help(help);
+		if (p[1] == '-')
+			dmu_usage(help, "unknown option '%.40s'", p);
+		for (p++; *p != '\0'; p++)
+			if (*p != ':' && (q = strchr(optstring, *p)) != NULL &&
+			    q[1] == ':') {
+				if (p[1] == '\0')
+					i++;	/* the next one is its argument */
+				break;
+			}
+	}
+}
+
+/* see dmu.h */
+int
+dmu_getopt(int argc, char **argv, const char *optstring, const char *help)
+{
+	const char *q;
+	int c;
+
+	long_options(argc, argv, optstring, help);
+	opterr = 0;
+	if ((c = getopt(argc, argv, optstring)) != '?')
+		return c;
+	if (optopt == 'h')
+		dmu_help(help);
+	q = optopt != 0 && optopt != ':' && optopt != '+' ?
+	    strchr(optstring, optopt) : NULL;
+	if (q != NULL && q[1] == ':')
+		dmu_usage(help, "option -%c needs an argument", optopt);
+	if (optopt > 0x20 && optopt < 0x7f)
+		dmu_usage(help, "unknown option -%c", optopt);
+	dmu_usage(help, "unknown option");
 }
 
 /* see dmu.h */

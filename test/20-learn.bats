@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # dmu-learn: capture a device's certificate, authorize it, print a record.
 
 load helper
@@ -41,8 +42,15 @@ load helper
 	dev=127.0.0.1:$SIM_PORT
 	hex=$(fpr_hex a)
 	colon=$(fpr_colon a)
+	openssl=$(openssl x509 -in a.pem -noout -fingerprint -sha256)
+	b64=$(fpr_b64 a)
+	# As pasted: openssl's whole line (OpenSSL 3 and 1.1 spellings), the
+	# OpenSSH form in either case of its prefix, blanks and a line end.
 	for f in "$colon" "${colon,,}" "$hex" "${hex^^}" \
-	    "$(fpr_b64 a)" "$(fpr_b64 a nopad)"; do
+	    "$b64" "$(fpr_b64 a nopad)" "sha256:${b64#SHA256:}" \
+	    "$openssl" "sha256 Fingerprint=$colon" "SHA256 Fingerprint=$colon" \
+	    "SHA256 Fingerprint=${colon,,}" "sha256 Fingerprint=$hex" \
+	    " $colon " "$hex"$'\n' "	$openssl"$'\r\n'; do
 		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
 		assert_success
 		assert_output --regexp "^$dev $hex [0-9TZ:-]+ fingerprint [A-Za-z0-9_][A-Za-z0-9._-]* [A-Za-z0-9+/=]+$"
@@ -72,7 +80,11 @@ load helper
 	start_sim a
 	dev=127.0.0.1:$SIM_PORT
 	hex=$(fpr_hex a)
-	for f in "xyz" "${hex:1}" "${hex}00" "SHA256:!!!" "${hex:0:62}:z"; do
+	colon=$(fpr_colon a)
+	for f in "xyz" "${hex:1}" "${hex}00" "SHA256:!!!" "${hex:0:62}:z" \
+	    "sha1 Fingerprint=$colon" "sha256 Fingerprint=" \
+	    "sha256 Fingerprint=${colon:3}" "sha256 Fingerprint:$colon" \
+	    "SHA256 Fingerprint=$(fpr_b64 a)" "${colon:0:50} ${colon:51}"; do
 		run --separate-stderr dmu-learn -F "$f" -t "$T" "$dev" </dev/null
 		assert_failure 2
 		assert_output ''
@@ -190,6 +202,27 @@ EOF
 	assert_line -n 0 --regexp "^127\.0\.0\.1:$pa $(fpr_hex a) "
 	assert_line -n 1 --regexp "^127\.0\.0\.1:$pb $(fpr_hex b) "
 	[[ $stderr == *"127.0.0.1:$pb"*mismatch* ]]
+}
+
+@test "learn: a manifest takes openssl's \"sha256 Fingerprint=\" line as pasted" {
+	mkcert a ec
+	mkcert b ec
+	start_sim a
+	pa=$SIM_PORT
+	start_sim b
+	pb=$SIM_PORT
+	run --separate-stderr dmu-learn -t "$T" <<EOF
+127.0.0.1:$pa $(openssl x509 -in a.pem -noout -fingerprint -sha256)
+127.0.0.1:$pb   SHA256 Fingerprint=$(fpr_colon b)   # OpenSSL 1.1
+EOF
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$pa $(fpr_hex a) [^ ]+ manifest "
+	assert_line -n 1 --regexp "^127\.0\.0\.1:$pb $(fpr_hex b) [^ ]+ manifest "
+	# The wrong certificate's line is still refused.
+	run --separate-stderr dmu-learn -t "$T" <<<"127.0.0.1:$pa sha256 Fingerprint=$(fpr_colon b)"
+	assert_failure 4
+	assert_output ''
 }
 
 @test "learn: a manifest line with extra fields is 7" {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The trust lifecycle: the database lock, provenance, history, evidence.
 
 load helper
@@ -418,6 +419,10 @@ pem_of() {
 	assert_success
 	assert_line --regexp '^key: +RSA 2048$'
 	assert_line --regexp '^status: +in the history$'
+	# openssl's line, as pasted, names a past certificate too.
+	run --separate-stderr dmu-certdb pem st1 "$(openssl x509 -in a.pem -noout -fingerprint -sha256)" </dev/null
+	assert_success
+	assert_output "$(pem_of a)"
 	run --separate-stderr dmu-certdb pem st1 "$(fpr_hex a | tr 0-9a-f 1-9a-f0)" </dev/null
 	assert_failure 3
 	run head -n 1 "$DMU_CERTDB.history"

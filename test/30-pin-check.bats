@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # dmu-pin-check: assert pinned certificates with a handshake only.
 
 load helper

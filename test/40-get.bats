@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # dmu-get: single requests (latest, oldest, a serial, list, wait) against the
 # simulator, the key, the application, and hostile or broken answers.
 

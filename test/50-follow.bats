@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # dmu-get follow: the collector.  Every report once and in order through
 # device errors, cuts and restarts; the state file; -d; signals and write
 # errors; serial gaps; a changed certificate at reconnection.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # share/jq: the filters of the README and the demo, run with the installed
 # jq on real dmu-get output (from the simulator, and from a fake device for
 # contents the simulator never makes).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # A man in the middle with another certificate gets a failed handshake and
 # not one byte of plaintext: no request, no key.  dmu-get, its follow mode
 # and dmu-pin-check; an impostor on the device's own address and one behind

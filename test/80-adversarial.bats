@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Adversarial suite: hostile and broken devices (slowloris, long chains,
 # huge certificates, exotic keys, renegotiation), crashes and hostile file
 # systems under the certificate database, and the API key under a
@@ -683,6 +684,9 @@ dmu-get: $DEV: the device refused the API key from key file wrongkey (-k); dmu s
 # valgrind build, whose core would be of the tool (or terabytes of shadow).
 core_of() {
 	command -v gcore >/dev/null || skip "gcore (gdb) is not installed"
+	# dmu-get holding a key is not dumpable (PR_SET_DUMPABLE 0): only root
+	# (CAP_SYS_PTRACE) may look into it, as a packager's build user cannot.
+	[ "$(id -u)" -eq 0 ] || skip "root only: dmu-get with a key is not dumpable"
 	[ "$(head -c 2 "$DMU_BIN/dmu-get")" != '#!' ] ||
 	    skip "$DMU_BIN/dmu-get is a wrapper (sanitizer, valgrind or qemu build)"
 	gcore -o "$2.tmp" "$1" >/dev/null 2>&1 ||

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Fitting the system: make install and uninstall as a packager uses them,
 # reproducible builds, -V, the manual pages as installed, bash completion,
 # and the systemd unit (systemd-analyze, and its command run as systemd

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Fleet recipes: the examples of dmu(7), "Fleets", run as the page shows
 # them (test/helper-man.bash takes them out of the page), and the scripts
 # they use, share/examples/fleet-check and collect-all.  The README shows
@@ -121,9 +122,9 @@ nightly_setup() {
 	wait "${SIM_PIDS[2]}" 2>/dev/null || true
 	run --separate-stderr bash -c "$EX"
 	assert_failure 4
-	assert_equal "${lines[0]}" "dmu: 1 ok, 1 mismatch, 0 unknown, 1 error"
+	assert_equal "${lines[0]}" "dmu: 1 ok, 1 mismatch, 0 unknown, 1 unreachable, 0 incompatible, 0 error"
 	assert_equal "${lines[1]}" "127.0.0.1:$P2 mismatch presented=$(fpr_hex b) expected=$(fpr_hex other)"
-	[[ ${lines[2]} == "127.0.0.1:$P3 error "* ]] || fail "line 3: ${lines[2]}"
+	[[ ${lines[2]} == "127.0.0.1:$P3 error unreachable "* ]] || fail "line 3: ${lines[2]}"
 	assert_equal "${#lines[@]}" 3
 }
 
@@ -131,21 +132,21 @@ nightly_setup() {
 	nightly_setup
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check"
 	assert_failure 4
-	assert_equal "${lines[0]}" "dmu: 1 ok, 1 mismatch, 0 unknown, 1 error"
+	assert_equal "${lines[0]}" "dmu: 1 ok, 1 mismatch, 0 unknown, 1 unreachable, 0 incompatible, 0 error"
 	assert_equal "${lines[1]}" "127.0.0.1:$P2 mismatch presented=$(fpr_hex b) expected=$(fpr_hex other)"
-	[[ ${lines[2]} == "127.0.0.1:$P3 error "* ]] || fail "line 3: ${lines[2]}"
+	[[ ${lines[2]} == "127.0.0.1:$P3 error unreachable "* ]] || fail "line 3: ${lines[2]}"
 	assert_equal "${#lines[@]}" 3
 	[[ $stderr == *"127.0.0.1:$P2"* ]]
 	# Another database with -f; -j and -t pass through.
 	dmu-certdb get "127.0.0.1:$P1" | dmu-certdb -f site.db add
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f site.db -j 2 -t 3
 	assert_success
-	assert_output "dmu: 1 ok, 0 mismatch, 0 unknown, 0 error"
+	assert_output "dmu: 1 ok, 0 mismatch, 0 unknown, 0 unreachable, 0 incompatible, 0 error"
 	# An empty database that exists: no devices, said so, fine.
 	: >empty.db
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" -f empty.db
 	assert_success
-	assert_output "dmu: 0 ok, 0 mismatch, 0 unknown, 0 error"
+	assert_output "dmu: 0 ok, 0 mismatch, 0 unknown, 0 unreachable, 0 incompatible, 0 error"
 	assert_equal "$stderr" "fleet-check: no devices in the certificate database"
 	# One that does not exist (a misspelt name, the wrong HOME) is no
 	# healthy fleet: dmu-certdb's failure, its path, no summary.
@@ -167,6 +168,29 @@ nightly_setup() {
 	assert_failure 2
 	run --separate-stderr "$EXAMPLES_DIR/fleet-check" extra
 	assert_failure 2
+}
+
+@test "fleet: fleet-check: the summary comes first, before dmu-pin-check's warnings, and unreachable, incompatible and error are apart" {
+	nightly_setup
+	# An old device that speaks TLS 1.0 only: incompatible.
+	mkcert old ec
+	start_sim old -V tls10
+	P4=$SIM_PORT
+	record "127.0.0.1:$P4" old | dmu-certdb add
+	# One stream, as on a terminal or in a cron mail.
+	run bash -c "'$EXAMPLES_DIR/fleet-check' -t 3 2>&1"
+	assert_failure 4
+	assert_equal "${lines[0]}" "dmu: 1 ok, 1 mismatch, 0 unknown, 1 unreachable, 1 incompatible, 0 error"
+	assert_equal "${lines[1]}" "127.0.0.1:$P2 mismatch presented=$(fpr_hex b) expected=$(fpr_hex other)"
+	[[ ${lines[2]} == "127.0.0.1:$P3 error unreachable "* ]] || fail "line 3: ${lines[2]}"
+	[[ ${lines[3]} == "127.0.0.1:$P4 error incompatible "* ]] || fail "line 4: ${lines[3]}"
+	# Then dmu-pin-check's talk, the long mismatch warning among it.
+	[ "${#lines[@]}" -gt 4 ] || fail "no warnings after the lines: $output"
+	for ((i = 4; i < ${#lines[@]}; i++)); do
+		[[ ${lines[i]} == dmu-pin-check:* ]] || fail "line $((i + 1)): ${lines[i]}"
+	done
+	[[ $output == *"dmu-pin-check: 127.0.0.1:$P2"* ]] ||
+	    fail "no mismatch warning: $output"
 }
 
 @test "fleet: dmu(7) example 9: collect-all merges every station into one file, whole lines, and resumes after Ctrl-C" {
@@ -312,6 +336,9 @@ print(n)' >count || fail "a line is not whole: $(cat err)"
 	command -v strace >/dev/null || skip "strace is not installed"
 	# LeakSanitizer cannot run under ptrace; the real build is what counts.
 	[ -z "${DMU_VARIANT-}" ] || skip "strace does not mix with $DMU_VARIANT"
+	# dmu-get holding a key is not dumpable (PR_SET_DUMPABLE 0): only root
+	# (CAP_SYS_PTRACE) may look into it, as a packager's build user cannot.
+	[ "$(id -u)" -eq 0 ] || skip "root only: dmu-get with a key is not dumpable"
 	# Lines of 3990 and of 4096 bytes, newline included, to a pipe.
 	for size in 3894 4003; do
 		long_device "f$size" "$size"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Every example of every manual page, run as the page shows it: the text is
 # taken out of man/*.[157] by test/helper-man.bash, its devices turned into
 # simulators and its /usr/local/share/dmu paths into share/.  A test is
@@ -269,11 +270,11 @@ old.example.net:443"
 	# As shown, on a terminal: each line comes out as it comes in.
 	command -v script >/dev/null || skip "script (util-linux) is not installed"
 	printf '%s\n' "$EX" >ex.sh
-	group_bg tty tty.err "script -qfec 'bash ex.sh' /dev/null"
+	tty_bg tty tty.err ex.sh
 	wait_until 5 count_in tty '"values":{' 2 || fail "tty: $(cat tty)"
 	ctl "gen 1" >/dev/null
 	wait_until 5 count_in tty '"values":{' 3 || fail "tty: $(cat tty)"
-	kill -TERM -- "-$GROUP"
+	tty_stop
 	# With --unbuffered, as the page says, into a file.
 	EX=${EX/jq -c/jq -c --unbuffered}
 	group_bg values.ndjson err "$EX"
@@ -425,13 +426,28 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	start_sim a
 	P1=$SIM_PORT
 	record "127.0.0.1:$P1" old | dmu-certdb add
+	# The nightly check saw the new certificate.
+	run dmu-pin-check -t "$T" "127.0.0.1:$P1"
+	assert_failure 4
+	cp a.pem st1.pem
 	example dmu-learn.1 4
-	example_has "dmu-certdb add -r"
-	run on_pty yes "$EX"
+	example_has 'dmu-learn -F "$fp" 127.0.0.1:'"$P1"' | dmu-certdb add -r'
+	example_has "dmu-certdb seen"
+	# No terminal: -F, never a question.
+	run --separate-stderr setsid bash -e -o pipefail -c "$EX"
 	assert_success
+	# The look came first: what was presented, then the record replaced.
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) "
 	assert_equal "$(dmu-certdb get "127.0.0.1:$P1" | cut -d' ' -f2)" "$(fpr_hex a)"
+	assert_equal "$(dmu-certdb get "127.0.0.1:$P1" | cut -d' ' -f4)" fingerprint
 	# It was told loudly that this may be a man in the middle.
-	grep -qi "man in the middle" err tty || fail "no warning: $(cat err tty)"
+	[[ ${stderr,,} == *"man in the middle"* ]] || fail "no warning: $stderr"
+	# An impostor's certificate instead is refused, the pin kept.
+	mkcert b ec
+	cp b.pem st1.pem
+	run --separate-stderr setsid bash -e -o pipefail -c "$EX"
+	assert_failure 4
+	assert_equal "$(dmu-certdb get "127.0.0.1:$P1" | cut -d' ' -f2)" "$(fpr_hex a)"
 }
 
 # ---- dmu-pin-check(1) ----
@@ -515,10 +531,11 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	collector=$BG_PID
 	wait_lines st1.ndjson 2
 	printf '%s\n' "${CMDS[1]}" >watch.sh
-	group_bg tty tty.err "script -qfec 'bash watch.sh' /dev/null"
+	tty_bg tty tty.err watch.sh
 	wait_until 5 count_in tty '"values":{' 2 || fail "tty: $(cat tty)"
 	ctl "gen 1" >/dev/null
 	wait_until 5 count_in tty '"values":{' 3 || fail "tty: $(cat tty)"
+	tty_stop
 	kill -TERM "$collector"
 	bg_wait "$collector" 10
 	assert_equal "$BG_STATUS" 0
@@ -543,14 +560,19 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	start_sim a
 	P1=$SIM_PORT
 	record "127.0.0.1:$P1" old | dmu-certdb add
+	run dmu-pin-check -t "$T" "127.0.0.1:$P1"
+	assert_failure 4
+	cp a.pem st1.pem
 	example dmu.7 5
-	example_has "dmu-certdb add -r"
-	run on_pty yes "$EX"
+	example_has 'dmu-learn -F "$fp"'
+	example_has "dmu-certdb seen"
+	run --separate-stderr setsid bash -e -o pipefail -c "$EX"
 	assert_success
+	assert_line -n 0 --regexp "^127\.0\.0\.1:$P1 $(fpr_hex a) "
 	assert_equal "$(dmu-certdb get "127.0.0.1:$P1" | cut -d' ' -f2)" "$(fpr_hex a)"
 	# Without -r the database would have refused it.
 	record "127.0.0.1:$P1" old | dmu-certdb add -r 2>/dev/null
-	run on_pty yes "${EX% -r}"
+	run --separate-stderr setsid bash -e -o pipefail -c "${EX% -r}"
 	assert_failure 4
 }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Fleet operations: dmu-certdb inventory, the node-exporter metrics of
 # dmu-pin-check -m and dmu-get follow -m (checked by the real promtool and
 # served by the real prometheus-node-exporter), the alert rules, check_dmu
@@ -594,7 +595,9 @@ perf() {
 	[ $((t1 - t0)) -lt $((3500 * SLOW)) ] || fail "took $((t1 - t0)) ms"
 	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
 	sleep 0.2
-	! pgrep -f "dmu-pin-check -j 1 -t 1" >/dev/null || fail "dmu-pin-check still runs"
+	# This test's own dmu-pin-check (its database), not another suite's.
+	! pgrep -f "dmu-pin-check -j 1 -t 1 -f $DMU_CERTDB" >/dev/null ||
+	    fail "dmu-pin-check still runs"
 }
 
 @test "check_dmu: stopped by the monitoring system (SIGTERM), it exits 3 and stops dmu-pin-check" {
@@ -612,6 +615,17 @@ perf() {
 	gone() { ! pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null; }
 	wait_until 5 gone || fail "dmu-pin-check still runs"
 	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
+	# Nor its watchdog's sleep: nothing with its environment still runs.
+	none_left() {
+		! grep -qszx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ
+	}
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
+	# The same after a run that ends by itself, well before its time-out.
+	env -i TMPDIR="$PWD/tmp" PATH="$PATH" ./check_dmu -f "$DMU_CERTDB" -t 30 \
+	    "127.0.0.1:$(free_port)" >/dev/null 2>&1 || :
+	wait_until 5 none_left ||
+	    fail "left running: $(grep -lzx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ 2>/dev/null)"
 }
 
 @test "check_dmu: -h and --help print the usage and the range syntax, -V and --version the version" {
@@ -737,6 +751,52 @@ two_sims() {
 	assert_success
 	assert_equal "$(grep -c ' RH [*#$%@&=-]' <<<"$output")" 2
 	! grep -q ' TA [*#$%@&=-]' <<<"$output"
+}
+
+# reports_over SECONDS N: N reports of one device, evenly over SECONDS.
+reports_over() {
+	local i t0=1764890000
+	for ((i = 0; i < $2; i++)); do
+		printf '{"device":"st1:443","serial":%d,"timestamp":"%s","content":"TA=%d,RH=50"}\n' \
+		    $((i + 1)) "$(date -u -d "@$((t0 + i * $1 / ($2 - 1)))" +%Y-%m-%dT%H:%M:%SZ)" "$i"
+	done
+}
+
+# axis_labels: the time labels of the terminal plot in $output, one a line.
+axis_labels() {
+	grep -oE '\b[0-9]{2}:[0-9]{2}(:[0-9]{2})?\b' <<<"$output"
+}
+
+@test "plot: the time axis labels differ from tick to tick, over seconds, one instant and hours" {
+	command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian package gnuplot-nox)"
+	for span in 3 20 150 590; do
+		reports_over "$span" 7 >r.ndjson
+		run --separate-stderr env COLUMNS=100 "$PLOT" r.ndjson
+		assert_success
+		assert_equal "$stderr" ""
+		labels=$(axis_labels)
+		[ "$(wc -l <<<"$labels")" -ge 3 ] || fail "$span s: labels: $labels"
+		# Seconds are shown, and no label repeats.
+		grep -qvE '^[0-9]{2}:[0-9]{2}:[0-9]{2}$' <<<"$labels" &&
+		    fail "$span s: a label without seconds: $labels"
+		assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	done
+	# Every report at one instant: labels around it, none repeated.
+	reports_over 0 3 >r1.ndjson
+	run --separate-stderr env COLUMNS=100 "$PLOT" r1.ndjson
+	assert_success
+	labels=$(axis_labels)
+	[ "$(wc -l <<<"$labels")" -ge 3 ] || fail "one instant: labels: $labels"
+	assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	# Over hours: hours and minutes, with the date under them.
+	reports_over 14400 7 >r.ndjson
+	run --separate-stderr env COLUMNS=100 "$PLOT" r.ndjson
+	assert_success
+	labels=$(axis_labels)
+	assert_equal "$(sort <<<"$labels" | uniq -d)" ""
+	grep -qE '^ *([0-9]{2}:[0-9]{2} +)+[0-9]{2}:[0-9]{2} *$' <<<"$output" ||
+	    fail "no HH:MM labels: $output"
+	grep -qE '^ *(12-0[45] +)+12-0[45] *$' <<<"$output" || fail "no dates: $output"
 }
 
 @test "plot: says clearly when gnuplot is missing; bad input and usage errors" {
@@ -1014,8 +1074,10 @@ dmu_up{device=\"$DEV\"} 1"
 	# 200 answers, one report each, as fast as they come: the file is
 	# written at most once a second (strace counts the renames), and
 	# once more at the end.  (Not under a sanitizer: LeakSanitizer
-	# cannot run under ptrace.)
-	if command -v strace >/dev/null && [ -z "${DMU_VARIANT-}" ]; then
+	# cannot run under ptrace.  As root only: dmu-get with a key is not
+	# dumpable, and strace cannot read its arguments otherwise.)
+	if command -v strace >/dev/null && [ -z "${DMU_VARIANT-}" ] &&
+	    [ "$(id -u)" -eq 0 ]; then
 		sim_up b -n 0
 		t0=$(now_ms)
 		bg out err strace -f -qq -e trace=rename,renameat,renameat2 \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench-time OUT CMD [ARG ...] - runs CMD and appends one line to OUT:
  * "WALL USER SYS MAXRSS STATUS", times in microseconds, the peak resident

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * clock-hook.c - a test hook for the clock, linked only into the programs
  * that make check-time64 builds (never into an installed one), with

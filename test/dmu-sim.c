@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dmu-sim - a fake Vaisala DMU801 for the test suite and the demo.  It
  * serves the Kaiku HTTPS Reports API on loopback with BearSSL's server side
@@ -7,34 +8,8 @@
  * The simulator is the test oracle for libdmu, so it shares no code with it:
  * a bug in the library's base64 or PEM code must not be mirrored here.
  *
- * The control port takes one command a line and answers one line, "ok ..."
- * or "err usage: ...":
- *
- *	gen [N]			N new reports (1); answers the last serial
- *	restart			forget every report: serials start at 1 again
- *	fail N [STATUS] [RA]	the next N requests get STATUS (503), with
- *				Retry-After RA (the rest of the line) if given
- *	cut N			the next N answers with a body stop half-way
- *	malformed N		the next N 200 answers are truncated JSON
- *	slow N MS		the next N answers wait MS milliseconds first
- *	mode length|chunked|close|pretty	how answers are framed
- *	trail N crlf|answer SERIAL [apart]
- *				the next N answers are followed by a stray
- *				CRLF, or by a second, unrequested 200 answer
- *				holding one report of serial SERIAL; in the
- *				same TLS record, or with apart in a record of
- *				its own (both records in one TCP segment)
- *	fold N			the next N answers fold every header line
- *				(obs-fold): "Name:" CRLF SP "value", and the
- *				Server field inside its value
- *	key KEY			the API key the device expects from now on
- *	clock			the device's clock: "ok EPOCH YYYY-MM-DDTHH:MM:SSZ"
- *	clock +S | clock -S	moves the device's clock S seconds on or back
- *	clock set EPOCH | clock set YYYY-MM-DDTHH:MM:SSZ
- *				sets it; it runs on from there
- *	stats			counters: reports, first, last, maxserial,
- *				requests, conns, handshakes, deletes
- *	quit			ends the simulator
+ * The control port takes one command a line and answers one line; the
+ * commands, and the options, are in help[] below (dmu-sim -h).
  *
  * The clock only stamps new reports (their timestamp and the date and time
  * in their content), so a test that needs a report of another second says
@@ -159,16 +134,71 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * The one help: the first paragraph is the usage, the rest the options and
+ * the control commands (README "Try it without a device" points here).
+ */
+static const char help[] =
+"usage: dmu-sim -c CERT.pem -k KEY.pem [-46h] [-p PORT] [-P PORTFILE] [-a APP]\n"
+"               [-l ADDRESS[%IFACE]] [-K KEY] [-b RINGSIZE] [-g INTERVAL_MS]\n"
+"               [-n INITIAL] [-m MAXPERANSWER] [-V tls10|tls11|tls12]\n"
+"               [-L LOGFILE] [-S silent|drip]\n"
+"\n"
+"A simulated Vaisala DMU801: serves the HTTPS Reports API on loopback with\n"
+"CERT.pem and KEY.pem, and takes control commands on a second, plain-TCP\n"
+"loopback port. It runs until SIGTERM, SIGINT or the quit command.\n"
+"\n"
+"  -4 | -6         listen on 127.0.0.1 (the default) or ::1\n"
+"  -a APP          the application name in the URL (https_server_1)\n"
+"  -b RINGSIZE     keep the newest RINGSIZE reports (128)\n"
+"  -c CERT.pem     the certificate (chain) to present\n"
+"  -g INTERVAL_MS  make a new report every INTERVAL_MS (0: only on gen)\n"
+"  -K KEY          the API key expected, as the device shows it\n"
+"                  (DEMO:SECRET_KEY)\n"
+"  -k KEY.pem      the private key of the certificate\n"
+"  -L LOGFILE      append one line per event (conn, handshake, request)\n"
+"  -l ADDRESS[%IFACE]  serve the API on this address (a test's namespace)\n"
+"  -m MAX          at most MAX reports in one answer (0: no limit)\n"
+"  -n INITIAL      start with INITIAL reports (0)\n"
+"  -P PORTFILE     write \"PORT CONTROLPORT\" to PORTFILE once listening\n"
+"  -p PORT         the API port (0: any free one)\n"
+"  -S silent|drip  accept connections but never answer, or drip bytes\n"
+"  -V tls1N        speak only this TLS version (tls12)\n"
+"  -h, --help      print this help\n"
+"\n"
+"Control commands, one a line on the control port; each answers one line,\n"
+"\"ok ...\" or \"err usage: ...\" (e.g. echo gen 3 | socat - TCP:127.0.0.1:CTL):\n"
+"  gen [N]             N new reports (1); answers the last serial\n"
+"  restart             forget every report: serials start at 1 again\n"
+"  fail N [STATUS] [RA]  the next N requests get STATUS (503), with\n"
+"                      Retry-After RA (the rest of the line) if given\n"
+"  cut N               the next N answers with a body stop half-way\n"
+"  malformed N         the next N 200 answers are truncated JSON\n"
+"  slow N MS           the next N answers wait MS milliseconds first\n"
+"  mode length|chunked|close|pretty  how answers are framed\n"
+"  trail N crlf|answer SERIAL [apart]  the next N answers are followed by a\n"
+"                      stray CRLF, or by a second, unrequested 200 answer\n"
+"                      holding one report of serial SERIAL; in the same TLS\n"
+"                      record, or with apart in a record of its own\n"
+"  fold N              the next N answers fold every header line (obs-fold)\n"
+"  key KEY             the API key the device expects from now on\n"
+"  clock               the device's clock: \"ok EPOCH YYYY-MM-DDTHH:MM:SSZ\"\n"
+"  clock +S | clock -S moves the device's clock S seconds on or back\n"
+"  clock set EPOCH | clock set YYYY-MM-DDTHH:MM:SSZ  sets it; it runs on\n"
+"  stats               counters: reports, first, last, maxserial,\n"
+"                      requests, conns, handshakes, deletes\n"
+"  quit                ends the simulator\n"
+"\n"
+"The clock only stamps new reports; every time-out and delay runs on the\n"
+"real, monotonic clock.\n";
+
+/* A usage error: what was wrong (why, unless NULL), then the usage. */
 static void
-usage(void)
+usage(const char *why)
 {
-	fputs("usage: dmu-sim -c CERT.pem -k KEY.pem [-46] [-p PORT] "
-	    "[-P PORTFILE] [-a APP]\n"
-	    "               [-l ADDRESS[%IFACE]] "
-	    "               [-K KEY] [-b RINGSIZE] [-g INTERVAL_MS] "
-	    "[-n INITIAL] [-m MAXPERANSWER]\n"
-	    "               [-V tls10|tls11|tls12] [-L LOGFILE] "
-	    "[-S silent|drip]\n", stderr);
+	if (why != NULL)
+		fprintf(stderr, "dmu-sim: %s\n", why);
+	fwrite(help, 1, (size_t)(strstr(help, "\n\n") - help) + 1, stderr);
 	exit(2);
 }
 
@@ -310,11 +340,12 @@ static long
 optnum(const char *s, long min, long max, int c)
 {
 	long long v;
+	char why[128];
 
 	if (parse_ll(s, min, max, &v) < 0) {
-		fprintf(stderr, "dmu-sim: -%c: not a number in %ld..%ld: %s\n",
+		snprintf(why, sizeof why, "-%c: not a number in %ld..%ld: %.40s",
 		    c, min, max, s);
-		usage();
+		usage(why);
 	}
 	return (long)v;
 }
@@ -2018,12 +2049,23 @@ main(int argc, char *argv[])
 	int64_t nextgen = 0, wait;
 	int ch, lfd, cfd, fd, tmo;
 	size_t i;
+	char msg[64];
 
 	opt.logfd = -1;
 	opt.ringsize = 128;
 	opt.tls_min = opt.tls_max = BR_TLS12;
-	while ((ch = getopt(argc, argv, "46a:b:c:g:k:l:m:n:p:K:L:P:S:V:")) != -1) {
+	for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0) {
+			fputs(help, stdout);
+			return fflush(stdout) != 0;
+		}
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "46a:b:c:g:hk:l:m:n:p:K:L:P:S:V:")) !=
+	    -1) {
 		switch (ch) {
+		case 'h':
+			fputs(help, stdout);
+			return fflush(stdout) != 0;
 		case '4': opt.v6 = 0; break;
 		case '6': opt.v6 = 1; break;
 		case 'a': app = optarg; break;
@@ -2045,10 +2087,8 @@ main(int argc, char *argv[])
 				opt.serve = SERVE_SILENT;
 			else if (strcmp(optarg, "drip") == 0)
 				opt.serve = SERVE_DRIP;
-			else {
-				fprintf(stderr, "dmu-sim: -S: silent or drip\n");
-				usage();
-			}
+			else
+				usage("-S: silent or drip");
 			break;
 		case 'V':
 			if (strcmp(optarg, "tls10") == 0)
@@ -2057,35 +2097,35 @@ main(int argc, char *argv[])
 				opt.tls_min = opt.tls_max = BR_TLS11;
 			else if (strcmp(optarg, "tls12") == 0)
 				opt.tls_min = opt.tls_max = BR_TLS12;
-			else {
-				fprintf(stderr, "dmu-sim: -V: tls10, tls11 or "
-				    "tls12\n");
-				usage();
-			}
+			else
+				usage("-V: tls10, tls11 or tls12");
 			break;
 		default:
-			usage();
+			snprintf(msg, sizeof msg, strchr("abcgklmnpKLPSV",
+			    optopt) != NULL ? "option -%c needs an argument" :
+			    "unknown option -%c", optopt);
+			usage(msg);
 		}
 	}
-	if (optind != argc || cert == NULL || key == NULL)
-		usage();
+	if (optind != argc)
+		usage("no operands: every setting is an option");
+	if (cert == NULL || key == NULL)
+		usage("-c CERT.pem and -k KEY.pem are needed");
 	for (i = 0; app[i]; i++)
 		if (!(app[i] >= 'a' && app[i] <= 'z') &&
 		    !(app[i] >= 'A' && app[i] <= 'Z') &&
 		    !(app[i] >= '0' && app[i] <= '9') && !strchr("._-", app[i]))
 			break;
 	if (app[i] != '\0' || i == 0 || i > 64) {
-		fprintf(stderr, "dmu-sim: -a: letters, digits, '.', '_', '-' "
-		    "only, 1..64 of them\n");
-		usage();
+		usage("-a: letters, digits, '.', '_', '-' only, 1..64 of them");
 	}
 	snprintf(opt.base, sizeof opt.base, "/api/application/%s/reports/v1",
 	    app);
 	opt.baselen = strlen(opt.base);
 	if (set_key(apikey) < 0) {
-		fprintf(stderr, "dmu-sim: -K: printable ASCII, 1..%d bytes\n",
+		snprintf(msg, sizeof msg, "-K: printable ASCII, 1..%d bytes",
 		    KEY_MAX);
-		usage();
+		usage(msg);
 	}
 
 	load_creds(cert, key);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # helper-adv.bash - set-up for the adversarial suite (80-adversarial), on
 # top of helper.bash.
 #

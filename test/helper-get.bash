@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # helper-get.bash - set-up for the dmu-get suites (40-get, 50-follow,
 # 60-share, 70-mitm), on top of helper.bash.
 #

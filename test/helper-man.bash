@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # helper-man.bash - the example blocks of the manual pages and the README,
 # as text and as commands, so that the suites run exactly what the
 # documentation shows (test/91-fleet.bats, test/92-man-examples.bats).
@@ -61,6 +62,29 @@ localize() {
 	t=${t//127.0.0.1:8445/127.0.0.1:${P3:-8445}}
 	t=${t//\/usr\/local\/share\/dmu\//$DMU_REPO/share/}
 	printf '%s\n' "$t"
+}
+
+# tty_bg OUT ERR SCRIPT: runs the bash script file SCRIPT in the background
+# on a terminal of its own (script(1)), output in OUT.  script(1) puts it in
+# a session of its own, out of reach of a signal to our group, and when a
+# pty's session leader ends the kernel sends the rest no SIGHUP: so the
+# script's process group (its shell's $$, written to SCRIPT.pgid) joins
+# BG_GROUPS for teardown, and tty_stop ends it.  Sets TTY_PGID.
+tty_bg() {
+	printf 'echo $$ >%s.pgid\n%s\n' "$3" "$(cat "$3")" >"$3"
+	group_bg "$1" "$2" "script -qfec 'bash $3' /dev/null"
+	wait_until 5 test -s "$3.pgid" || fail "$3 did not start"
+	TTY_PGID=$(cat "$3.pgid")
+	BG_GROUPS+=("$TTY_PGID")
+}
+
+# tty_stop: sends TERM to the pipeline of tty_bg and waits until it ended;
+# script(1) ends with it.
+tty_stop() {
+	kill -TERM -- "-$TTY_PGID" 2>/dev/null
+	wait_until 10 eval '! kill -0 -- "-$TTY_PGID" 2>/dev/null' ||
+	    fail "the pipeline on the terminal did not end"
+	kill -TERM -- "-$GROUP" 2>/dev/null || :
 }
 
 # example PAGE N [SECTION]: the Nth example of man/PAGE (EXAMPLES unless

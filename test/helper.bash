@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # helper.bash - shared set-up for the dmu bats suites.
 #
 # Every test runs in its own directory (BATS_TEST_TMPDIR) with its own

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Time after 2038 on a 32-bit system: make check-time64 builds armhf glibc
 # programs with the Makefile's flags (-D_TIME_BITS=64) and the clock hook
 # of test/clock-hook.c, and runs this file against them under qemu-arm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fortify.c - the checked copies that Debian's libbearssl.a calls, for the
  * static build with musl, which has none: the archive is compiled with

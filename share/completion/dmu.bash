@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bash completion for dmu-learn, dmu-pin-check, dmu-get and dmu-certdb.
 # Device names come from the certificate database (-f FILE, $DMU_CERTDB,
 # or the default path), read without running any program that connects.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # content.jq - adds .values: the report's "content" KEY=VALUE pairs as an
 # object.  A value becomes a number only when it reads as one exactly (no
 # leading zeros or '+', at most 15 digits: what a double holds); anything

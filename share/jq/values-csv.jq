@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # values-csv.jq - one CSV row per report: device, serial, timestamp, then
 # the content values of the keys given, in that order (numbers as numbers,
 # as content.jq reads them; a missing key is an empty field):

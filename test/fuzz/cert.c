@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cert.c - fuzzes certificate decoding.  The input is taken three ways:
  * as DER (dmu_cert_decode), as PEM text (dmu_pem_cert, then the DER found;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * db.c - fuzzes the certificate database: dmu_rec_parse() on every line of
  * the input (verify 0 and 1), then the input as a whole database file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * device.c - fuzzes dmu_device_parse().  The input is the device text (cut
  * at its first NUL byte).  What parses has a canonical form that parses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * evidence.c - fuzzes the evidence parser: dmu_ev_parse() on every line
  * of the input, then the input as a whole evidence file through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * follow.c - fuzzes the collector's logic: dmu_follow_init(), then a
  * sequence of answers to /wait (dmu_follow_answer), continuity checks

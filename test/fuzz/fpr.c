@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fpr.c - fuzzes dmu_fpr_parse() and the codecs around it.  The input is
  * the fingerprint text (cut at its first NUL byte); the raw input bytes
@@ -5,9 +6,11 @@
  *
  * A parsed fingerprint must come back the same from its hex, colon-hex and
  * "SHA256:" base64 forms (padded or not); a text that parses is the
- * encoding of what it parsed to (case and padding aside).
+ * encoding of what it parsed to (case, padding, blanks around it and
+ * OpenSSL's "sha256 Fingerprint=" before it aside).
  */
 #include <ctype.h>
+#include <strings.h>
 
 #include "fuzz.h"
 
@@ -81,34 +84,61 @@ codecs(const uint8_t *data, size_t size)
 	free(back);
 }
 
+/*
+ * The fingerprint itself in a text that parsed: blanks and a line end
+ * around it, and OpenSSL's "sha256 Fingerprint=" before it, dropped; *b64
+ * says whether it is the base64 after "SHA256:".  Sets *n to its length.
+ */
+static const char *
+core(const char *s, size_t *n, int *b64)
+{
+	s += strspn(s, " \t");
+	*n = strlen(s);
+	while (*n > 0 && strchr(" \t\r\n", s[*n - 1]) != NULL)
+		(*n)--;
+	*b64 = *n >= 7 && strncasecmp(s, "sha256:", 7) == 0;
+	if (*b64) {
+		*n -= 7;
+		return s + 7;
+	}
+	if (*n >= 19 && strncasecmp(s, "sha256 fingerprint=", 19) == 0) {
+		*n -= 19;
+		return s + 19;
+	}
+	return s;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = fz_strdup(data, size), hex[65], colon[96], b64[48];
+	const char *c;
 	uint8_t fp[32], fp2[32];
-	size_t n = strlen(s), i;
+	size_t n, i;
+	int isb64;
 
 	memset(fp, 0xa5, sizeof(fp));
 	if (dmu_fpr_parse(s, fp) == 0) {
 		roundtrip(fp);
 		CHECK(dmu_fpr_parse(s, fp2) == 0 && memcmp(fp, fp2, 32) == 0,
 		    "not deterministic");
-		if (strncmp(s, "SHA256:", 7) == 0) {
+		c = core(s, &n, &isb64);
+		if (isb64) {
 			dmu_b64_encode(b64, fp, 32);
-			CHECK(strncmp(s + 7, b64, 43) == 0 &&
-			    (n == 50 || (n == 51 && s[50] == '=')),
+			CHECK(strncmp(c, b64, 43) == 0 &&
+			    (n == 43 || (n == 44 && c[43] == '=')),
 			    "'%s' is not the base64 of its fingerprint", s);
 		} else if (n == 64) {
 			dmu_hex(hex, fp, 32);
 			for (i = 0; i < 64; i++)
-				CHECK(tolower((unsigned char)s[i]) == hex[i],
+				CHECK(tolower((unsigned char)c[i]) == hex[i],
 				    "'%s' is not the hex of its fingerprint",
 				    s);
 		} else {
 			CHECK(n == 95, "parsed a text of %zu bytes", n);
 			dmu_hex_colon(colon, fp, 32);
 			for (i = 0; i < 95; i++)
-				CHECK(toupper((unsigned char)s[i]) == colon[i],
+				CHECK(toupper((unsigned char)c[i]) == colon[i],
 				    "'%s' is not the colon hex of its "
 				    "fingerprint", s);
 		}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz.h - what the fuzz harnesses share: the libFuzzer entry point, a
  * check that aborts with a message (so that libFuzzer and test/fuzz/replay

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * history.c - fuzzes the history parser: dmu_hist_parse() on every line of
  * the input, then the input as a whole FILE.history through

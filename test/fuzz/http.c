@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c - fuzzes dmu_http_read(): several answers in a row on one source.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * json.c - fuzzes dmu_json_reports() and dmu_json_message().
  *

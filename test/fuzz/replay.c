@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * replay.c - runs a fuzz harness without libFuzzer: LLVMFuzzerTestOneInput
  * over every file given, and every regular file in the directories given
