@@ -306,7 +306,7 @@ install: all
 	chmod 644 $(DESTDIR)$(MANDIR)/man5/dmu-certdb.5 $(DESTDIR)$(MANDIR)/man7/dmu.7
 	cp -f $(JQ) $(DESTDIR)$(SHAREDIR)/jq/
 	cd $(DESTDIR)$(SHAREDIR)/jq && chmod 644 content.jq csv.jq values-csv.jq
-	sed 's#/usr/bin/dmu-get#$(BINDIR)/dmu-get#' \
+	sed 's#/usr/bin/dmu-#$(BINDIR)/dmu-#g' \
 		share/systemd/dmu-follow@.service \
 		> $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service
 	chmod 644 $(DESTDIR)$(SHAREDIR)/systemd/dmu-follow@.service

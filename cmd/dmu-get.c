@@ -102,10 +102,14 @@ wipe_key(void)
 	dmu_key_wipe(&the_run->key);
 }
 
-/* What the impostor presented is kept; a failure only draws a warning. */
+/*
+ * What the impostor presented is kept, after the mismatch was reported; a
+ * failure only draws a warning.
+ */
 static void
-evidence_warning(const struct run *u)
+evidence_warning(struct run *u)
 {
+	dmu_client_keep_evidence(&u->cl);
 	if (u->cl.evwarn[0] != '\0')
 		dmu_warn("%s: warning: what it presented was not kept: %s",
 		    u->dev.canon, u->cl.evwarn);
@@ -113,7 +117,7 @@ evidence_warning(const struct run *u)
 
 /* Says what a refused handshake saw, and what to do; returns 4. */
 static int
-mismatch(const struct run *u)
+mismatch(struct run *u)
 {
 	const struct dmu_conn *c = u->cl.conn;
 	const uint8_t *seen = dmu_conn_presented(c);

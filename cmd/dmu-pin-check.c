@@ -13,6 +13,7 @@ struct job {
 	char *talk;		/* a message for stderr, or NULL */
 	char *next;		/* what to do about it, a line after it, or NULL */
 	struct dmu_rec *rec;	/* its record in db, or NULL */
+	char *evline;		/* a mismatch's evidence, kept after its line */
 	char *evwarn;		/* the evidence was not kept: why, or NULL */
 	int status;
 	int done;
@@ -143,8 +144,8 @@ check(struct job *j, struct dmu_conn *c)
 	} else if (rc == DMU_EMISMATCH) {
 		j->word = "mismatch";
 		mismatch(j, c, d.canon, r->sha256hex);
-		/* Kept for a person to look at; a failure changes nothing. */
-		if (dmu_ev_record(evpath, d.canon, c, err) != DMU_OK)
+		/* Taken now, kept after the line is out (keep_evidence()). */
+		if ((j->evline = dmu_ev_line(d.canon, c, err)) == NULL)
 			j->evwarn = dmu_xasprintf("%s: warning: what it presented "
 			    "was not kept: %s", d.canon, err);
 	} else if (rc == DMU_ENET) {
@@ -286,69 +287,175 @@ fill_metrics(void *ctx, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Keeps what a mismatch presented, for a person to look at, once its line
+ * and its talk are out: nothing about the evidence can delay or change
+ * them, and a failure is one warning.
+ */
+static void
+keep_evidence(struct job *j)
 {
-	const char *opt_m = NULL;
-	pthread_t *th;
-	struct dmu_lines in;
-	char *line, *dev, *path, *warned, err[DMU_ERRLEN];
-	size_t i;
-	long long nthreads = 1;
-	long n;
-	int c, rc, status = 0;
+	char err[DMU_ERRLEN];
 
-	dmu_setprogname(argv[0]);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (j->evline != NULL && dmu_ev_keep(evpath, j->evline, err) != DMU_OK)
+		j->evwarn = dmu_xasprintf("%s: warning: what it presented was "
+		    "not kept: %s", j->label, err);
+	if (j->evwarn != NULL)
+		dmu_warn("%s", j->evwarn);
+}
+
+/* The options; returns the index of the first operand. */
+static int
+options(int argc, char **argv, const char **opt_m, long long *nthreads)
+{
+	int c;
+
 	while ((c = dmu_getopt(argc, argv, "f:j:m:t:V", help)) != -1) {
 		switch (c) {
 		case 'f':
 			opt_f = optarg;
 			break;
 		case 'j':
-			if (dmu_parse_long(optarg, 1, 256, &nthreads) != 0)
+			if (dmu_parse_long(optarg, 1, 256, nthreads) != 0)
 				dmu_die(DMU_EUSAGE, "invalid job count '%s' "
 				    "(1 to 256)", dmu_echo(optarg));
 			break;
 		case 'm':
-			opt_m = optarg;
+			*opt_m = optarg;
 			break;
 		case 't':
 			timeout_ms = dmu_opt_timeout(optarg);
 			break;
 		case 'V':
-			return dmu_print_version();
+			exit(dmu_print_version());
 		default:
 			dmu_usage(help, NULL);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	for (c = 0; c < argc; c++)
-		add_job(dmu_xstrdup(argv[c]));
-	if (argc == 0) {
-		/* One device per line; more fields (dmu-certdb list) ignored. */
-		long lineno = 0;
+	return optind;
+}
 
-		dmu_lines_init(&in, STDIN_FILENO, 4096);
-		while ((n = dmu_lines_next(&in, &line)) != -1) {
-			lineno++;
-			if (n == -2) {
-				dmu_warn("stdin:%ld: line too long", lineno);
-				status = DMU_EDATA;
-				continue;
-			}
-			if ((dev = strtok(line, " \t")) == NULL ||
-			    dev[0] == '#')
-				continue;
-			add_job(dmu_xstrdup(dev));
+/*
+ * One job per device of stdin, one a line; more fields (dmu-certdb list)
+ * are ignored.  Returns the exit status so far.
+ */
+static int
+read_devices(void)
+{
+	struct dmu_lines in;
+	char *line, *dev;
+	long n, lineno = 0;
+	int status = 0;
+
+	dmu_lines_init(&in, STDIN_FILENO, 4096);
+	while ((n = dmu_lines_next(&in, &line)) != -1) {
+		lineno++;
+		if (n == -2) {
+			dmu_warn("stdin:%ld: line too long", lineno);
+			status = DMU_EDATA;
+			continue;
 		}
-		if (in.error != 0) {
-			dmu_warn("stdin: %s", strerror(in.error));
-			status = dmu_worse(status, DMU_EFAIL);
-		}
-		dmu_lines_free(&in);
+		if ((dev = strtok(line, " \t")) == NULL || dev[0] == '#')
+			continue;
+		add_job(dmu_xstrdup(dev));
 	}
+	if (in.error != 0) {
+		dmu_warn("stdin: %s", strerror(in.error));
+		status = dmu_worse(status, DMU_EFAIL);
+	}
+	dmu_lines_free(&in);
+	return status;
+}
+
+/* Starts nthreads workers (no more than jobs); returns them. */
+static pthread_t *
+start_workers(long long *nthreads)
+{
+	pthread_t *th;
+	size_t i;
+
+	if ((size_t)*nthreads > njobs)
+		*nthreads = njobs > 0 ? (long long)njobs : 1;
+	th = dmu_xcalloc((size_t)*nthreads, sizeof(*th));
+	for (i = 0; i < (size_t)*nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
+			dmu_die(DMU_EFAIL, "cannot start a thread");
+	return th;
+}
+
+/*
+ * Prints the results in input order, each as soon as it and those before
+ * are in: warnings, the talk, the line, then the evidence is kept.
+ * Returns the worst status.
+ */
+static int
+report_all(void)
+{
+	char *warned = dmu_xcalloc(db.n + 1, 1);
+	struct job *j;
+	size_t i;
+	int status = 0;
+
+	for (i = 0; i < njobs; i++) {
+		j = &jobs[i];
+		pthread_mutex_lock(&mu);
+		while (!j->done)
+			pthread_cond_wait(&cv, &mu);
+		pthread_mutex_unlock(&mu);
+		if (j->rec != NULL && !warned[j->rec - db.rec]) {
+			warned[j->rec - db.rec] = 1;
+			warn_unverified(j->rec);
+		}
+		if (j->talk != NULL)
+			dmu_warn("%s", j->talk);
+		if (j->next != NULL)
+			dmu_warn("%s", j->next);
+		printf("%s\n", j->line);
+		fflush(stdout);
+		keep_evidence(j);
+		status = dmu_worse(status, j->status);
+		free(j->line);
+		free(j->talk);
+		free(j->next);
+		free(j->evline);
+		free(j->evwarn);
+		free(j->arg);
+	}
+	free(warned);
+	return status;
+}
+
+/* Writes the -m file; returns the exit status it adds. */
+static int
+write_metrics(const char *path)
+{
+	char err[DMU_ERRLEN];
+
+	mark_dups();
+	if (dmu_metrics_write(path, fill_metrics, NULL, err) != DMU_OK) {
+		dmu_warn("%s", err);
+		return DMU_EFAIL;
+	}
+	return DMU_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *opt_m = NULL;
+	pthread_t *th;
+	char *path;
+	size_t i;
+	long long nthreads = 1;
+	int k, rc, status = 0;
+
+	dmu_setprogname(argv[0]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	k = options(argc, argv, &opt_m, &nthreads);
+	for (i = (size_t)k; i < (size_t)argc; i++)
+		add_job(dmu_xstrdup(argv[i]));
+	if (k == argc)
+		status = read_devices();
 	path = dmu_db_path(opt_f);
 	evpath = dmu_ev_path(path);
 	rc = dmu_db_open(&db, path, 0);
@@ -361,51 +468,16 @@ main(int argc, char **argv)
 		dmu_die(DMU_EUSAGE, "no device to check: name devices as "
 		    "arguments or one per line on stdin (dmu-certdb list | "
 		    "dmu-pin-check)");
-	if ((size_t)nthreads > njobs)
-		nthreads = njobs > 0 ? (long long)njobs : 1;
-	th = dmu_xcalloc((size_t)nthreads, sizeof(*th));
-	for (i = 0; i < (size_t)nthreads; i++)
-		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
-			dmu_die(DMU_EFAIL, "cannot start a thread");
-	warned = dmu_xcalloc(db.n + 1, 1);
-	/* Results in input order, each as soon as it and those before are in. */
-	for (i = 0; i < njobs; i++) {
-		pthread_mutex_lock(&mu);
-		while (!jobs[i].done)
-			pthread_cond_wait(&cv, &mu);
-		pthread_mutex_unlock(&mu);
-		if (jobs[i].rec != NULL && !warned[jobs[i].rec - db.rec]) {
-			warned[jobs[i].rec - db.rec] = 1;
-			warn_unverified(jobs[i].rec);
-		}
-		if (jobs[i].talk != NULL)
-			dmu_warn("%s", jobs[i].talk);
-		if (jobs[i].next != NULL)
-			dmu_warn("%s", jobs[i].next);
-		if (jobs[i].evwarn != NULL)
-			dmu_warn("%s", jobs[i].evwarn);
-		printf("%s\n", jobs[i].line);
-		status = dmu_worse(status, jobs[i].status);
-		free(jobs[i].line);
-		free(jobs[i].talk);
-		free(jobs[i].next);
-		free(jobs[i].evwarn);
-		free(jobs[i].arg);
-	}
+	th = start_workers(&nthreads);
+	status = dmu_worse(status, report_all());
 	for (i = 0; i < (size_t)nthreads; i++)
 		pthread_join(th[i], NULL);
 	free(th);
 	if (opt_m != NULL)
-		mark_dups();
-	if (opt_m != NULL && dmu_metrics_write(opt_m, fill_metrics, NULL,
-	    err) != DMU_OK) {
-		dmu_warn("%s", err);
-		status = dmu_worse(status, DMU_EFAIL);
-	}
+		status = dmu_worse(status, write_metrics(opt_m));
 	for (i = 0; i < njobs; i++)
 		free(jobs[i].label);
 	free(jobs);
-	free(warned);
 	dmu_db_close(&db);
 	free(path);
 	free(evpath);

@@ -92,11 +92,11 @@ dmu_client_connect(struct dmu_client *cl)
 		return DMU_OK;
 	rc = dmu_conn_open(cl->conn, cl->dev, cl->pinned, cl->timeout_ms);
 	cl->evwarn[0] = '\0';
-	/* Evidence of an impostor, before closing frees what it sent. */
-	if (rc == DMU_EMISMATCH && cl->evpath != NULL &&
-	    dmu_ev_record(cl->evpath, cl->dev->canon, cl->conn, cl->evwarn) ==
-	    DMU_OK)
-		cl->evwarn[0] = '\0';
+	free(cl->evline);
+	cl->evline = NULL;
+	/* Evidence of an impostor, taken before closing frees what it sent. */
+	if (rc == DMU_EMISMATCH && cl->evpath != NULL)
+		cl->evline = dmu_ev_line(cl->dev->canon, cl->conn, cl->evwarn);
 	if (rc != DMU_OK) {
 		dmu_seterr(cl->err, "%s", cl->conn->err);
 		dmu_conn_close(cl->conn);
@@ -214,4 +214,17 @@ dmu_client_free(struct dmu_client *cl)
 	dmu_client_close(cl);
 	free(cl->conn);
 	cl->conn = NULL;
+	free(cl->evline);
+	cl->evline = NULL;
+}
+
+/* see dmu.h */
+void
+dmu_client_keep_evidence(struct dmu_client *cl)
+{
+	if (cl->evline != NULL && dmu_ev_keep(cl->evpath, cl->evline,
+	    cl->evwarn) == DMU_OK)
+		cl->evwarn[0] = '\0';
+	free(cl->evline);
+	cl->evline = NULL;
 }

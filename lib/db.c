@@ -436,13 +436,8 @@ db_scan(const char *path, int verify, int (*fn)(void *, long,
 	int fd, rc = 0, format = 1;
 
 	*exists = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
+	if ((fd = dmu_open_file(path, O_RDONLY, 0, "read", err)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : DMU_EFAIL;
 	*exists = 1;
 	dmu_lines_init(&l, fd, DMU_DB_LINE_MAX);
 	while (rc == 0 && (n = dmu_lines_next(&l, &line)) != -1) {

@@ -21,6 +21,7 @@
 #ifndef DMU_H
 #define DMU_H
 
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,6 +170,27 @@ long dmu_lines_next(struct dmu_lines *l, char **line);
 
 /* Frees what l owns. */
 void dmu_lines_free(struct dmu_lines *l);
+
+/*
+ * Opens the data file at path with open(2) flags and mode (for O_CREAT),
+ * close-on-exec, without waiting: anything but a regular file (a FIFO, a
+ * device, a directory) is refused at once.  Every data file dmu reads or
+ * appends to is opened here.  Returns the descriptor (in blocking mode),
+ * or -1 with errno set (ENOENT for a missing file, EINVAL for another
+ * kind of file) and "cannot VERB PATH: reason" in err.
+ */
+int dmu_open_file(const char *path, int flags, unsigned mode,
+    const char *verb, char *err);
+
+/* Writes n bytes to fd, going on after short writes.  Returns 0 or -1. */
+int dmu_write_all(int fd, const void *buf, size_t n);
+
+/*
+ * Where a file of size bytes open on fd ends after its last whole line
+ * (0 when it has none): a writer killed in the middle of an append left a
+ * piece of a line.  Returns -1 when it cannot be read.
+ */
+off_t dmu_whole_end(int fd, off_t size);
 
 /*
  * Reads the file at path (a missing one is empty), whose first line must
@@ -1019,6 +1041,8 @@ int dmu_hist_cert(const char *path, const char *device,
 
 #define DMU_EV_HEADER	"# dmu-evidence 1"
 #define DMU_EV_PER_DEVICE 16	/* entries kept a device; the oldest go */
+#define DMU_EV_ENTRIES_MAX 4096	/* entries kept in all; the oldest go */
+#define DMU_EV_BYTES_MAX (16L << 20)	/* the file, at most (and a line) */
 #define DMU_EV_LINE_MAX	(DMU_DEVICE_MAX + 300 + DMU_B64_LEN(DMU_CERT_MAX) + \
 	DMU_CHAIN_MAX * (DMU_B64_LEN(DMU_CHAIN_BYTES) + 1))
 
@@ -1040,9 +1064,8 @@ struct dmu_ev {
 
 /*
  * Returns the evidence path for the database at dbpath, newly allocated:
- * FILE.evidence beside the database when the user may write its
- * directory, else $XDG_STATE_HOME/dmu/evidence (an absolute path), else
- * $HOME/.local/state/dmu/evidence.
+ * FILE.evidence beside the file the database path names (symbolic links
+ * resolved), an absolute path, the same for every user.
  */
 char *dmu_ev_path(const char *dbpath);
 
@@ -1058,31 +1081,47 @@ void dmu_ev_free(struct dmu_ev *e);
 
 /*
  * Calls fn(ctx, entry) for every entry of the evidence at path, in file
- * order; a non-zero return from fn stops and is returned.  A missing file
- * holds nothing.  Returns DMU_OK, DMU_EDATA at the first bad line
- * ("PATH:LINE: reason" in err) or DMU_EFAIL.
+ * order; a non-zero return from fn stops and is returned.  The lines of
+ * one device and certificate are first merged into one entry (counts
+ * added, the first FIRST and last LAST, the rest from the latest line),
+ * and the entries cut to the bounds, the ones seen longest ago going
+ * first: DMU_EV_PER_DEVICE a device and DMU_EV_ENTRIES_MAX in all.  A
+ * missing file holds nothing.  Returns DMU_OK, DMU_EDATA when any line is
+ * bad ("PATH:LINE: reason" in err; fn is then not called) or DMU_EFAIL.
  */
 int dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
     void *ctx, char *err);
 
 /*
- * Records what device presented on c, whose dmu_conn_open() failed with
- * DMU_EMISMATCH and which is not closed yet (the presented certificate and
- * chain, c->addr, and dmu_conn_why(), DMU_WHY_CERT or DMU_WHY_KEYPROOF):
- * a new entry, or the count and
- * last time of the one with that SHA-256.  At most DMU_EV_PER_DEVICE
- * entries a device are kept, the one seen longest ago dropped.  Takes
- * path.lock (waiting at most 5 s), creates missing directories (0700) and
- * replaces path atomically.  Returns DMU_OK, or another code with the
- * reason in err; the caller only warns.
+ * The evidence line of what device presented on c, whose dmu_conn_open()
+ * failed with DMU_EMISMATCH and which is not closed yet: the presented
+ * end-entity certificate and the chain certificates pin kept (empty ones
+ * left out), c->addr and dmu_conn_why(), seen once, now.  Returns it
+ * newly allocated, or NULL with the reason in err when nothing was
+ * presented (or the line would not read back).  Take it before closing c,
+ * keep it with dmu_ev_keep() after the mismatch was reported.
  */
+char *dmu_ev_line(const char *device, const struct dmu_conn *c, char *err);
+
+/*
+ * Keeps an evidence line (dmu_ev_line()) at path: takes path.lock (waiting
+ * at most 5 s) and appends the line, reading nothing else, so the cost
+ * does not grow with the file.  When the file would grow past
+ * DMU_EV_BYTES_MAX it is compacted instead: merged and cut as
+ * dmu_ev_scan() says and to half that size, and replaced atomically.
+ * Returns DMU_OK, or another code with the reason in err; the caller only
+ * warns.
+ */
+int dmu_ev_keep(const char *path, const char *line, char *err);
+
+/* dmu_ev_line() and dmu_ev_keep() in one: for a caller that reports first. */
 int dmu_ev_record(const char *path, const char *device,
     const struct dmu_conn *c, char *err);
 
 /*
  * Drops the entry of device with fingerprint sha256hex (it was pinned on
- * purpose), under the same lock.  Returns DMU_OK, or another code with
- * err.
+ * purpose), compacting the file under the same lock.  Returns DMU_OK, or
+ * another code with err.
  */
 int dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
     char *err);
@@ -1365,6 +1404,7 @@ struct dmu_client {
 	int connected;
 	char err[DMU_ERRLEN];		/* why the last call failed */
 	const char *evpath;		/* where mismatches are kept, or NULL */
+	char *evline;			/* the last mismatch, not yet kept */
 	char evwarn[DMU_ERRLEN];	/* why one was not kept, or "" */
 	/*
 	 * Set by the caller, or NULL: receives a "DEVICE: warning: ..."
@@ -1397,10 +1437,18 @@ int dmu_client_key(struct dmu_client *cl, const struct dmu_key *key,
  * Connects and completes the pinned handshake unless connected already.
  * Returns what dmu_conn_open() returns, the reason in cl->err; after
  * DMU_EMISMATCH, dmu_conn_why() and dmu_conn_presented() of cl->conn say
- * what was seen, and with cl->evpath set, what was presented has been
- * kept there (dmu_ev_record()), or cl->evwarn says why not.
+ * what was seen, and with cl->evpath set, cl->evline holds its evidence
+ * line (dmu_ev_line()) for dmu_client_keep_evidence(), or cl->evwarn says
+ * why there is none.
  */
 int dmu_client_connect(struct dmu_client *cl);
+
+/*
+ * Keeps the evidence of the last mismatch (cl->evline) at cl->evpath; call
+ * it after the mismatch was reported, so that nothing about the evidence
+ * can delay or change that.  A failure leaves the reason in cl->evwarn.
+ */
+void dmu_client_keep_evidence(struct dmu_client *cl);
 
 /*
  * Sends GET base+path (connecting first when needed) and reads the answer

@@ -6,9 +6,14 @@
  *	DEVICE SHA256 FIRST LAST COUNT ADDRESS REASON CHAIN
  * CHAIN being the end-entity certificate and the rest of the chain, base64
  * DER joined by ',', or '-' when the certificate was too large to keep.
- * Bounded per device, replaced atomically under a lock of its own.
+ * A mismatch appends one line under a lock of its own; readers merge the
+ * lines of one (device, certificate).  The bounds live here alone: at
+ * most DMU_EV_PER_DEVICE entries a device and DMU_EV_ENTRIES_MAX in all,
+ * and a file of at most DMU_EV_BYTES_MAX, compacted (replaced atomically)
+ * when an append would pass it.
  */
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -31,26 +36,22 @@ cat(const char *a, const char *b)
 char *
 dmu_ev_path(const char *dbpath)
 {
-	const char *e;
-	char *real, *dir, *p;
-	int ok;
+	char *real, *cwd, *p;
 
-	/* Beside the file that the database path really names. */
-	real = realpath(dbpath, NULL);
-	dir = dmu_dirname(real != NULL ? real : dbpath);
-	ok = access(dir, W_OK | X_OK) == 0;
-	free(dir);
-	if (ok) {
-		p = cat(real != NULL ? real : dbpath, ".evidence");
+	/*
+	 * Beside the file that the database path really names, whoever runs
+	 * the program: one place per database, never a relative one.
+	 */
+	if ((real = realpath(dbpath, NULL)) != NULL) {
+		p = cat(real, ".evidence");
 		free(real);
 		return p;
 	}
-	free(real);
-	if ((e = getenv("XDG_STATE_HOME")) != NULL && *e == '/')
-		return cat(e, "/dmu/evidence");
-	if ((e = getenv("HOME")) == NULL || *e == '\0')
-		e = ".";
-	return cat(e, "/.local/state/dmu/evidence");
+	if (dbpath[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
+		return cat(dbpath, ".evidence");
+	p = dmu_xasprintf("%s/%s.evidence", cwd, dbpath);
+	free(cwd);
+	return p;
 }
 
 /* A CHAIN field: '-', or 1 to 1 + DMU_CHAIN_MAX base64 blocks and ','. */
@@ -147,73 +148,32 @@ dmu_ev_free(struct dmu_ev *e)
 	memset(e, 0, sizeof(*e));
 }
 
-struct ev_scanner {
-	int (*fn)(void *, const struct dmu_ev *);
-	void *ctx;
-};
-
-/* One line for dmu_ev_scan(): parsed, then handed on. */
-static int
-ev_scan_line(void *ctx, char *line, long lineno, char *why)
-{
-	struct ev_scanner *sc = ctx;
-	struct dmu_ev e;
-	int rc;
-
-	if (dmu_ev_parse(line, &e, why) != 0)
-		return DMU_EDATA;
-	e.lineno = lineno;
-	rc = sc->fn(sc->ctx, &e);
-	dmu_ev_free(&e);
-	return rc;
-}
-
-/* see dmu.h */
-int
-dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
-    void *ctx, char *err)
-{
-	struct ev_scanner sc = { fn, ctx };
-
-	return dmu_read_file(path, DMU_EV_HEADER, "dmu evidence",
-	    DMU_EV_LINE_MAX, ev_scan_line, &sc, err);
-}
-
-/* The entries of a file in memory, as lines, while it is rewritten. */
+/*
+ * The entries of a file in memory: every line as read, then merged by
+ * (device, certificate) and cut to the bounds.  The file is bounded
+ * (DMU_EV_BYTES_MAX), so this is too.
+ */
 struct evset {
 	struct dmu_ev *e;
-	char **line;		/* a replacement line, or NULL: e as read */
 	size_t n, cap;
+	size_t bytes;			/* of the lines read */
 };
 
-static char *
-ev_line(const struct dmu_ev *e)
-{
-	size_t n = strlen(e->device) + strlen(e->chain) + 200;
-	char *s = dmu_xmalloc(n);
-
-	snprintf(s, n, "%s %s %s %s %lld %s %s %s", e->device, e->sha256hex,
-	    e->first, e->last, e->count, e->addr, e->reason, e->chain);
-	return s;
-}
-
 static int
-keep(void *ctx, const struct dmu_ev *e)
+collect(void *ctx, char *line, long lineno, char *why)
 {
 	struct evset *s = ctx;
 
 	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 16;
+		s->cap = s->cap ? 2 * s->cap : 64;
 		s->e = dmu_xreallocarray(s->e, s->cap, sizeof(*s->e));
-		s->line = dmu_xreallocarray(s->line, s->cap,
-		    sizeof(*s->line));
 	}
-	/* The fields point into mem: the copy keeps its own. */
-	s->line[s->n] = ev_line(e);
-	if (dmu_ev_parse(s->line[s->n], &s->e[s->n], NULL) != 0)
-		abort();
+	if (dmu_ev_parse(line, &s->e[s->n], why) != 0)
+		return DMU_EDATA;
+	s->e[s->n].lineno = lineno;
+	s->bytes += strlen(line) + 1;
 	s->n++;
-	return 0;
+	return DMU_OK;
 }
 
 static void
@@ -221,12 +181,195 @@ evset_free(struct evset *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
+	for (i = 0; i < s->n; i++)
 		dmu_ev_free(&s->e[i]);
-		free(s->line[i]);
-	}
 	free(s->e);
-	free(s->line);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Sorts the entries of s; qsort(3) wants a pointer even for none. */
+static void
+sort_ev(struct evset *s, int (*cmp)(const void *, const void *))
+{
+	if (s->n > 1)
+		qsort(s->e, s->n, sizeof(*s->e), cmp);
+}
+
+/* Same device and certificate, then file order. */
+static int
+by_key(const void *a, const void *b)
+{
+	const struct dmu_ev *x = a, *y = b;
+	int d;
+
+	if ((d = strcmp(x->device, y->device)) != 0)
+		return d;
+	if ((d = strcmp(x->sha256hex, y->sha256hex)) != 0)
+		return d;
+	return (x->lineno > y->lineno) - (x->lineno < y->lineno);
+}
+
+/* Seen last first: what the bounds keep. */
+static int
+by_last(const void *a, const void *b)
+{
+	const struct dmu_ev *x = a, *y = b;
+	int d = strcmp(y->last, x->last);
+
+	return d != 0 ? d : (y->lineno > x->lineno) - (y->lineno < x->lineno);
+}
+
+/* Where an entry first stood in the file: the order readers see. */
+static int
+by_line(const void *a, const void *b)
+{
+	const struct dmu_ev *x = a, *y = b;
+
+	return (x->lineno > y->lineno) - (x->lineno < y->lineno);
+}
+
+/*
+ * Merges the lines of one (device, certificate) into one entry: counts
+ * added, the first FIRST and the last LAST, the rest from the latest line;
+ * it stands where the first of them stood.
+ */
+static void
+merge(struct evset *s)
+{
+	size_t i, j, k, out = 0;
+
+	sort_ev(s, by_key);
+	for (i = 0; i < s->n; i = j) {
+		struct dmu_ev m = s->e[i];
+
+		for (j = i + 1; j < s->n && strcmp(s->e[j].device,
+		    m.device) == 0 && strcmp(s->e[j].sha256hex,
+		    m.sha256hex) == 0; j++)
+			;
+		if (j - i > 1) {
+			struct dmu_ev *last = &s->e[j - 1];
+			long long count = 0;
+			const char *first = m.first, *lastseen = m.last;
+
+			for (k = i; k < j; k++) {
+				count += s->e[k].count;
+				if (count > (1LL << 53))
+					count = 1LL << 53;
+				if (strcmp(s->e[k].first, first) < 0)
+					first = s->e[k].first;
+				if (strcmp(s->e[k].last, lastseen) > 0)
+					lastseen = s->e[k].last;
+			}
+			/* The rest from the latest line; all of them go. */
+			m = *last;
+			m.lineno = s->e[i].lineno;
+			m.count = count;
+			m.first = first;
+			m.last = lastseen;
+			/* first and last may point into lines freed below. */
+			m.mem = dmu_xasprintf("%s %s %s %s %lld %s %s %s",
+			    m.device, m.sha256hex, first, lastseen, count,
+			    m.addr, m.reason, m.chain);
+			for (k = i; k < j; k++)
+				dmu_ev_free(&s->e[k]);
+			if (dmu_ev_parse(m.mem, &s->e[out], NULL) != 0) {
+				/* Cannot happen: every part was valid. */
+				free(m.mem);
+				continue;
+			}
+			free(m.mem);
+			s->e[out++].lineno = m.lineno;
+			continue;
+		}
+		if (out != i)
+			s->e[out] = s->e[i];
+		out++;
+	}
+	s->n = out;
+}
+
+/* By device, then seen last first: the per-device bound. */
+static int
+by_device_last(const void *a, const void *b)
+{
+	const struct dmu_ev *x = a, *y = b;
+	int d = strcmp(x->device, y->device);
+
+	return d != 0 ? d : by_last(a, b);
+}
+
+/*
+ * Cuts the merged entries to the bounds, the ones seen longest ago going
+ * first: DMU_EV_PER_DEVICE a device, DMU_EV_ENTRIES_MAX in all, and lines
+ * of at most maxbytes together.  Leaves them in file order.  Three sorts:
+ * the time grows as n log n with the entries.
+ */
+static void
+bound(struct evset *s, size_t maxbytes)
+{
+	char prev[DMU_DEVICE_MAX + 1] = "";
+	size_t i, k = 0, out = 0, bytes = 0, len;
+
+	sort_ev(s, by_device_last);
+	for (i = 0; i < s->n; i++) {
+		if (strcmp(s->e[i].device, prev) != 0) {
+			snprintf(prev, sizeof(prev), "%s", s->e[i].device);
+			k = 0;
+		}
+		if (k++ >= DMU_EV_PER_DEVICE) {
+			dmu_ev_free(&s->e[i]);
+			continue;
+		}
+		s->e[out++] = s->e[i];
+	}
+	s->n = out;
+	sort_ev(s, by_last);
+	for (i = 0, out = 0; i < s->n; i++) {
+		len = strlen(s->e[i].device) + strlen(s->e[i].chain) + 120;
+		if (out >= DMU_EV_ENTRIES_MAX || bytes + len > maxbytes) {
+			dmu_ev_free(&s->e[i]);
+			continue;
+		}
+		bytes += len;
+		s->e[out++] = s->e[i];
+	}
+	s->n = out;
+	sort_ev(s, by_line);
+}
+
+/* Reads, merges and bounds the evidence at path into s. */
+static int
+ev_load(const char *path, struct evset *s, char *err)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = dmu_read_file(path, DMU_EV_HEADER, "dmu evidence",
+	    DMU_EV_LINE_MAX, collect, s, err);
+	if (rc != DMU_OK) {
+		evset_free(s);
+		return rc;
+	}
+	merge(s);
+	bound(s, DMU_EV_BYTES_MAX);
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_ev_scan(const char *path, int (*fn)(void *, const struct dmu_ev *),
+    void *ctx, char *err)
+{
+	struct evset s;
+	size_t i;
+	int rc;
+
+	if ((rc = ev_load(path, &s, err)) != DMU_OK)
+		return rc;
+	for (i = 0; i < s.n && rc == DMU_OK; i++)
+		rc = fn(ctx, &s.e[i]);
+	evset_free(&s);
+	return rc;
 }
 
 static int
@@ -237,139 +380,220 @@ fill_ev(void *ctx, FILE *f)
 
 	fprintf(f, "%s\n", DMU_EV_HEADER);
 	for (i = 0; i < s->n; i++)
-		if (s->line[i] != NULL)
-			fprintf(f, "%s\n", s->line[i]);
+		fprintf(f, "%s %s %s %s %lld %s %s %s\n", s->e[i].device,
+		    s->e[i].sha256hex, s->e[i].first, s->e[i].last,
+		    s->e[i].count, s->e[i].addr, s->e[i].reason,
+		    s->e[i].chain);
 	return ferror(f) ? -1 : 0;
+}
+
+/* The database whose evidence is at path, newly allocated. */
+static char *
+ev_db(const char *path)
+{
+	size_t n = strlen(path), k = sizeof(".evidence") - 1;
+	char *db = dmu_xstrdup(path);
+
+	if (n > k && strcmp(path + n - k, ".evidence") == 0)
+		db[n - k] = '\0';
+	return db;
 }
 
 /*
  * The mode of the evidence: never more open than its database, whose mode
- * FILE.evidence takes (dmu_ev_path()); elsewhere, in the user's state
- * directory, 0600.
+ * FILE.evidence takes (dmu_ev_path()).
  */
 static unsigned
 ev_mode(const char *path)
 {
-	size_t n = strlen(path), k = sizeof(".evidence") - 1;
-	unsigned mode = 0600;
-	char *db;
+	char *db = ev_db(path);
+	unsigned mode = dmu_mode_of(db, 0600) & 0644;
 
-	if (n > k && strcmp(path + n - k, ".evidence") == 0) {
-		db = dmu_xstrdup(path);
-		db[n - k] = '\0';
-		mode = dmu_mode_of(db, 0600) & 0644;
-		free(db);
-	}
+	free(db);
 	return mode;
 }
 
-/*
- * Locks path.lock, reads path into s, lets change(s, arg) edit it and, when
- * it returns 1, replaces the file.  Returns DMU_OK, or another code with
- * the reason in err.
- */
+/* Takes the lock of the evidence at path: at most 5 s, never longer. */
 static int
-ev_update(const char *path, int (*change)(struct evset *, const void *),
-    const void *arg, char *err)
+ev_lock(const char *path, char *err)
 {
-	struct evset s;
-	char *lockpath;
-	long wait;
-	int fd, rc;
+	char *lockpath = cat(path, ".lock");
+	long wait = dmu_lock_timeout_ms();
+	int fd;
 
-	memset(&s, 0, sizeof(s));
-	/* Private directories: the evidence is the user's own state. */
-	if (dmu_mkparents(path, 0700) != 0) {
-		dmu_seterr(err, "cannot create the directory of %.200s: %s",
-		    path, strerror(errno));
-		return DMU_EFAIL;
-	}
-	lockpath = cat(path, ".lock");
 	/* A program that found a mismatch must not hang on its evidence. */
-	wait = dmu_lock_timeout_ms();
 	fd = dmu_lock(lockpath, wait < 5000 ? wait : 5000, err);
 	free(lockpath);
-	if (fd < 0)
-		return DMU_EFAIL;
-	rc = dmu_ev_scan(path, keep, &s, err);
-	if (rc == DMU_OK && change(&s, arg))
-		rc = dmu_replace_file(path, ev_mode(path), fill_ev, &s, err);
-	close(fd);
+	return fd;
+}
+
+/*
+ * Rewrites the evidence at path (the lock held): merged, without the
+ * entries of device and sha256hex when device is not NULL, with line
+ * added when not NULL, and cut to half of DMU_EV_BYTES_MAX so that many
+ * appends follow before the next compaction.
+ */
+static int
+ev_compact(const char *path, const char *line, const char *device,
+    const char *sha256hex, char *err)
+{
+	struct evset s;
+	size_t i, out = 0;
+	char why[DMU_ERRLEN];
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	rc = dmu_read_file(path, DMU_EV_HEADER, "dmu evidence",
+	    DMU_EV_LINE_MAX, collect, &s, err);
+	if (rc == DMU_OK && line != NULL && collect(&s, (char *)line,
+	    s.n > 0 ? s.e[s.n - 1].lineno + 1 : 2, why) != DMU_OK) {
+		dmu_seterr(err, "cannot keep the entry: %s", why);
+		rc = DMU_EFAIL;
+	}
+	if (rc != DMU_OK) {
+		evset_free(&s);
+		return rc;
+	}
+	for (i = 0; i < s.n; i++) {
+		if (device != NULL && strcmp(s.e[i].device, device) == 0 &&
+		    strcmp(s.e[i].sha256hex, sha256hex) == 0) {
+			dmu_ev_free(&s.e[i]);
+			continue;
+		}
+		s.e[out++] = s.e[i];
+	}
+	s.n = out;
+	merge(&s);
+	bound(&s, DMU_EV_BYTES_MAX / 2);
+	rc = dmu_replace_file(path, ev_mode(path), fill_ev, &s, err);
 	evset_free(&s);
 	return rc;
 }
 
-struct seen {
-	const char *device;
-	const struct dmu_pin *pin;
-	const char *addr;
-	int why;
-};
-
+/*
+ * Appends line to the evidence at path (the lock held), after cutting a
+ * piece of a line that a killed writer left; compacts instead when the
+ * file would grow past DMU_EV_BYTES_MAX.  Nothing else is read: the cost
+ * does not grow with the file.
+ */
 static int
-add_seen(struct evset *s, const void *arg)
+ev_append(const char *path, const char *line, char *err)
 {
-	const struct seen *w = arg;
-	struct dmu_ev e;
-	char now[21], hex[65], *chain, *p;
-	size_t i, n, old = 0, oldest = 0;
+	struct stat st;
+	size_t n = strlen(line);
+	char *buf, *db;
+	unsigned mode;
+	off_t end;
+	int fd, rc = DMU_OK;
+
+	mode = ev_mode(path);
+	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW,
+	    mode, "write", err);
+	if (fd < 0)
+		return DMU_EFAIL;
+	/* Never more open than the database, and its owner's where we may. */
+	db = ev_db(path);
+	(void)dmu_file_like(fd, db, mode);
+	free(db);
+	if (fstat(fd, &st) != 0 || (end = dmu_whole_end(fd, st.st_size)) < 0 ||
+	    (end != st.st_size && ftruncate(fd, end) != 0)) {
+		dmu_seterr(err, "cannot write %.200s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return DMU_EFAIL;
+	}
+	if ((size_t)end + n + sizeof(DMU_EV_HEADER) + 1 > DMU_EV_BYTES_MAX) {
+		close(fd);
+		return ev_compact(path, line, NULL, NULL, err);
+	}
+	/* One write: a reader sees the whole line or none of it. */
+	buf = end == 0 ? dmu_xasprintf("%s\n%s\n", DMU_EV_HEADER, line) :
+	    dmu_xasprintf("%s\n", line);
+	if (dmu_write_all(fd, buf, strlen(buf)) != 0 || fsync(fd) != 0) {
+		dmu_seterr(err, "cannot write %.200s: %s", path,
+		    strerror(errno));
+		if (ftruncate(fd, end) == 0)
+			fsync(fd);
+		rc = DMU_EFAIL;
+	}
+	free(buf);
+	close(fd);
+	if (rc == DMU_OK && end == 0)
+		dmu_fsync_dir(path);
+	return rc;
+}
+
+/*
+ * The CHAIN field of what pin holds, newly allocated: the end-entity
+ * certificate and the chain certificates kept, each in base64, joined by
+ * ','; empty ones (a peer may send a 0-byte certificate) are left out, and
+ * '-' stands for an end-entity certificate too large or empty to keep.
+ */
+static char *
+chain_field(const struct dmu_pin *pin)
+{
+	size_t n, off;
+	char *chain, *p;
 	int k;
 
-	dmu_utc_now(now);
-	dmu_hex(hex, w->pin->presented, 32);
-	for (i = 0; i < s->n; i++) {
-		if (strcmp(s->e[i].device, w->device) != 0)
-			continue;
-		if (strcmp(s->e[i].sha256hex, hex) == 0) {
-			/* Seen before: the count and the last time move. */
-			e = s->e[i];
-			e.last = now;
-			if (strcmp(e.first, now) > 0)
-				e.first = now;
-			if (e.count < (1LL << 53))
-				e.count++;
-			e.addr = w->addr[0] != '\0' ? w->addr : "-";
-			e.reason = dmu_why_word(w->why);
-			free(s->line[i]);
-			s->line[i] = ev_line(&e);
-			return 1;
-		}
-		if (old++ == 0 || strcmp(s->e[i].last, s->e[oldest].last) < 0)
-			oldest = i;
-	}
-	/* Bounded: a new one beyond the limit pushes out the oldest. */
-	if (old >= DMU_EV_PER_DEVICE) {
-		free(s->line[oldest]);
-		s->line[oldest] = NULL;
-	}
-	if (w->pin->toolarge || w->pin->len == 0) {
-		chain = dmu_xstrdup("-");
-	} else {
-		n = DMU_B64_LEN(w->pin->len) + 1;
-		for (k = 0; k < w->pin->nchain; k++)
-			n += DMU_B64_LEN(w->pin->chainsz[k]) + 1;
-		chain = p = dmu_xmalloc(n);
-		dmu_b64_encode(p, w->pin->buf, w->pin->len);
-		p += strlen(p);
-		for (k = 0, i = 0; k < w->pin->nchain; k++) {
+	if (pin->toolarge || pin->len == 0 || pin->len > DMU_CERT_MAX)
+		return dmu_xstrdup("-");
+	n = DMU_B64_LEN(pin->len) + 1;
+	for (k = 0; k < pin->nchain && k < DMU_CHAIN_MAX; k++)
+		n += DMU_B64_LEN(pin->chainsz[k]) + 1;
+	chain = p = dmu_xmalloc(n);
+	dmu_b64_encode(p, pin->buf, pin->len);
+	p += strlen(p);
+	for (k = 0, off = 0; k < pin->nchain && k < DMU_CHAIN_MAX; k++) {
+		if (pin->chainsz[k] > 0 && pin->chainsz[k] <= DMU_CERT_MAX &&
+		    off + pin->chainsz[k] <= DMU_CHAIN_BYTES) {
 			*p++ = ',';
-			dmu_b64_encode(p, w->pin->chain + i,
-			    w->pin->chainsz[k]);
+			dmu_b64_encode(p, pin->chain + off, pin->chainsz[k]);
 			p += strlen(p);
-			i += w->pin->chainsz[k];
 		}
+		off += pin->chainsz[k];
 	}
-	memset(&e, 0, sizeof(e));
-	e.device = w->device;
-	e.sha256hex = hex;
-	e.first = e.last = now;
-	e.count = 1;
-	e.addr = w->addr[0] != '\0' ? w->addr : "-";
-	e.reason = dmu_why_word(w->why);
-	e.chain = chain;
-	keep(s, &e);
+	return chain;
+}
+
+/* see dmu.h */
+char *
+dmu_ev_line(const char *device, const struct dmu_conn *c, char *err)
+{
+	const struct dmu_pin *pin = &c->pin;
+	struct dmu_ev e;
+	char now[21], hex[65], *chain, *line;
+
+	if (!pin->have_presented) {
+		dmu_seterr(err, "no certificate was presented");
+		return NULL;
+	}
+	dmu_utc_now(now);
+	dmu_hex(hex, pin->presented, 32);
+	chain = chain_field(pin);
+	line = dmu_xasprintf("%s %s %s %s 1 %s %s %s", device, hex, now, now,
+	    c->addr[0] != '\0' ? c->addr : "-", dmu_why_word(c->why), chain);
 	free(chain);
-	return 1;
+	/* What the store cannot read again is not written: a warning. */
+	if (dmu_ev_parse(line, &e, err) != 0) {
+		free(line);
+		return NULL;
+	}
+	dmu_ev_free(&e);
+	return line;
+}
+
+/* see dmu.h */
+int
+dmu_ev_keep(const char *path, const char *line, char *err)
+{
+	int fd, rc;
+
+	if ((fd = ev_lock(path, err)) < 0)
+		return DMU_EFAIL;
+	rc = ev_append(path, line, err);
+	close(fd);
+	return rc;
 }
 
 /* see dmu.h */
@@ -413,36 +637,14 @@ int
 dmu_ev_record(const char *path, const char *device,
     const struct dmu_conn *c, char *err)
 {
-	const struct dmu_pin *pin = &c->pin;
-	struct seen w = { device, pin, c->addr, c->why };
+	char *line;
+	int rc;
 
-	if (!pin->have_presented) {
-		dmu_seterr(err, "no certificate was presented");
+	if ((line = dmu_ev_line(device, c, err)) == NULL)
 		return DMU_EFAIL;
-	}
-	return ev_update(path, add_seen, &w, err);
-}
-
-struct forget {
-	const char *device, *sha256hex;
-};
-
-static int
-drop_seen(struct evset *s, const void *arg)
-{
-	const struct forget *w = arg;
-	size_t i;
-	int changed = 0;
-
-	for (i = 0; i < s->n; i++)
-		if (s->line[i] != NULL && strcmp(s->e[i].device,
-		    w->device) == 0 && strcmp(s->e[i].sha256hex,
-		    w->sha256hex) == 0) {
-			free(s->line[i]);
-			s->line[i] = NULL;
-			changed = 1;
-		}
-	return changed;
+	rc = dmu_ev_keep(path, line, err);
+	free(line);
+	return rc;
 }
 
 /* see dmu.h */
@@ -450,11 +652,15 @@ int
 dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
     char *err)
 {
-	struct forget w = { device, sha256hex };
+	int fd, rc;
 
 	if (access(path, F_OK) != 0)
 		return DMU_OK;	/* nothing kept, nothing to lock */
-	return ev_update(path, drop_seen, &w, err);
+	if ((fd = ev_lock(path, err)) < 0)
+		return DMU_EFAIL;
+	rc = ev_compact(path, NULL, device, sha256hex, err);
+	close(fd);
+	return rc;
 }
 
 struct find {

@@ -176,49 +176,6 @@ hist_note(void *ctx, const char *action, const struct dmu_rec *rec,
 		h->len += (size_t)n;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		if ((k = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/*
- * Where the history ends after its last whole line: a writer killed in
- * the middle of an append left a piece of a line that no database change
- * followed.
- */
-static off_t
-whole_end(int fd, off_t size)
-{
-	char buf[4096];
-	off_t pos = size;
-	ssize_t k, i;
-
-	while (pos > 0) {
-		size_t want = pos < (off_t)sizeof(buf) ? (size_t)pos :
-		    sizeof(buf);
-
-		if ((k = pread(fd, buf, want, pos - (off_t)want)) <= 0)
-			return -1;
-		for (i = k; i > 0; i--)
-			if (buf[i - 1] == '\n')
-				return pos - (off_t)want + i;
-		pos -= (off_t)want;
-	}
-	return 0;
-}
-
 /*
  * The hook's before(): appends what was noted (the database lock held)
  * and fsyncs it.  Returns DMU_OK or DMU_EFAIL (reason in err, nothing
@@ -240,10 +197,12 @@ hist_append(void *ctx, char *err)
 	path = dmu_hist_path(h->dbpath);
 	/* Never more open than the database: it holds the same pins. */
 	mode = dmu_mode_of(h->dbpath, 0644) & 0644;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    (mode_t)mode);
-	if (fd < 0)
-		goto fail;
+	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode, "write",
+	    err);
+	if (fd < 0) {
+		free(path);
+		return DMU_EFAIL;
+	}
 	(void)dmu_file_like(fd, h->dbpath, mode);
 	if (fstat(fd, &st) != 0)
 		goto fail;
@@ -256,15 +215,15 @@ hist_append(void *ctx, char *err)
 		free(path);
 		return DMU_EFAIL;
 	}
-	if ((end = whole_end(fd, st.st_size)) < 0 ||
+	if ((end = dmu_whole_end(fd, st.st_size)) < 0 ||
 	    (end != st.st_size && ftruncate(fd, end) != 0))
 		goto fail;
 	if (lseek(fd, end, SEEK_SET) < 0)
 		goto fail;
 	h->end = end;
-	if ((end == 0 && write_all(fd, DMU_HIST_HEADER "\n",
+	if ((end == 0 && dmu_write_all(fd, DMU_HIST_HEADER "\n",
 	    sizeof(DMU_HIST_HEADER)) != 0) ||
-	    write_all(fd, h->buf, h->len) != 0 || fsync(fd) != 0) {
+	    dmu_write_all(fd, h->buf, h->len) != 0 || fsync(fd) != 0) {
 		if (ftruncate(fd, end) == 0)
 			fsync(fd);
 		goto fail;

@@ -69,11 +69,8 @@ read_file(const char *file, char *raw, size_t size, char *warning,
 	int fd;
 
 	/* Plain read(2): no stdio buffer keeps a copy of the key. */
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
-		dmu_seterr(err, "cannot read key file %.200s: %s", file,
-		    strerror(errno));
+	if ((fd = dmu_open_file(file, O_RDONLY, 0, "read key file", err)) < 0)
 		return DMU_EFAIL;
-	}
 	/* Any bit for group or others: write or execute leaks it too. */
 	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
 		dmu_seterr(warning, "warning: key file %.200s is open to "

@@ -22,13 +22,8 @@ dmu_state_read(const char *path, long long *serial, char *ts, size_t tssz,
 
 	*serial = 0;
 	ts[0] = '\0';
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return DMU_OK;
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
+	if ((fd = dmu_open_file(path, O_RDONLY, 0, "read", err)) < 0)
+		return errno == ENOENT ? DMU_OK : DMU_EFAIL;
 	/* One line, short: a longer one is no state (the check below). */
 	dmu_lines_init(&l, fd, 127);
 	if (dmu_lines_next(&l, &line) < 0)

@@ -399,6 +399,96 @@ dmu_lines_free(struct dmu_lines *l)
 	l->buf = NULL;
 }
 
+/* The kind of a file that is not a regular one, for a message. */
+static const char *
+file_kind(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/* see dmu.h */
+int
+dmu_open_file(const char *path, int flags, unsigned mode, const char *verb,
+    char *err)
+{
+	struct stat st;
+	int fd, saved;
+
+	/* O_NONBLOCK: opening a FIFO without a writer must not wait. */
+	if ((fd = open(path, flags | O_NONBLOCK | O_CLOEXEC, (mode_t)mode)) < 0)
+		goto fail;
+	if (fstat(fd, &st) != 0)
+		goto fail_close;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		dmu_seterr(err, "cannot %s %.200s: it is %s, not a regular "
+		    "file", verb, path, file_kind(st.st_mode));
+		errno = EINVAL;
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		goto fail_close;
+	return fd;
+fail_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+fail:
+	saved = errno;
+	dmu_seterr(err, "cannot %s %.200s: %s", verb, path, strerror(errno));
+	errno = saved;
+	return -1;
+}
+
+/* see dmu.h */
+int
+dmu_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	ssize_t k;
+
+	while (n > 0) {
+		if ((k = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* see dmu.h */
+off_t
+dmu_whole_end(int fd, off_t size)
+{
+	char buf[4096];
+	off_t pos = size;
+	ssize_t k, i;
+
+	while (pos > 0) {
+		size_t want = pos < (off_t)sizeof(buf) ? (size_t)pos :
+		    sizeof(buf);
+
+		if ((k = pread(fd, buf, want, pos - (off_t)want)) <= 0)
+			return -1;
+		for (i = k; i > 0; i--)
+			if (buf[i - 1] == '\n')
+				return pos - (off_t)want + i;
+		pos -= (off_t)want;
+	}
+	return 0;
+}
+
 /* see dmu.h */
 int
 dmu_read_file(const char *path, const char *header, const char *what,
@@ -410,13 +500,8 @@ dmu_read_file(const char *path, const char *header, const char *what,
 	long n, lineno = 0;
 	int fd, rc = DMU_OK;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return DMU_OK;
-		dmu_seterr(err, "cannot read %.200s: %s", path,
-		    strerror(errno));
-		return DMU_EFAIL;
-	}
+	if ((fd = dmu_open_file(path, O_RDONLY, 0, "read", err)) < 0)
+		return errno == ENOENT ? DMU_OK : DMU_EFAIL;
 	dmu_lines_init(&l, fd, max);
 	while (rc == DMU_OK && (n = dmu_lines_next(&l, &line)) != -1) {
 		lineno++;

@@ -672,14 +672,52 @@ need_analyze() {
 	    skip "systemd-analyze is not installed (Debian: apt-get install systemd)"
 }
 
-@test "systemd: the installed unit differs from share/ only in ExecStart's BINDIR" {
+@test "systemd: the installed unit differs from share/ only in the BINDIR of ExecStart and ExecStopPost" {
 	unit=$DMU_SD/$SD_UNIT_REL
-	diff <(sed 's#/usr/bin/dmu-get#BINDIR/dmu-get#' \
+	diff <(sed 's#/usr/bin/dmu-#BINDIR/dmu-#g' \
 	    "$DMU_REPO/share/systemd/dmu-follow@.service") \
-	    <(sed "s#$DMU_SD/usr/bin/dmu-get#BINDIR/dmu-get#" "$unit")
+	    <(sed "s#$DMU_SD/usr/bin/dmu-#BINDIR/dmu-#g" "$unit")
 	run grep -c "exec $DMU_SD/usr/bin/dmu-get " "$unit"
 	assert_output 1
-	[ -x "$DMU_SD/usr/bin/dmu-get" ]
+	run grep -c "|| $DMU_SD/usr/bin/dmu-pin-check " "$unit"
+	assert_output 1
+	[ -x "$DMU_SD/usr/bin/dmu-get" ] && [ -x "$DMU_SD/usr/bin/dmu-pin-check" ]
+}
+
+# unit_line KEY: the unit's KEY= command line as systemd runs it for the
+# instance $DEV, the programs from DMU_BIN and the database $DMU_CERTDB;
+# sets argv.
+unit_line() {
+	local line
+	line=$(sed -n "s/^$1=[+]\{0,1\}\(.\)/\1/p" "$DMU_REPO/share/systemd/dmu-follow@.service")
+	line=${line//%I/$DEV}
+	line=${line//'$$'/'$'}
+	line=${line//\/usr\/bin\/dmu-/$DMU_BIN/dmu-}
+	line=${line//\/etc\/dmu\/certdb/$DMU_CERTDB}
+	eval "argv=($line)"
+}
+
+@test "systemd: after a mismatch (4), ExecStopPost keeps the evidence beside the database, where seen finds it" {
+	mkcert a ec
+	mkcert b ec
+	start_sim b
+	DEV=127.0.0.1:$SIM_PORT
+	dmu-certdb import "$DEV" <a.pem
+	grep -q '^ExecStopPost=+/bin/sh ' "$DMU_REPO/share/systemd/dmu-follow@.service" ||
+	    fail "ExecStopPost does not run with full privileges"
+	unit_line ExecStopPost
+	# Another end of the collector: nothing is checked.
+	run --separate-stderr env -i PATH=/usr/bin:/bin EXIT_CODE=exited EXIT_STATUS=0 "${argv[@]}"
+	assert_success
+	assert_output ''
+	[ ! -e "$DMU_CERTDB.evidence" ] || fail "checked after exit 0"
+	# HOME=/ as under DynamicUser: it does not matter.
+	run --separate-stderr env -i PATH=/usr/bin:/bin HOME=/ EXIT_CODE=exited EXIT_STATUS=4 "${argv[@]}"
+	assert_success
+	assert_output "$DEV mismatch presented=$(fpr_hex b) expected=$(fpr_hex a)"
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_success
+	assert_output --regexp "^$DEV $(fpr_hex b) "
 }
 
 @test "systemd: systemd-analyze verify passes for instances, Documentation= pages found" {

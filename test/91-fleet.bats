@@ -274,6 +274,22 @@ nightly_setup() {
 	assert_failure 2
 }
 
+@test "fleet: collect-all says which collector was killed by a signal, and fails" {
+	sim_up a -n 2
+	sim_up b -n 2
+	B=$DEV
+	mkdir state fake
+	# dmu-get for b dies by SIGSEGV; a's collects two reports and ends.
+	printf '#!/bin/sh\nfor a; do [ "$a" = "%s" ] && kill -SEGV $$; done\nexec "%s/dmu-get" "$@"\n' \
+	    "$B" "$DMU_BIN" >fake/dmu-get
+	chmod +x fake/dmu-get
+	run --separate-stderr env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$EXAMPLES_DIR/collect-all" -s state -- -n 2
+	assert_failure 1
+	assert_equal "$(serials "$output")" "1 2"
+	assert_equal "$stderr" "collect-all: $B: the collector was killed by signal 11 (SIGSEGV)"
+}
+
 # long_device NAME SIZE: a fake device whose answers hold three reports
 # whose content is SIZE bytes long; sets DEV.
 long_device() {

@@ -854,7 +854,7 @@ axis_labels() {
 	need_promtool
 	run promtool check rules "$DMU_REPO/share/monitoring/dmu.rules.yml"
 	assert_success
-	assert_output --partial "SUCCESS: 6 rules found"
+	assert_output --partial "SUCCESS: 7 rules found"
 }
 
 @test "rules: promtool test rules: each alert fires on its case and not on a healthy collector" {
@@ -933,6 +933,17 @@ tests:
             exp_annotations:
               summary: "st3:443 lost 3 reports in the last hour"
               description: "Serials were missing between answers: the device's buffer overflowed before they were read."
+      # dmu-pins.prom, never rewritten after time 0: stale after 30 min.
+      - eval_time: 20m
+        alertname: DmuPinCheckStale
+        exp_alerts: []
+      - eval_time: 35m
+        alertname: DmuPinCheckStale
+        exp_alerts:
+          - exp_labels: {severity: warning, file: "/var/lib/prometheus/node-exporter/dmu-pins.prom"}
+            exp_annotations:
+              summary: "the dmu pin check has not run for 35m 0s (/var/lib/prometheus/node-exporter/dmu-pins.prom)"
+              description: "dmu-pin-check -m has not rewritten this file: its last results are stale and may hide a mismatch. Check the timer or cron job that runs it, and its log."
       - eval_time: 10m
         alertname: DmuNoReport
         exp_alerts: []
@@ -957,6 +968,45 @@ YML
 	run promtool test rules tests.yml
 	assert_success
 	assert_output --partial SUCCESS
+}
+
+# fake_pin_check SCRIPT: a dmu-pin-check first in PATH that runs SCRIPT
+# (sh) instead; the plugin finds it as it finds the real one.
+fake_pin_check() {
+	mkdir -p fake
+	printf '#!/bin/sh\n%s\n' "$1" >fake/dmu-pin-check
+	chmod +x fake/dmu-pin-check
+}
+
+# run_fake_check: check_dmu over the database with the fake pin check.
+run_fake_check() {
+	run env PATH="$BATS_TEST_TMPDIR/fake:$PATH" \
+	    "$DMU_REPO/share/monitoring/check_dmu" -f "$DMU_CERTDB" </dev/null
+}
+
+@test "check_dmu: a dmu-pin-check killed by a signal, or short of result lines, is UNKNOWN, never OK" {
+	sim_up a
+	A=$DEV
+	sim_up b
+	B=$DEV
+	# Lines for both, then killed: the lines do not make it OK.
+	fake_pin_check "echo '$A ok x'; echo '$B ok x'; kill -ABRT \$\$"
+	run_fake_check
+	assert_equal "$status" 3
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - dmu-pin-check was killed by signal 6 (SIGABRT); 2 ok | "* ]] ||
+	    fail "${lines[0]}"
+	# One line for two devices, exit 0.
+	fake_pin_check "echo '$A ok x'"
+	run_fake_check
+	assert_equal "$status" 3
+	[[ ${lines[0]} == "DMU PINS UNKNOWN - 1 of 2 devices without a result; 1 ok | "* ]] ||
+	    fail "${lines[0]}"
+	# A mismatch seen before it died stays CRITICAL.
+	fake_pin_check "echo '$A mismatch presented=1 expected=2'; kill -KILL \$\$"
+	run_fake_check
+	assert_equal "$status" 2
+	[[ ${lines[0]} == "DMU PINS CRITICAL - dmu-pin-check was killed by signal 9 (SIGKILL); 1 of 2 devices without a result; 1 mismatch: $A; 0 ok | "* ]] ||
+	    fail "${lines[0]}"
 }
 
 # ---- dmu-get follow -m ----
