@@ -615,7 +615,7 @@ perf() {
 	gone() { ! pgrep -f "dmu-pin-check -j 16 -t 29 -f $DMU_CERTDB" >/dev/null; }
 	wait_until 5 gone || fail "dmu-pin-check still runs"
 	[ "$(ls tmp)" = "" ] || fail "left: $(ls tmp)"
-	# Nor its watchdog's sleep: nothing with its environment still runs.
+	# Nothing with its environment still runs (timeout(1) included).
 	none_left() {
 		! grep -qszx "TMPDIR=$PWD/tmp" /proc/[0-9]*/environ
 	}
