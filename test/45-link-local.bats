@@ -37,7 +37,7 @@ ns_up() {
 	cp "$BATS_FILE_TMPDIR/ll.pem" "$BATS_FILE_TMPDIR/ll.key" .
 	# The simulator runs in the namespace, its API port on the
 	# link-local address of dmu1 alone.
-	printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$DMU_SIM" \
+	printf '#!/bin/sh\nexec nsenter --net=/run/netns/%s %s "$@"\n' "$NS" "$DMU_SIM" \
 	    >ns-sim
 	chmod +x ns-sim
 	DMU_SIM=$PWD/ns-sim start_sim ll -l 'fe80::d1%dmu1' -n 3
@@ -53,8 +53,11 @@ teardown() {
 	return 0
 }
 
+# in_ns COMMAND...: runs it in the namespace.  nsenter rather than "ip
+# netns exec", which remounts / and /sys and so fails in a chroot (the
+# fresh Debian tree of test/fresh) where / is no mount point.
 in_ns() {
-	ip netns exec "$NS" "$@"
+	nsenter --net="/run/netns/$NS" "$@"
 }
 
 @test "a link-local address needs its zone, and only a link-local address takes one" {
@@ -73,7 +76,7 @@ in_ns() {
 }
 
 @test "a link-local device has one spelling, in the database and in every output" {
-	idx=$(cat /sys/class/net/lo/ifindex)
+	idx=$(ip -o link show dev lo | cut -d: -f1)
 	mkcert a ec
 	n=0
 	for d in '[fe80::1%lo]:8443' '[FE80:0::1%lo]:08443' "[fe80::1%$idx]:8443" \
@@ -105,7 +108,7 @@ in_ns() {
 	assert_success
 	assert_output --partial "$DEV ok"
 	# The zone as an interface index is stored by the interface's name.
-	idx=$(in_ns cat /sys/class/net/dmu0/ifindex)
+	idx=$(in_ns ip -o link show dev dmu0 | cut -d: -f1)
 	run in_ns dmu-pin-check -t "$T" "[fe80::d1%$idx]:$SIM_PORT"
 	assert_success
 	assert_output --partial "$DEV ok"
@@ -131,7 +134,7 @@ print(s.getsockname()[1])')
 	# s_server ends at the end of its stdin: give it one that stays open.
 	mkfifo srv.in
 	exec {SRV_IN}<>srv.in
-	setsid ip netns exec "$NS" openssl s_server -accept \
+	setsid nsenter --net="/run/netns/$NS" openssl s_server -accept \
 	    "[fe80::d1%dmu1]:$port" -6 -cert ll.pem -key ll.key -tls1_2 \
 	    -tlsextdebug <srv.in >srv.out 2>srv.err 3>&- &
 	SRV=$!
