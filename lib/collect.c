@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * collect.c - the collector: long polls on one kept-alive connection, the
- * continuity check after a reconnection, deletions, back-off and the stop
- * signals.  What to make of each answer is follow.c's; this file does the
- * I/O around it.
+ * continuity check on each new connection, deletions (and the restart
+ * their answers can show), back-off and the stop signals.  What to make
+ * of each answer is follow.c's; this file does the I/O around it.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -1619,7 +1619,10 @@ struct dmu_collect {
  * file after each batch the sink acknowledged, deletes with -d after that,
  * and after a refusal goes back to where the answer found it, backs off
  * and asks for the same reports again; backs off on network failures, 429
- * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * and 5xx, and checks for an unnoticed restart on each new connection
+ * (report N's timestamp) and in the answer to each deletion (the report
+ * deleted: one of a new epoch is handed to the sink at once, the other
+ * deletions dropped, and the run reads from serial 0).
  * With c->command, the count (c->limit, f.count) is of reports
  * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or
