@@ -30,7 +30,7 @@ kind() {
 	*.c|*.h|*.bats|*.bash|*.jq|*.yml|*.yaml|*.dict|*.spec|*.service|\
 	*.[1-9]|*.sh|*.py|Makefile|*/Makefile|PKGBUILD|*/PKGBUILD|\
 	.gitignore|*/.gitignore|*/debian/rules|*/debian/control|\
-	*/debian/docs|*.lintian-overrides|share/deps)
+	*/debian/docs|*.lintian-overrides|share/deps|*.sql)
 		echo source ;;
 	*)
 		if [ "$(head -c 2 "$DMU_REPO/$1")" = '#!' ]; then
@@ -64,7 +64,7 @@ spdx_line() {
 	while IFS= read -r f; do
 		k=$(kind "$f")
 		[ "$k" != data ] || continue
-		if spdx_line "$DMU_REPO/$f" | grep -qE '^(/\*|#|\.\\") SPDX-License-Identifier: ISC( \*/)?$'; then
+		if spdx_line "$DMU_REPO/$f" | grep -qE '^(/\*|#|--|\.\\") SPDX-License-Identifier: ISC( \*/)?$'; then
 			n=$((n + 1))
 		elif [ "$k" = unknown ]; then
 			unknown+=("$f")
