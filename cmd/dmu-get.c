@@ -220,7 +220,7 @@ delete_written(struct run *u)
 	int rc;
 
 	for (i = 0; i < u->nwritten; i++) {
-		rc = dmu_client_delete(&u->cl, u->written[i]);
+		rc = dmu_client_delete(&u->cl, u->written[i], NULL);
 		if (rc == DMU_EMISMATCH)
 			return mismatch(u);
 		if (rc != DMU_OK)

@@ -104,6 +104,7 @@ dmu_client_connect(struct dmu_client *cl)
 	}
 	dmu_src_init(&cl->src, conn_read, cl->conn);
 	cl->connected = 1;
+	cl->opened++;
 	return DMU_OK;
 }
 
@@ -144,6 +145,13 @@ check_idle(struct dmu_client *cl)
 		cl->warn(cl->warnctx, msg);
 	}
 	dmu_client_close(cl);
+}
+
+/* see dmu.h */
+void
+dmu_client_settle(struct dmu_client *cl)
+{
+	check_idle(cl);
 }
 
 /* see dmu.h */
@@ -190,12 +198,15 @@ dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
 
 /* see dmu.h */
 int
-dmu_client_delete(struct dmu_client *cl, long long serial)
+dmu_client_delete(struct dmu_client *cl, long long serial,
+    struct dmu_resp *deleted)
 {
 	struct dmu_resp r;
 	char path[64];
 	int rc;
 
+	if (deleted != NULL)
+		memset(deleted, 0, sizeof(*deleted));
 	snprintf(path, sizeof(path), "/reports/%lld?delete=true", serial);
 	if ((rc = dmu_client_get(cl, path, 0, &r)) != DMU_OK)
 		return rc;
@@ -203,6 +214,11 @@ dmu_client_delete(struct dmu_client *cl, long long serial)
 	rc = r.status == 200 || r.status == 404 ? DMU_OK : DMU_EHTTP;
 	if (rc != DMU_OK)
 		dmu_seterr(cl->err, "HTTP %d", r.status);
+	/* The report deleted, for the caller to compare with its own. */
+	if (rc == DMU_OK && r.status == 200 && deleted != NULL) {
+		*deleted = r;
+		return rc;
+	}
 	dmu_resp_free(&r);
 	return rc;
 }

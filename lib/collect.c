@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * collect.c - the collector: long polls on one kept-alive connection, the
- * continuity check after a reconnection, deletions, back-off and the stop
- * signals.  What to make of each answer is follow.c's; this file does the
- * I/O around it.
+ * continuity check on each new connection, deletions (and the restart
+ * their answers can show), back-off and the stop signals.  What to make
+ * of each answer is follow.c's; this file does the I/O around it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,13 +22,15 @@ static void
 say(struct dmu_collect *c, const char *fmt, ...)
 {
 	char text[DMU_ERRLEN], msg[DMU_DEVICE_MAX + 2 + DMU_ERRLEN];
+	char safe[sizeof(msg)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	snprintf(msg, sizeof(msg), "%s: %s", c->cl->dev->canon, text);
-	c->warn(c->ctx, msg);
+	/* Timestamps come from the device: no control reaches a terminal. */
+	c->warn(c->ctx, dmu_scrub(safe, sizeof(safe), msg, strlen(msg)));
 }
 
 /* Ends the run with status and a reason; returns status. */
@@ -61,6 +63,8 @@ emit(void *ctx, const struct dmu_report *r)
 		    sizeof(*c->pending));
 	}
 	c->pending[c->npending].serial = r->serial;
+	snprintf(c->pending[c->npending].ts, sizeof(c->pending[0].ts), "%s",
+	    r->timestamp);
 	c->pending[c->npending++].tries = 0;
 	return 0;
 }
@@ -74,21 +78,115 @@ warn_cb(void *ctx, const char *msg)
 }
 
 /*
+ * A deletion took a report of the device's new epoch, never handed on:
+ * hands it to the sink at once, as a batch of its own.  Returns 0, or -1
+ * after saying that it is lost.
+ */
+static int
+rescue(struct dmu_collect *c, const struct dmu_report *r)
+{
+	int rc;
+
+	if ((rc = dmu_sink_put(&c->sink, r)) == 0 &&
+	    (rc = dmu_sink_ack(&c->sink)) == DMU_OK) {
+		c->f.count++;
+		return 0;
+	}
+	say(c, "serial %lld of timestamp %s, deleted after the restart, is "
+	    "lost: %s", r->serial, r->timestamp, rc == -1 ? "stopped" :
+	    rc == 1 ? "write error" : c->sink.err);
+	return -1;
+}
+
+/* What a deletion's answer is compared with. */
+struct gone {
+	struct dmu_collect *c;
+	const struct dmu_pending *p;
+	int restarted;
+};
+
+/*
+ * dmu_json_reports()'s fn for the answer to a deletion: a report of that
+ * serial with another timestamp than the one handed on means the device
+ * restarted and the deletion took a report of its new epoch.
+ */
+static int
+gone_cb(void *ctx, const struct dmu_report *r)
+{
+	struct gone *g = ctx;
+
+	if (r->serial != g->p->serial || g->p->ts[0] == '\0' ||
+	    strcmp(r->timestamp, g->p->ts) == 0)
+		return 0;
+	g->restarted = 1;
+	g->c->f.restarts++;
+	say(g->c, "the device restarted: deleting serial %lld took a report "
+	    "of timestamp %s, not %s; handing it on, dropping the other "
+	    "deletions and reading again from its first report", r->serial,
+	    r->timestamp, g->p->ts);
+	rescue(g->c, r);
+	return 0;
+}
+
+/*
+ * Deletes report p; with the device restarted meanwhile (the answer holds
+ * another report than the one handed on) sets *restarted.  Returns what
+ * dmu_client_delete() returns.
+ */
+static int
+delete_one(struct dmu_collect *c, const struct dmu_pending *p,
+    int *restarted)
+{
+	struct dmu_resp r;
+	struct gone g = { c, p, 0 };
+	char why[DMU_ERRLEN];
+	int rc;
+
+	if ((rc = dmu_client_delete(c->cl, p->serial, &r)) != DMU_OK ||
+	    r.body == NULL)
+		return rc;
+	/* A malformed answer: deleted all the same, nothing to compare. */
+	(void)dmu_json_reports(r.body, r.len, c->f.device, gone_cb, &g, why);
+	dmu_resp_free(&r);
+	*restarted = g.restarted;
+	return rc;
+}
+
+/*
+ * After a restart seen in a deletion: the deletions left would take more
+ * reports of the new epoch, so they are dropped, and the collector reads
+ * from the device's first report, which the state file says at once.
+ */
+static int
+restarted(struct dmu_collect *c)
+{
+	c->npending = 0;
+	c->f.last = 0;
+	c->f.last_ts[0] = '\0';
+	if (c->statefile == NULL)
+		return DMU_OK;
+	return dmu_state_write(c->statefile, 0, "", c->err);
+}
+
+/*
  * Deletes the reports written and not yet deleted, one by one; one that
  * fails stays for the next call, DELETE_TRIES times in all.  A mismatch
- * returns DMU_EMISMATCH at once; anything else DMU_OK.
+ * returns DMU_EMISMATCH at once; a restart seen in a deletion's answer
+ * ends the deletions (restarted()); anything else DMU_OK.
  */
 static int
 delete_pending(struct dmu_collect *c)
 {
 	struct dmu_pending *p;
 	size_t i, keep = 0;
-	int rc = DMU_OK;
+	int rc = DMU_OK, again = 0;
 
 	for (i = 0; i < c->npending; i++) {
 		p = &c->pending[i];
 		if (rc == DMU_OK && !dmu_stop) {
-			rc = dmu_client_delete(c->cl, p->serial);
+			rc = delete_one(c, p, &again);
+			if (again)
+				return restarted(c);
 			if (rc == DMU_OK)
 				continue;
 			if (rc == DMU_EMISMATCH)
@@ -157,9 +255,11 @@ back_off(struct dmu_collect *c, const char *why)
 }
 
 /*
- * Connects again and, when the device may have restarted meanwhile, asks
- * for the last report written to compare its timestamp.  Returns DMU_OK,
- * DMU_EMISMATCH, or DMU_ENET after backing off.
+ * Connects again when not connected, and on each new connection (this
+ * one, or one a deletion made) asks for the last report written, when
+ * there is one, to compare its timestamp: the device may have restarted
+ * meanwhile.  Returns DMU_OK, DMU_EMISMATCH, or DMU_ENET after backing
+ * off.
  */
 static int
 reconnect(struct dmu_collect *c)
@@ -168,16 +268,18 @@ reconnect(struct dmu_collect *c)
 	char path[64];
 	int rc;
 
-	if ((rc = dmu_client_connect(c->cl)) != DMU_OK) {
-		if (rc == DMU_EMISMATCH)
-			return rc;
-		back_off(c, c->cl->err);
-		c->check = 1;
-		return DMU_ENET;
+	if (!c->cl->connected) {
+		if ((rc = dmu_client_connect(c->cl)) != DMU_OK) {
+			if (rc == DMU_EMISMATCH)
+				return rc;
+			back_off(c, c->cl->err);
+			return DMU_ENET;
+		}
+		c->connects++;
+		metrics(c, 0, 1);
 	}
-	c->connects++;
-	metrics(c, 0, 1);
-	if (c->check && c->f.last > 0 && c->f.last_ts[0] != '\0') {
+	c->checked = c->cl->opened;
+	if (c->f.last > 0 && c->f.last_ts[0] != '\0') {
 		snprintf(path, sizeof(path), "/reports/%lld", c->f.last);
 		if ((rc = dmu_client_get(c->cl, path, 0, &r)) != DMU_OK) {
 			if (rc == DMU_EMISMATCH)
@@ -188,8 +290,8 @@ reconnect(struct dmu_collect *c)
 		dmu_follow_continuity(&c->f, r.status, r.body, r.len);
 		dmu_resp_free(&r);
 	}
-	c->check = 0;
-	return c->cl->connected ? DMU_OK : DMU_ENET;
+	/* One the device closed after that answer: the poll connects. */
+	return DMU_OK;
 }
 
 /* Where an answer found the collector, to go back to when it is refused. */
@@ -296,7 +398,6 @@ poll_once(struct dmu_collect *c)
 		    c->cl->err);
 	if (rc != DMU_OK) {
 		back_off(c, c->cl->err);
-		c->check = 1;
 		return DMU_ENET;
 	}
 	mark(c, &m);
@@ -325,7 +426,9 @@ poll_once(struct dmu_collect *c)
 	if (c->delete && c->npending > 0 &&
 	    (rc = delete_pending(c)) != DMU_OK)
 		return c->done = 1, rc;
-	if (act == DMU_FOLLOW_DONE)
+	/* A report a deletion took after a restart counts too. */
+	if (act == DMU_FOLLOW_DONE || (c->f.limit > 0 &&
+	    c->f.count >= c->f.limit))
 		c->done = 1;
 	return DMU_OK;
 }
@@ -356,7 +459,6 @@ run(struct dmu_collect *c)
 	if (c->statefile != NULL && (rc = dmu_state_read(c->statefile, &last,
 	    ts, sizeof(ts), c->err)) != DMU_OK)
 		return rc;
-	c->check = last > 0;
 	dmu_follow_init(&c->f, c->cl->dev->canon, last, ts);
 	dmu_sink_init(&c->sink, c->command, c->cl->dev->canon, c->command_ms);
 	c->sink.sync = c->statefile != NULL;
@@ -368,7 +470,10 @@ run(struct dmu_collect *c)
 	srandom((unsigned)getpid() ^ (unsigned)dmu_now_ms());
 	dmu_catch_signals();
 	while (!dmu_stop && !c->done) {
-		if (!c->cl->connected && (rc = reconnect(c)) != DMU_OK) {
+		/* A connection the device closed is seen before the poll. */
+		dmu_client_settle(c->cl);
+		if ((!c->cl->connected || c->cl->opened != c->checked) &&
+		    (rc = reconnect(c)) != DMU_OK) {
 			if (rc == DMU_EMISMATCH)
 				return rc;
 			continue;

@@ -1402,6 +1402,7 @@ struct dmu_client {
 	struct dmu_conn *conn;		/* owned */
 	struct dmu_src src;		/* over conn, while connected */
 	int connected;
+	unsigned long opened;		/* connections made so far */
 	char err[DMU_ERRLEN];		/* why the last call failed */
 	const char *evpath;		/* where mismatches are kept, or NULL */
 	char *evline;			/* the last mismatch, not yet kept */
@@ -1465,13 +1466,25 @@ int dmu_client_get(struct dmu_client *cl, const char *path, long extra_ms,
 
 /*
  * Deletes report serial on the device (GET /reports/N?delete=true); an
- * answer 404 counts as done.  Returns DMU_OK, DMU_EHTTP for another
- * status, or what dmu_client_get() returns, the reason in cl->err.
+ * answer 404 counts as done.  With deleted not NULL, a 200 answer (which
+ * holds the report deleted) is left in it for the caller to free with
+ * dmu_resp_free(); after anything else deleted->body is NULL.  Returns
+ * DMU_OK, DMU_EHTTP for another status, or what dmu_client_get() returns,
+ * the reason in cl->err.
  */
-int dmu_client_delete(struct dmu_client *cl, long long serial);
+int dmu_client_delete(struct dmu_client *cl, long long serial,
+    struct dmu_resp *deleted);
 
 /* Closes the connection (close_notify); the client can connect again. */
 void dmu_client_close(struct dmu_client *cl);
+
+/*
+ * Closes the connection now when it cannot carry another request (the
+ * device closed it, or sent something after its last answer), as
+ * dmu_client_get() does before each request, so that the caller sees
+ * that the next request would go out on a new connection.
+ */
+void dmu_client_settle(struct dmu_client *cl);
 
 /* Closes the connection and frees what cl owns. */
 void dmu_client_free(struct dmu_client *cl);
@@ -1556,6 +1569,7 @@ void dmu_sink_free(struct dmu_sink *s);
 /* A report written and not yet deleted on the device (-d). */
 struct dmu_pending {
 	long long serial;
+	char ts[64];			/* the timestamp of the report handed on */
 	int tries;			/* deletions that failed */
 };
 
@@ -1580,7 +1594,7 @@ struct dmu_collect {
 	struct dmu_sink sink;		/* stdout, or the -x command */
 	struct dmu_pending *pending;	/* deletions still to make */
 	size_t npending, cappending;
-	int check;			/* compare the last report first */
+	unsigned long checked;		/* cl->opened at the last check */
 	int done;			/* the run ends with its status */
 	long long connects;		/* connections made (for -m) */
 	int64_t metrics_ms;		/* when the metrics were written */
@@ -1605,7 +1619,10 @@ struct dmu_collect {
  * file after each batch the sink acknowledged, deletes with -d after that,
  * and after a refusal goes back to where the answer found it, backs off
  * and asks for the same reports again; backs off on network failures, 429
- * and 5xx, and checks for an unnoticed restart after each reconnection.
+ * and 5xx, and checks for an unnoticed restart on each new connection
+ * (report N's timestamp) and in the answer to each deletion (the report
+ * deleted: one of a new epoch is handed to the sink at once, the other
+ * deletions dropped, and the run reads from serial 0).
  * With c->command, the count (c->limit, f.count) is of reports
  * acknowledged.  A refusal never ends the run.  Returns DMU_OK; DMU_EMISMATCH
  * (c->cl->conn says what was seen); or DMU_EFAIL, DMU_EDATA, DMU_EHTTP or

@@ -397,6 +397,8 @@ follow_bg() {
 	ctl "trail 1 crlf" >/dev/null
 	ctl "gen 1" >/dev/null
 	wait_lines out 3
+	# The new connection's continuity check (GET /reports/3) comes first.
+	wait_log a "GET $APP_BASE/wait\\?lastSerial=3&timeout=1\$"
 	# Two 503 answers to the polls that follow, the second with a
 	# smuggled answer behind it: the retry after the back-off, on the same
 	# path, does not take that for its answer.

@@ -278,3 +278,56 @@ os.execvp(sys.argv[1], sys.argv[1:])' dmu-get -t "$T" -d -w 1 -s st -x 'cat >/de
 	[ ! -e st ] || fail "state written: $(cat st)"
 	assert_equal "$(stat_of deletes)" 0
 }
+
+# A sink that keeps each batch in b, says it started, and takes it only once
+# the file go exists.
+GATED_SINK='cat >b; touch started; while [ ! -e go ]; do sleep 0.01; done; cat b >>got'
+
+@test "-x: a restart with more new reports than the last serial, while the command runs, is seen on the next connection" {
+	sim_up a -n 3
+	ctl "mode close" >/dev/null	# each answer ends its connection, cleanly
+	handoff_bg out err -n 8 -w 1 -s st -x "$GATED_SINK"
+	wait_until 10 eval '[ -e started ]' || fail "$(cat err)"
+	old=$(ts_of 3)
+	# Five new reports, a minute later by the device's clock: /wait after
+	# serial 3 would show no restart, only serials 4 and 5.
+	ctl restart >/dev/null
+	ctl "clock +60" >/dev/null
+	ctl "gen 5" >/dev/null
+	touch go
+	bg_wait "$BG_PID" 15
+	assert_equal "$BG_STATUS" 0
+	assert_equal "$(serials "$(cat got)")" "1 2 3 1 2 3 4 5"
+	assert_equal "$(sed -n '4,8p' got | fields)" "$(oracle_reports /reports)"
+	grep -q "$DEV: the device restarted: its serial 3 now has timestamp $(ts_of 3), not $old" err ||
+	    fail "stderr: $(cat err)"
+	assert_equal "$(wc -l <err)" 1
+	assert_equal "$(cat st)" "5 $(ts_of 5)"
+}
+
+@test "-x -d: a restart while the command runs: the new report a deletion takes is handed on, the other deletions dropped" {
+	sim_up a -n 3
+	handoff_bg out err -d -n 8 -w 1 -s st -x "$GATED_SINK"
+	wait_until 10 eval '[ -e started ]' || fail "$(cat err)"
+	old=$(ts_of 1)
+	ctl restart >/dev/null
+	ctl "clock +60" >/dev/null
+	ctl "gen 5" >/dev/null
+	new=$(oracle_reports /reports)
+	new1=$(ts_of 1)
+	touch go
+	bg_wait "$BG_PID" 15
+	assert_equal "$BG_STATUS" 0
+	# The deletion of the old serial 1 took the new one: handed on, in
+	# a batch of its own; then the new epoch from its first report.
+	assert_equal "$(serials "$(cat got)")" "1 2 3 1 2 3 4 5"
+	assert_equal "$(sed -n '4,8p' got | fields)" "$new"
+	grep -q "$DEV: the device restarted: deleting serial 1 took a report of timestamp $new1, not $old; handing it on" err ||
+	    fail "stderr: $(cat err)"
+	assert_equal "$(wc -l <err)" 1
+	assert_equal "$(cat st)" "5 $(jq -r .timestamp <<<"$(tail -n 1 got)")"
+	# Serial 1 (which took the new 1), then 2 to 5 once each: the old
+	# deletions of 2 and 3 were dropped.
+	assert_equal "$(stat_of deletes)" 5
+	assert_equal "$(stat_of reports)" 0
+}
