@@ -37,7 +37,9 @@ demo_started() {
 	command -v jq >/dev/null || skip "jq is not installed"
 	command -v setsid >/dev/null || skip "setsid is not installed"
 	for sig in INT TERM HUP; do
-		rm -rf t && mkdir t
+		# The last round's out would show this one started before the
+		# new demo's redirection has emptied it.
+		rm -rf t out err && mkdir t
 		# As from a terminal: a command started with & here would
 		# ignore SIGINT, and a shell cannot trap what it was started
 		# ignoring.
