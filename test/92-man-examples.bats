@@ -117,11 +117,13 @@ count_in() {
 	record 127.0.0.1:9 b | dmu-certdb add
 	P1=8443
 	example dmu-certdb.1 5
-	example_has "dmu-certdb import 127.0.0.1:8443 < st1.pem"
+	example_has 'dmu-certdb import -F "$fp" 127.0.0.1:8443 < st1.pem'
+	# The fingerprint as the device shows it.
+	export fp=$(fpr_colon a)
 	# Step by step: imported with its fingerprint, the database checks.
 	run --separate-stderr bash -e -c "${CMDS[0]}; ${CMDS[1]}"
 	assert_success
-	assert_equal "$(dmu-certdb get 127.0.0.1:8443 | cut -d' ' -f2)" "$(fpr_hex a)"
+	assert_equal "$(dmu-certdb get 127.0.0.1:8443 | cut -d' ' -f2,4)" "$(fpr_hex a) fingerprint"
 	# Then the whole example again from the start.
 	dmu-certdb remove 127.0.0.1:8443
 	run_ex
