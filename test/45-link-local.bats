@@ -6,7 +6,7 @@
 # listening on a link-local address of one end, and the programs reaching it
 # through the other end, the zone naming the interface.  Nothing leaves the
 # namespace.  Without the privilege to make one the tests skip; in CI
-# (CI=true) they fail instead.
+# (CI=true) as root they fail instead.
 
 load helper
 
@@ -24,7 +24,9 @@ ns_up() {
 	local err
 	NS=dmu-ll-$$-$BATS_TEST_NUMBER
 	if ! err=$(ip netns add "$NS" 2>&1); then
-		[ "${CI:-}" = true ] &&
+		# CI runs as root, which may; a package's check as a build
+		# user (makepkg refuses root) may not.
+		[ "${CI:-}" = true ] && [ "$(id -u)" -eq 0 ] &&
 		    fail "cannot make a network namespace in CI: $err"
 		skip "no network namespace here: $err"
 	fi
