@@ -68,10 +68,17 @@ localize() {
 # on a terminal of its own (script(1)), output in OUT.  script(1) puts it in
 # a session of its own, out of reach of a signal to our group, and when a
 # pty's session leader ends the kernel sends the rest no SIGHUP: so the
-# script's process group (its shell's $$, written to SCRIPT.pgid) joins
-# BG_GROUPS for teardown, and tty_stop ends it.  Sets TTY_PGID.
+# script's process group (written to SCRIPT.pgid) joins BG_GROUPS for
+# teardown, and tty_stop ends it.  Sets TTY_PGID.
+#
+# The group is read from /proc, not taken to be the shell's $$: script(1)
+# runs the command through $SHELL -c, and where SHELL is unset or /bin/sh
+# (CI, cron) dash forks for it, so the group is dash's, and bash's $$ is no
+# group at all.
 tty_bg() {
-	printf 'echo $$ >%s.pgid\n%s\n' "$3" "$(cat "$3")" >"$3"
+	printf '%s\n%s\n' \
+	    's=$(cat /proc/$$/stat); s=${s##*) }; set -- $s; echo "$3" >'"$3.pgid" \
+	    "$(cat "$3")" >"$3"
 	group_bg "$1" "$2" "script -qfec 'bash $3' /dev/null"
 	wait_until 5 test -s "$3.pgid" || fail "$3 did not start"
 	TTY_PGID=$(cat "$3.pgid")
