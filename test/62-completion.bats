@@ -101,3 +101,26 @@ b64() {
 	run complete 'dmu-get '
 	assert_output st1.example.net:443
 }
+
+# synopsis_options PAGE: the options of the first synopsis line of man/PAGE
+# (up to its second .Nm), one a line, as "-x".
+synopsis_options() {
+	awk '/^\.Sh SYNOPSIS/ { s = 1; next } /^\.Sh / { s = 0 }
+	    s && /^\.Nm/ && n++ { exit }
+	    s && /^\.Op Fl / { print $3 }' "$DMU_REPO/man/$1" |
+	    while read -r w; do
+		for ((i = 0; i < ${#w}; i++)); do printf -- '-%s\n' "${w:i:1}"; done
+	    done
+}
+
+@test "completion: the options offered after '-' are those of each page's synopsis, -h and --help included" {
+	for prog in dmu-learn dmu-pin-check dmu-get dmu-certdb; do
+		want=$({ synopsis_options "$prog.1"; echo --help; } | sort)
+		[[ $want == *-h* ]] || fail "$prog.1: no -h in the synopsis"
+		run complete "$prog -"
+		assert_success
+		assert_output "$want"
+		run complete "$prog --"
+		assert_output --help
+	done
+}

@@ -90,7 +90,7 @@ _dmu_learn() {
 	-F|-t) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply -F -V -f -t -y
+		_dmu_reply -F -V -f -h -t -y --help
 	else
 		_dmu_reply_devices
 	fi
@@ -104,7 +104,7 @@ _dmu_pin_check() {
 	-j|-t) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply -V -f -j -m -t
+		_dmu_reply -V -f -h -j -m -t --help
 	else
 		_dmu_reply_devices
 	fi
@@ -119,7 +119,7 @@ _dmu_get() {
 	-x) mapfile -t COMPREPLY < <(compgen -c -- "$cur"); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		_dmu_reply -V -a -d -f -k -l -m -n -r -s -t -w -X -x
+		_dmu_reply -V -a -d -f -h -k -l -m -n -r -s -t -w -X -x --help
 		return
 	fi
 	n=$(_dmu_operands afklmnstwXx | wc -l)
@@ -143,7 +143,7 @@ _dmu_certdb() {
 	[[ $cmd == import ]] && mapfile -t ops < <(_dmu_operands fF)
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			_dmu_reply -V -f
+			_dmu_reply -V -f -h --help
 		else
 			_dmu_reply add check get history import inventory list pem pin \
 			    remove seen show
