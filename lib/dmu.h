@@ -154,6 +154,7 @@ struct dmu_lines {
 	size_t off, len;	/* the bytes not yet cut: buf[off..len) */
 	int eof;		/* no more to read */
 	int error;		/* errno of a failed read, or 0 */
+	int partial;		/* the line last cut ended the input unended */
 };
 
 /* Sets up l over fd for lines of at most max bytes. */
@@ -164,7 +165,8 @@ void dmu_lines_init(struct dmu_lines *l, int fd, size_t max);
  * a trailing carriage return; valid until the next call).  Returns its
  * length (a NUL byte in it is counted, so strlen() may say less), -1 at
  * the end of the input or on a read error (l->error), or -2 when it is
- * longer than max (it is skipped).
+ * longer than max (it is skipped).  l->partial tells whether the line
+ * was the last of the input, with no newline after it.
  */
 long dmu_lines_next(struct dmu_lines *l, char **line);
 
@@ -199,7 +201,10 @@ off_t dmu_whole_end(int fd, off_t size);
  * in why (DMU_ERRLEN), or another value to stop with.  Returns DMU_OK,
  * fn's value, DMU_EDATA with "PATH:LINE: reason" in err (a bad line, a
  * line too long, a NUL byte, another header; what names the kind of file
- * in that message), or DMU_EFAIL (I/O, in err).
+ * in that message), or DMU_EFAIL (I/O, in err).  A last line without a
+ * newline is not a line: these files are appended to in one write(2) a
+ * line, which a reader may see in part, and a writer killed in the middle
+ * leaves a piece that the next append cuts (dmu_whole_end()).
  */
 int dmu_read_file(const char *path, const char *header, const char *what,
     size_t max, int (*fn)(void *, char *, long, char *), void *ctx,

@@ -378,6 +378,7 @@ dmu_lines_next(struct dmu_lines *l, char **line)
 	}
 	if (nl == NULL && n == 0)
 		return toolong ? -2 : -1;
+	l->partial = nl == NULL;
 	if (nl == NULL)
 		nl = s + n;	/* the last line has no newline */
 	*nl = '\0';
@@ -504,6 +505,8 @@ dmu_read_file(const char *path, const char *header, const char *what,
 		return errno == ENOENT ? DMU_OK : DMU_EFAIL;
 	dmu_lines_init(&l, fd, max);
 	while (rc == DMU_OK && (n = dmu_lines_next(&l, &line)) != -1) {
+		if (l.partial)
+			break;	/* being appended, or a killed writer's piece */
 		lineno++;
 		why[0] = '\0';
 		if (n == -2)

@@ -521,10 +521,15 @@ pem_of() {
 	done
 }
 
-@test "history: a piece of a line that a killed writer left is cut at the next change" {
+@test "history: a piece of a line that a killed writer left is not read, and is cut at the next change" {
 	mkcert a ec
 	dmu-certdb add <<<"$(record st1:443 a)"
 	printf '2026-01-01T00:00:00Z add st9:443 abc' >>"$DMU_CERTDB.history"
+	# Until then it is not read: it may be a line being appended.
+	run --separate-stderr dmu-certdb history </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 1
+	refute_output --partial st9
 	dmu-certdb add <<<"$(record st2:443 a)"
 	run --separate-stderr dmu-certdb history </dev/null
 	assert_success

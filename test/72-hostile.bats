@@ -225,8 +225,12 @@ assert_no_signal() {
 	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ [^ ]+ 2 "
-	# A piece of a line left by a killed writer is cut, not kept.
+	# A piece of a line left by a killed writer (or one being appended) is
+	# not read, and the next append cuts it.
 	printf '%s' "$DEV 0123" >>"$DMU_CERTDB.evidence"
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_success
+	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ [^ ]+ 2 "
 	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
 	assert_failure 4
 	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
@@ -289,6 +293,42 @@ EOF
 	((big < small + 2048)) || fail "peak RSS $big KiB with 15 MiB on file, $small KiB without"
 	tail -n 1 "$DMU_CERTDB.evidence" | grep -q "^$DEV $(fpr_hex b) " ||
 	    fail "not appended"
+}
+
+@test "evidence: readers during appends of long lines see whole lines only, never a piece" {
+	hostile pem:b.pem
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	# Lines of 20 KiB appended while seen reads.  A reader may meet a
+	# line in part (a write(2) is not atomic to read(2)); here each
+	# arrives in two pieces, 2 ms apart, so that the reads meet many.
+	python3 - "$DMU_CERTDB.evidence" <<'EOF' &
+import base64, hashlib, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+for i in range(300):
+    der = bytes([0x30, 0x82]) + i.to_bytes(4, "big") * 2500
+    b = base64.b64encode(der[:15000]).decode()
+    h = hashlib.sha256(str(i).encode()).hexdigest()
+    line = ("10.1.%d.%d:443 %s 2020-01-01T00:00:00Z "
+            "2020-01-01T00:00:00Z 1 - certificate %s\n"
+            % (i // 250, i % 250, h, b)).encode()
+    os.write(fd, line[:100])
+    time.sleep(0.002)
+    os.write(fd, line[100:])
+EOF
+	writer=$!
+	BG_PIDS+=("$writer")
+	n=0
+	while kill -0 "$writer" 2>/dev/null; do
+		dmu-certdb seen >seen.out 2>seen.err </dev/null ||
+		    fail "seen during an append: $(cat seen.err)"
+		n=$((n + 1))
+	done
+	wait "$writer"
+	run --separate-stderr dmu-certdb seen </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 301
+	((n >= 10)) || fail "only $n reads during the appends"
 }
 
 # ---- data files that are not regular files ----
