@@ -71,41 +71,6 @@ canon(struct dmu_device *d, const char *arg)
 		dmu_die(DMU_EUSAGE, "%s", err);
 }
 
-/*
- * Adds one verified record; what it did goes to *said (newly allocated,
- * for stderr once committed).  Returns 0, or DMU_EMISMATCH when the
- * device is known with another certificate and replace is not set.
- */
-static int
-add_one(struct dmu_db *db, const struct dmu_rec *r, const char *cmd,
-    int replace, int *changed, char **said)
-{
-	struct dmu_rec *old = dmu_db_find(db, r->device);
-	char ofpr[DMU_FPR_COLON], nfpr[DMU_FPR_COLON], advice[DMU_ERRLEN];
-
-	dmu_fpr_colon(nfpr, r->sha256hex);
-	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0) {
-		*said = dmu_xasprintf("%s: same certificate %s, already "
-		    "pinned: nothing changed", r->device, nfpr);
-		return 0;
-	}
-	dmu_fpr_colon(ofpr, old != NULL ? old->sha256hex : "");
-	if (old != NULL && !replace) {
-		dmu_warn("%s: refused: the database pins another certificate "
-		    "(%s) than the one offered (%s)", r->device, ofpr, nfpr);
-		dmu_warn("%s: %s%s", r->device, dmu_advice_mismatch(advice,
-		    r->device, dbopt), strcmp(cmd, "import") == 0 ?
-		    " (a PEM: dmu-certdb import -r)" : "");
-		return DMU_EMISMATCH;
-	}
-	*said = old != NULL ? dmu_xasprintf("%s: replaced certificate %s "
-	    "with %s", r->device, ofpr, nfpr) : dmu_xasprintf("%s: new "
-	    "certificate %s stored", r->device, nfpr);
-	dmu_db_put(db, r);
-	*changed = 1;
-	return 0;
-}
-
 /* Says what add or import stored, and where, unless quiet; frees it. */
 static void
 tell(char **said, size_t n, int quiet)
@@ -128,34 +93,74 @@ say_reading(const char *what)
 		    "dmu-learn -F FINGERPRINT DEVICE | dmu-certdb add", what);
 }
 
-/*
- * A certificate pinned on purpose is no longer evidence of an impostor:
- * its entry goes.  A failure only draws a warning.
- */
 static void
-forget_seen(const struct dmu_rec *recs, size_t n)
+warn_evidence(void *ctx, const char *msg)
 {
-	char *path = dmu_ev_path(dbpath), err[DMU_ERRLEN];
-	size_t i;
+	(void)ctx;
+	dmu_warn("warning: %s", msg);
+}
 
-	for (i = 0; i < n; i++)
-		if (dmu_ev_clear(path, recs[i].device, recs[i].sha256hex,
-		    err) != DMU_OK)
-			dmu_warn("warning: %s", err);
-	free(path);
+static void
+report(void *ctx, long lineno, const char *why)
+{
+	dmu_warn("%s:%ld: %s", (const char *)ctx, lineno, why);
+}
+
+/*
+ * Pins verified records under the lock: a refusal is said at once, what
+ * was stored once it is committed.  A certificate pinned on purpose is no
+ * longer evidence of an impostor: its entry goes.  Returns 0, or
+ * DMU_EMISMATCH when a device is pinned to another certificate (no -r).
+ */
+static int
+store(const struct dmu_rec *recs, size_t n, const char *cmd)
+{
+	struct dmu_db db;
+	char old[65], ofpr[DMU_FPR_COLON], nfpr[DMU_FPR_COLON];
+	char advice[DMU_ERRLEN], **said = dmu_xcalloc(n, sizeof(*said));
+	const char *dev;
+	size_t i;
+	int what, changed = 0, status = 0;
+
+	open_db(&db, 1);
+	for (i = 0; i < n; i++) {
+		dev = recs[i].device;
+		dmu_fpr_colon(nfpr, recs[i].sha256hex);
+		if (dmu_db_pin(&db, &recs[i], opt_r, &what, old) != DMU_OK) {
+			dmu_warn("%s: refused: the database pins another "
+			    "certificate (%s) than the one offered (%s)", dev,
+			    dmu_fpr_colon(ofpr, old), nfpr);
+			dmu_warn("%s: %s%s", dev, dmu_advice_mismatch(advice,
+			    dev, dbopt), strcmp(cmd, "import") == 0 ?
+			    " (a PEM: dmu-certdb import -r)" : "");
+			status = DMU_EMISMATCH;
+			continue;
+		}
+		dmu_fpr_colon(ofpr, old);
+		said[i] = what == DMU_PIN_SAME ? dmu_xasprintf("%s: same "
+		    "certificate %s, already pinned: nothing changed", dev,
+		    nfpr) : what == DMU_PIN_REPLACED ? dmu_xasprintf("%s: "
+		    "replaced certificate %s with %s", dev, ofpr, nfpr) :
+		    dmu_xasprintf("%s: new certificate %s stored", dev, nfpr);
+		changed |= what != DMU_PIN_SAME;
+	}
+	if (changed)
+		commit(&db);
+	close_db(&db);
+	tell(said, n, opt_q);
+	free(said);
+	if (changed)
+		dmu_ev_forget(dbpath, recs, n, warn_evidence, NULL);
+	return status;
 }
 
 static int
 cmd_add(int argc, char **argv)
 {
-	struct dmu_db db;
-	struct dmu_lines in;
-	struct dmu_rec *recs = NULL;
-	char *line, err[DMU_ERRLEN];
-	char **said;
-	size_t nrec = 0, caprec = 0, i;
-	long n, lineno = 0;
-	int changed = 0, status = 0;
+	struct dmu_rec *recs;
+	char err[DMU_ERRLEN];
+	size_t n;
+	int status;
 
 	(void)argc;
 	(void)argv;
@@ -165,144 +170,67 @@ cmd_add(int argc, char **argv)
 	 * of the pipe may be a person reading a prompt, and no other writer
 	 * must wait for that.
 	 */
-	dmu_lines_init(&in, STDIN_FILENO, DMU_DB_LINE_MAX);
-	while ((n = dmu_lines_next(&in, &line)) != -1) {
-		lineno++;
-		if (n == -2) {
-			dmu_warn("stdin:%ld: line too long", lineno);
-			status = dmu_worse(status, DMU_EDATA);
-			continue;
-		}
-		if (nrec == caprec) {
-			caprec = caprec ? caprec * 2 : 16;
-			recs = dmu_xreallocarray(recs, caprec, sizeof(*recs));
-		}
-		if (dmu_rec_parse(dmu_trim(line), &recs[nrec], 1, err) != 0) {
-			dmu_warn("stdin:%ld: %s", lineno, err);
-			status = dmu_worse(status, DMU_EDATA);
-			continue;
-		}
-		if (recs[nrec].device == NULL)
-			dmu_rec_free(&recs[nrec]);
-		else
-			nrec++;
-	}
-	if (in.error != 0) {
-		dmu_warn("stdin: %s", strerror(in.error));
-		status = dmu_worse(status, DMU_EFAIL);
-	}
-	dmu_lines_free(&in);
+	status = dmu_recs_read(STDIN_FILENO, &recs, &n, report, "stdin", err);
+	if (err[0] != '\0')
+		dmu_warn("stdin: %s", err);
 	if (ferror(stdin))
 		dmu_die(DMU_EFAIL, "stdin:");
-	if (nrec > 0) {
-		said = dmu_xcalloc(nrec, sizeof(*said));
-		open_db(&db, 1);
-		for (i = 0; i < nrec; i++)
-			status = dmu_worse(status, add_one(&db, &recs[i],
-			    "add", opt_r, &changed, &said[i]));
-		if (changed)
-			commit(&db);
-		close_db(&db);
-		tell(said, nrec, opt_q);
-		free(said);
-		if (changed)
-			forget_seen(recs, nrec);
-	} else if (status == 0 && !opt_q)
+	if (n > 0)
+		status = dmu_worse(status, store(recs, n, "add"));
+	else if (status == 0 && !opt_q)
 		dmu_warn("no records on stdin: nothing stored");
-	for (i = 0; i < nrec; i++)
-		dmu_rec_free(&recs[i]);
-	free(recs);
+	dmu_recs_free(recs, n);
 	return status;
-}
-
-/*
- * A certificate the device presented in a mismatch is evidence of an
- * impostor until a person checks it: import without -F refuses it, so
- * that "pem DEVICE SHA256 | import -r DEVICE" makes no pin.  Exits when
- * it is evidence, or when the evidence cannot be read (fail closed).
- */
-static void
-refuse_evidence(const char *device, const struct dmu_cert *cert)
-{
-	struct dmu_cert seen;
-	char *path = dmu_ev_path(dbpath), hex[65], err[DMU_ERRLEN];
-	char human[DMU_FPR_COLON];
-	int rc;
-
-	dmu_hex(hex, cert->sha256, 32);
-	dmu_hex_colon(human, cert->sha256, 32);
-	rc = dmu_ev_cert(path, device, hex, &seen, err);
-	free(path);
-	if (rc == DMU_OK) {
-		dmu_cert_free(&seen);
-		dmu_die(DMU_EMISMATCH, "%s: refused: certificate %s was "
-		    "presented in a mismatch (dmu-certdb seen); after checking "
-		    "the device, import it with -F and its fingerprint",
-		    device, human);
-	}
-	if (rc != DMU_EUNKNOWN)
-		dmu_die(rc, "%s (without -F, import must know the certificate "
-		    "was not presented in a mismatch)", err);
 }
 
 static int
 cmd_import(int argc, char **argv)
 {
 	struct dmu_device d;
-	struct dmu_db db;
 	struct dmu_cert cert;
 	struct dmu_rec r;
-	unsigned char *der;
 	uint8_t want[32];
-	char *text, *fpr = NULL, err[DMU_ERRLEN], hex[DMU_FPR_COLON];
-	char *said = NULL;
-	size_t len = 0, derlen, k;
-	int changed = 0, status;
+	char err[DMU_ERRLEN], hex[DMU_FPR_COLON];
+	int rc;
 
 	(void)argc;
-	fpr = opt_F;
 	canon(&d, argv[1]);
-	if (fpr != NULL && dmu_fpr_parse(fpr, want) != 0)
+	if (opt_F != NULL && dmu_fpr_parse(opt_F, want) != 0)
 		dmu_die(DMU_EUSAGE, "invalid fingerprint '%s' (" DMU_FPR_FORMS
-		    ")", dmu_echo(fpr));
+		    ")", dmu_echo(opt_F));
 	say_reading("a PEM certificate");
-	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
-	text = dmu_xmalloc(1 << 20);
-	while (len < (1 << 20) && (k = fread(text + len, 1, (1 << 20) - len,
-	    stdin)) > 0)
-		len += k;
-	if (ferror(stdin))
-		dmu_die(DMU_EFAIL, "stdin:");
-	if (dmu_pem_cert(text, len, &der, &derlen, err) != 0)
-		dmu_die(DMU_EDATA, "stdin: %s", err);
-	free(text);
-	if (dmu_cert_decode(&cert, der, derlen, err) != 0)
-		dmu_die(DMU_EDATA, "stdin: %s", err);
-	free(der);
+	if ((rc = dmu_cert_read_pem(stdin, &cert, err)) != DMU_OK)
+		dmu_die(rc, "stdin: %s", err);
 	dmu_hex_colon(hex, cert.sha256, 32);
-	if (fpr != NULL && !dmu_ct_equal(want, cert.sha256, 32))
+	if (opt_F != NULL && !dmu_ct_equal(want, cert.sha256, 32))
 		dmu_die(DMU_EMISMATCH, "%s: the certificate on stdin has "
 		    "fingerprint %s, not the one given with -F; nothing was "
 		    "stored", d.canon, hex);
-	if (fpr == NULL)
-		refuse_evidence(d.canon, &cert);
+	/*
+	 * A certificate the device presented in a mismatch is evidence of an
+	 * impostor until a person checks it: without -F import refuses it,
+	 * so that "pem DEVICE SHA256 | import -r DEVICE" makes no pin, and
+	 * fails closed when the evidence cannot be read.
+	 */
+	rc = opt_F != NULL ? DMU_OK : dmu_ev_presented(dbpath, d.canon,
+	    cert.sha256, err);
+	if (rc == DMU_EMISMATCH)
+		dmu_die(rc, "%s: refused: certificate %s was presented in a "
+		    "mismatch (dmu-certdb seen); after checking the device, "
+		    "import it with -F and its fingerprint", d.canon, hex);
+	if (rc != DMU_OK)
+		dmu_die(rc, "%s (without -F, import must know the certificate "
+		    "was not presented in a mismatch)", err);
 	/*
 	 * Without -F dmu cannot say how whoever ran import checked the PEM:
 	 * the pin is unverified, and draws the warning of dmu-learn -y.
 	 */
-	dmu_rec_make(&r, d.canon, &cert, fpr != NULL ? "fingerprint" :
+	dmu_rec_make(&r, d.canon, &cert, opt_F != NULL ? "fingerprint" :
 	    "unverified");
-	open_db(&db, 1);
-	status = add_one(&db, &r, "import", opt_r, &changed, &said);
-	if (changed)
-		commit(&db);
-	close_db(&db);
-	tell(&said, 1, opt_q);
-	if (changed)
-		forget_seen(&r, 1);
+	rc = store(&r, 1, "import");
 	dmu_rec_free(&r);
 	dmu_cert_free(&cert);
-	return status;
+	return rc;
 }
 
 static int
@@ -485,115 +413,27 @@ cmd_remove(int argc, char **argv)
 	return status;
 }
 
-/* The devices named on the command line, canonical; NULL for all. */
-static char **
-devices(int argc, char **argv)
-{
-	struct dmu_device d;
-	char **v;
-	int i;
-
-	if (argc < 2)
-		return NULL;
-	v = dmu_xcalloc((size_t)argc, sizeof(*v));
-	for (i = 1; i < argc; i++) {
-		canon(&d, argv[i]);
-		v[i - 1] = dmu_xstrdup(d.canon);
-	}
-	return v;
-}
-
-/*
- * What history and seen print: the lines go to a buffer first, so that a
- * bad line anywhere in the file leaves stdout empty.
- */
+/* What history and seen print: the lines of the devices wanted. */
 struct listing {
-	char **want;		/* devices(), or NULL for all */
-	FILE *out;		/* writes to buf */
-	char *buf;
-	size_t len;
+	char **want;		/* dmu_devs_parse(), or NULL for all */
+	struct dmu_held held;
 };
-
-static int
-wanted(char **v, const char *device)
-{
-	if (v == NULL)
-		return 1;
-	for (; *v != NULL; v++)
-		if (strcmp(*v, device) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-devices_free(char **v)
-{
-	char **p;
-
-	if (v == NULL)
-		return;
-	for (p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
-static void
-listing_open(struct listing *ls, int argc, char **argv)
-{
-	ls->want = devices(argc, argv);
-	if ((ls->out = open_memstream(&ls->buf, &ls->len)) == NULL)
-		dmu_die(DMU_EFAIL, "open_memstream:");
-}
-
-/*
- * Ends a listing: the buffer goes to stdout only when the whole file was
- * read (rc DMU_OK); else err is the one line said.  Returns rc.
- */
-static int
-listing_close(struct listing *ls, int rc, const char *err)
-{
-	if (fclose(ls->out) != 0)
-		dmu_die(DMU_EFAIL, "open_memstream:");
-	if (rc == DMU_OK)
-		fwrite(ls->buf, 1, ls->len, stdout);
-	else
-		dmu_warn("%s", err);
-	free(ls->buf);
-	devices_free(ls->want);
-	return rc;
-}
 
 static int
 print_hist(void *ctx, const struct dmu_hist *h)
 {
 	struct listing *ls = ctx;
 
-	if (!wanted(ls->want, h->device))
+	if (!dmu_devs_has(ls->want, h->device))
 		return 0;
 	if (h->oldsha256hex != NULL)
-		fprintf(ls->out, "%s %s %s %s %s %s %s %s\n", h->time,
+		fprintf(ls->held.f, "%s %s %s %s %s %s %s %s\n", h->time,
 		    h->action, h->device, h->sha256hex, h->prov, h->user,
 		    h->oldsha256hex, h->oldprov);
 	else
-		fprintf(ls->out, "%s %s %s %s %s %s\n", h->time, h->action,
+		fprintf(ls->held.f, "%s %s %s %s %s %s\n", h->time, h->action,
 		    h->device, h->sha256hex, h->prov, h->user);
 	return 0;
-}
-
-static int
-cmd_history(int argc, char **argv)
-{
-	struct listing ls;
-	char *path, err[DMU_ERRLEN];
-	int rc;
-
-	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
-		dmu_die(rc, "%s", err);
-	listing_open(&ls, argc, argv);
-	path = dmu_hist_path(dbpath);
-	rc = dmu_hist_scan(path, print_hist, &ls, err);
-	free(path);
-	return listing_close(&ls, rc, err);
 }
 
 static int
@@ -601,33 +441,40 @@ print_seen(void *ctx, const struct dmu_ev *e)
 {
 	struct listing *ls = ctx;
 
-	if (wanted(ls->want, e->device))
-		fprintf(ls->out, "%s %s %s %s %lld %s %s\n", e->device,
+	if (dmu_devs_has(ls->want, e->device))
+		fprintf(ls->held.f, "%s %s %s %s %lld %s %s\n", e->device,
 		    e->sha256hex, e->first, e->last, e->count, e->addr,
 		    e->reason);
 	return 0;
 }
 
+/*
+ * history and seen: the lines are held back until the whole file was
+ * read, so that a bad line anywhere in it leaves stdout empty.
+ */
 static int
-cmd_seen(int argc, char **argv)
+cmd_listing(int argc, char **argv)
 {
 	struct listing ls;
 	char *path, err[DMU_ERRLEN];
-	int rc;
+	int rc, hist = strcmp(argv[0], "history") == 0;
 
 	if ((rc = dmu_db_exists(dbpath, err)) != DMU_OK)
 		dmu_die(rc, "%s", err);
-	listing_open(&ls, argc, argv);
-	path = dmu_ev_path(dbpath);
-	rc = dmu_ev_scan(path, print_seen, &ls, err);
+	if (dmu_devs_parse(&ls.want, argc - 1, argv + 1, err) != 0)
+		dmu_die(DMU_EUSAGE, "%s", err);
+	if (dmu_held_open(&ls.held) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	path = hist ? dmu_hist_path(dbpath) : dmu_ev_path(dbpath);
+	rc = hist ? dmu_hist_scan(path, print_hist, &ls, err) :
+	    dmu_ev_scan(path, print_seen, &ls, err);
 	free(path);
-	return listing_close(&ls, rc, err);
-}
-
-static void
-report(void *ctx, long lineno, const char *why)
-{
-	dmu_warn("%s:%ld: %s", (const char *)ctx, lineno, why);
+	if (dmu_held_close(&ls.held, rc == DMU_OK ? stdout : NULL) != 0)
+		dmu_die(DMU_EFAIL, "open_memstream:");
+	if (rc != DMU_OK)
+		dmu_warn("%s", err);
+	dmu_devs_free(ls.want);
+	return rc;
 }
 
 static int
@@ -666,7 +513,7 @@ static const struct command {
 	    "", 1, -1, cmd_each },
 	{ "history", "[device ...]",
 	    "print every change made to the database",
-	    "", 0, -1, cmd_history },
+	    "", 0, -1, cmd_listing },
 	{ "import", "[-F fingerprint] [-qr] device",
 	    "add the PEM on stdin; -F: check it; -q, -r as add",
 	    "F:qr", 1, 1, cmd_import },
@@ -687,7 +534,7 @@ static const struct command {
 	    "", 1, -1, cmd_remove },
 	{ "seen", "[device ...]",
 	    "print what devices presented instead of their pins",
-	    "", 0, -1, cmd_seen },
+	    "", 0, -1, cmd_listing },
 	{ "show", "device [sha256]",
 	    "print the certificate (or a past one) for people",
 	    "", 1, 2, cmd_each },

@@ -3,6 +3,7 @@
  * cert.c - decoding the end-entity certificate: key, names, dates, SPKI,
  * serial number and signature algorithm; its inventory line.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -509,6 +510,33 @@ done:
 fail:
 	free(b.p);
 	return DMU_EDATA;
+}
+
+/* see dmu.h */
+int
+dmu_cert_read_pem(FILE *f, struct dmu_cert *c, char *err)
+{
+	/* A PEM certificate is small; 1 MiB is plenty and bounds memory. */
+	const size_t max = 1 << 20;
+	char *text = dmu_xmalloc(max);
+	unsigned char *der;
+	size_t len = 0, derlen, k;
+	int rc;
+
+	while (len < max && (k = fread(text + len, 1, max - len, f)) > 0)
+		len += k;
+	if (ferror(f)) {
+		dmu_seterr(err, "%s", strerror(errno));
+		free(text);
+		return DMU_EFAIL;
+	}
+	rc = dmu_pem_cert(text, len, &der, &derlen, err);
+	free(text);
+	if (rc != 0)
+		return DMU_EDATA;
+	rc = dmu_cert_decode(c, der, derlen, err);
+	free(der);
+	return rc != 0 ? DMU_EDATA : DMU_OK;
 }
 
 /* see dmu.h */

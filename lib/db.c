@@ -794,6 +794,76 @@ dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 
 /* see dmu.h */
 int
+dmu_db_pin(struct dmu_db *db, const struct dmu_rec *r, int replace,
+    int *what, char *oldhex)
+{
+	struct dmu_rec *old = dmu_db_find(db, r->device);
+
+	snprintf(oldhex, 65, "%s", old != NULL ? old->sha256hex : "");
+	if (old != NULL && strcmp(old->sha256hex, r->sha256hex) == 0) {
+		*what = DMU_PIN_SAME;
+		return DMU_OK;
+	}
+	if (old != NULL && !replace)
+		return DMU_EMISMATCH;
+	*what = old != NULL ? DMU_PIN_REPLACED : DMU_PIN_NEW;
+	dmu_db_put(db, r);
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_recs_read(int fd, struct dmu_rec **recs, size_t *nrec,
+    void (*report)(void *, long, const char *), void *ctx, char *err)
+{
+	struct dmu_lines in;
+	struct dmu_rec r;
+	char *line, why[DMU_ERRLEN];
+	size_t cap = 0;
+	long n, lineno = 0;
+	int status = DMU_OK;
+
+	*recs = NULL;
+	*nrec = 0;
+	err[0] = '\0';
+	dmu_lines_init(&in, fd, DMU_DB_LINE_MAX);
+	while ((n = dmu_lines_next(&in, &line)) != -1) {
+		lineno++;
+		if (n == -2 || dmu_rec_parse(dmu_trim(line), &r, 1, why) != 0) {
+			report(ctx, lineno, n == -2 ? "line too long" : why);
+			status = DMU_EDATA;
+		} else if (r.device == NULL)
+			dmu_rec_free(&r);
+		else {
+			if (*nrec == cap) {
+				cap = cap ? cap * 2 : 16;
+				*recs = dmu_xreallocarray(*recs, cap,
+				    sizeof(**recs));
+			}
+			(*recs)[(*nrec)++] = r;
+		}
+	}
+	if (in.error != 0) {
+		dmu_seterr(err, "%s", strerror(in.error));
+		status = dmu_worse(status, DMU_EFAIL);
+	}
+	dmu_lines_free(&in);
+	return status;
+}
+
+/* see dmu.h */
+void
+dmu_recs_free(struct dmu_rec *recs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		dmu_rec_free(&recs[i]);
+	free(recs);
+}
+
+/* see dmu.h */
+int
 dmu_db_remove(struct dmu_db *db, const char *device)
 {
 	struct dmu_rec *r = dmu_db_find(db, device);

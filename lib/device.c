@@ -394,3 +394,51 @@ dmu_device_authority(const struct dmu_device *d, char *out)
 	else
 		snprintf(out, DMU_DEVICE_MAX + 1, "[%s]:%s", d->host, d->port);
 }
+
+/* see dmu.h */
+int
+dmu_devs_parse(char ***want, int n, char *const *args, char *err)
+{
+	struct dmu_device d;
+	char **v;
+	int i;
+
+	*want = NULL;
+	if (n < 1)
+		return 0;
+	v = dmu_xcalloc((size_t)n + 1, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		if (dmu_device_parse(&d, args[i], err) != 0) {
+			dmu_devs_free(v);
+			return -1;
+		}
+		v[i] = dmu_xstrdup(d.canon);
+	}
+	*want = v;
+	return 0;
+}
+
+/* see dmu.h */
+int
+dmu_devs_has(char *const *want, const char *device)
+{
+	if (want == NULL)
+		return 1;
+	for (; *want != NULL; want++)
+		if (strcmp(*want, device) == 0)
+			return 1;
+	return 0;
+}
+
+/* see dmu.h */
+void
+dmu_devs_free(char **want)
+{
+	char **p;
+
+	if (want == NULL)
+		return;
+	for (p = want; *p != NULL; p++)
+		free(*p);
+	free(want);
+}

@@ -211,6 +211,26 @@ int dmu_read_file(const char *path, const char *header, const char *what,
     char *err);
 
 /*
+ * Output held back until it is known to be whole: a stream f into memory,
+ * so that a reader that fails half-way leaves its output empty.
+ */
+struct dmu_held {
+	FILE *f;		/* write here */
+	char *buf;
+	size_t len;
+};
+
+/* Opens h->f.  Returns 0, or -1 with errno set. */
+int dmu_held_open(struct dmu_held *h);
+
+/*
+ * Closes h->f and writes all that was written to it to out, unless out is
+ * NULL (the output is dropped); frees what h owns.  Returns 0, or -1 with
+ * errno set when the stream could not be closed (nothing is written).
+ */
+int dmu_held_close(struct dmu_held *h, FILE *out);
+
+/*
  * Copies s into out (outsz bytes, at least 5) with every byte outside
  * '!'..'~' and the backslash written as a backslash and three octal
  * digits, so that the copy is one field of one line whatever s holds; cut
@@ -487,6 +507,21 @@ int dmu_device_parse(struct dmu_device *d, const char *s, char *err);
  */
 void dmu_device_authority(const struct dmu_device *d, char *out);
 
+/*
+ * The devices that operands name: dmu_device_parse() of each of the n
+ * args, their canonical forms kept in *want, a new NULL-terminated array
+ * (free with dmu_devs_free()), or NULL when n is 0: no operand means
+ * every device.  Returns 0, or -1 with the reason of the first bad
+ * operand in err (*want then NULL).
+ */
+int dmu_devs_parse(char ***want, int n, char *const *args, char *err);
+
+/* Returns 1 when want (from dmu_devs_parse()) is NULL or holds device. */
+int dmu_devs_has(char *const *want, const char *device);
+
+/* Frees want (may be NULL). */
+void dmu_devs_free(char **want);
+
 /* cert.c */
 
 #define DMU_CERT_MAX	16384	/* largest end-entity certificate kept */
@@ -527,6 +562,14 @@ void dmu_cert_free(struct dmu_cert *c);
  */
 int dmu_pem_cert(const char *text, size_t n, unsigned char **der,
     size_t *len, char *err);
+
+/*
+ * Reads f to its end, or 1 MiB of it, and decodes the first CERTIFICATE
+ * block of that PEM text into c (free with dmu_cert_free()).  Returns
+ * DMU_OK, DMU_EFAIL when reading failed (strerror's text in err) or
+ * DMU_EDATA with the reason in err; on failure c owns nothing.
+ */
+int dmu_cert_read_pem(FILE *f, struct dmu_cert *c, char *err);
 
 /* Writes der as a PEM block with the given label ("CERTIFICATE") to f. */
 int dmu_pem_write(FILE *f, const char *label, const void *der, size_t len);
@@ -892,6 +935,24 @@ const char *dmu_db_near(const struct dmu_db *db, const char *device);
  */
 void dmu_db_put(struct dmu_db *db, const struct dmu_rec *r);
 
+/* What dmu_db_pin() did with a record. */
+enum {
+	DMU_PIN_NEW,		/* the device was not pinned: now it is */
+	DMU_PIN_SAME,		/* already pinned to that certificate */
+	DMU_PIN_REPLACED	/* pinned to another, now to this one */
+};
+
+/*
+ * Pins r (a verified record) in db: stores it when its device is unknown,
+ * or pinned to another certificate and replace is set; changes nothing
+ * when the device is pinned to the same certificate.  oldhex (65 bytes)
+ * gets the fingerprint pinned before, or "".  Returns DMU_OK with *what
+ * set to a DMU_PIN_* value, or DMU_EMISMATCH, nothing changed, when the
+ * device is pinned to another certificate and replace is not set.
+ */
+int dmu_db_pin(struct dmu_db *db, const struct dmu_rec *r, int replace,
+    int *what, char *oldhex);
+
 /*
  * Removes the record of device, telling db->hook; returns 0, or -1 when it
  * is absent.
@@ -949,6 +1010,21 @@ const char *dmu_rec_prov(const struct dmu_rec *r);
 
 /* Frees what r owns. */
 void dmu_rec_free(struct dmu_rec *r);
+
+/*
+ * Reads records from fd to its end, one database line each (comment and
+ * blank lines skipped), verifying every certificate, into *recs, a new
+ * array of *nrec records (free with dmu_recs_free()).  A bad line is
+ * passed over, after report(ctx, lineno, reason).  Returns DMU_OK,
+ * DMU_EDATA when any line was bad, or DMU_EFAIL (or DMU_EDATA after bad
+ * lines) when a read failed, with strerror's text in err; err is ""
+ * unless a read failed.  The records read before a failure are kept.
+ */
+int dmu_recs_read(int fd, struct dmu_rec **recs, size_t *nrec,
+    void (*report)(void *, long, const char *), void *ctx, char *err);
+
+/* Frees the n records of recs and the array. */
+void dmu_recs_free(struct dmu_rec *recs, size_t n);
 
 /*
  * As dmu_rec_cert() for a record read from the database at path; the
@@ -1138,6 +1214,24 @@ int dmu_ev_clear(const char *path, const char *device, const char *sha256hex,
  */
 int dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
     struct dmu_cert *c, char *err);
+
+/*
+ * Drops the entries of the evidence beside the database at dbpath that
+ * the records recs[0..n-1] pinned on purpose (dmu_ev_clear() of each);
+ * each failure is told to warn(ctx, reason), and the others go on.
+ */
+void dmu_ev_forget(const char *dbpath, const struct dmu_rec *recs, size_t n,
+    void (*warn)(void *, const char *), void *ctx);
+
+/*
+ * Whether device presented the certificate with fingerprint sha256 in a
+ * mismatch, as the evidence beside the database at dbpath keeps it.
+ * Returns DMU_EMISMATCH when it did, DMU_OK when the evidence holds no
+ * such entry, or another code with the reason in err when the evidence
+ * cannot be read (a caller that refuses evidence fails closed on it).
+ */
+int dmu_ev_presented(const char *dbpath, const char *device,
+    const uint8_t sha256[32], char *err);
 
 /*
  * Decodes into c the certificate with fingerprint sha256hex (64 hex

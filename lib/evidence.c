@@ -707,3 +707,37 @@ dmu_ev_cert(const char *path, const char *device, const char *sha256hex,
 	free(k.certb64);
 	return rc;
 }
+
+/* see dmu.h */
+void
+dmu_ev_forget(const char *dbpath, const struct dmu_rec *recs, size_t n,
+    void (*warn)(void *, const char *), void *ctx)
+{
+	char *path = dmu_ev_path(dbpath), err[DMU_ERRLEN];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (dmu_ev_clear(path, recs[i].device, recs[i].sha256hex,
+		    err) != DMU_OK)
+			warn(ctx, err);
+	free(path);
+}
+
+/* see dmu.h */
+int
+dmu_ev_presented(const char *dbpath, const char *device,
+    const uint8_t sha256[32], char *err)
+{
+	struct dmu_cert seen;
+	char *path = dmu_ev_path(dbpath), hex[65];
+	int rc;
+
+	dmu_hex(hex, sha256, 32);
+	rc = dmu_ev_cert(path, device, hex, &seen, err);
+	free(path);
+	if (rc == DMU_OK) {
+		dmu_cert_free(&seen);
+		return DMU_EMISMATCH;
+	}
+	return rc == DMU_EUNKNOWN ? DMU_OK : rc;
+}

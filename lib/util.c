@@ -545,6 +545,34 @@ dmu_secret_copy(void *dst, const void *src, size_t n)
 }
 
 /* see dmu.h */
+int
+dmu_held_open(struct dmu_held *h)
+{
+	h->buf = NULL;
+	h->len = 0;
+	h->f = open_memstream(&h->buf, &h->len);
+	return h->f != NULL ? 0 : -1;
+}
+
+/* see dmu.h */
+int
+dmu_held_close(struct dmu_held *h, FILE *out)
+{
+	int e;
+
+	if (fclose(h->f) != 0) {
+		e = errno;
+		free(h->buf);
+		errno = e;
+		return -1;
+	}
+	if (out != NULL)
+		fwrite(h->buf, 1, h->len, out);
+	free(h->buf);
+	return 0;
+}
+
+/* see dmu.h */
 char *
 dmu_escape(char *out, size_t outsz, const char *s)
 {
