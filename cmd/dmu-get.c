@@ -7,8 +7,6 @@
 
 #include "dmu.h"
 
-enum resource { R_LATEST, R_OLDEST, R_SERIAL, R_LIST, R_WAIT, R_FOLLOW };
-
 /* The options that go with some resources only. */
 enum {
 	O_L = 1 << 0,		/* -l serial */
@@ -19,16 +17,14 @@ enum {
 	O_X = 1 << 5		/* -x command, -X seconds */
 };
 
-static const struct {
-	const char *name;	/* NULL: a serial */
-	unsigned opts;		/* which of O_* go with it */
-} resources[] = {
-	[R_LATEST] = { "latest", O_R },
-	[R_OLDEST] = { "oldest", O_R },
-	[R_SERIAL] = { NULL, O_R },
-	[R_LIST] = { "list", O_R },
-	[R_WAIT] = { "wait", O_L | O_W | O_R },
-	[R_FOLLOW] = { "follow", O_W | O_SN | O_M | O_X },
+/* Which of O_* go with each resource (DMU_RES_*). */
+static const unsigned resource_opts[] = {
+	[DMU_RES_LATEST] = O_R,
+	[DMU_RES_OLDEST] = O_R,
+	[DMU_RES_SERIAL] = O_R,
+	[DMU_RES_LIST] = O_R,
+	[DMU_RES_WAIT] = O_L | O_W | O_R,
+	[DMU_RES_FOLLOW] = O_W | O_SN | O_M | O_X,
 };
 
 /* What is said when an option does not go with the resource, in order. */
@@ -50,8 +46,8 @@ struct run {
 	struct dmu_cert pinned;
 	struct dmu_key key;
 	struct dmu_client cl;
-	enum resource res;
-	long long serial;	/* R_SERIAL */
+	int res;		/* DMU_RES_* */
+	long long serial;	/* DMU_RES_SERIAL */
 	long long last;		/* -l */
 	long long count;	/* -n */
 	long wait_s;		/* -w, 0 when not given */
@@ -245,45 +241,18 @@ http_error(const struct run *u, const struct dmu_resp *r)
 	return DMU_EHTTP;
 }
 
-/* The path of a one-shot request for the resource. */
-static void
-one_shot_path(const struct run *u, char *path, size_t sz)
-{
-	const char *del = u->opt_d ? "?delete=true" : "";
-
-	switch (u->res) {
-	case R_LATEST:
-	case R_OLDEST:
-		snprintf(path, sz, "/reports/%s%s", resources[u->res].name,
-		    del);
-		break;
-	case R_SERIAL:
-		snprintf(path, sz, "/reports/%lld%s", u->serial, del);
-		break;
-	case R_LIST:
-		/* list and wait delete what they wrote one by one (-d). */
-		snprintf(path, sz, "/reports");
-		break;
-	default:	/* R_WAIT */
-		snprintf(path, sz, "/wait?lastSerial=%lld", u->last);
-		if (u->wait_s > 0)
-			snprintf(path + strlen(path), sz - strlen(path),
-			    "&timeout=%ld", u->wait_s);
-		break;
-	}
-}
-
 /* One request: a report, the list, or one long poll. */
 static int
 fetch(struct run *u)
 {
 	struct dmu_resp r;
 	char path[128], err[DMU_ERRLEN];
-	long extra = u->res == R_WAIT ? (u->wait_s > 0 ? u->wait_s : 75) *
+	long extra = u->res == DMU_RES_WAIT ? (u->wait_s > 0 ? u->wait_s : 75) *
 	    1000 : 0;
 	int rc;
 
-	one_shot_path(u, path, sizeof(path));
+	dmu_res_path(path, sizeof(path), u->res, u->serial, u->last, u->wait_s,
+	    u->opt_d);
 	if ((rc = dmu_client_get(&u->cl, path, extra, &r)) != DMU_OK) {
 		if (rc == DMU_EMISMATCH)
 			return mismatch(u);
@@ -307,7 +276,8 @@ fetch(struct run *u)
 			rc = DMU_EFAIL;
 	}
 	dmu_resp_free(&r);
-	if (rc == DMU_OK && u->opt_d && (u->res == R_LIST || u->res == R_WAIT))
+	if (rc == DMU_OK && u->opt_d && (u->res == DMU_RES_LIST ||
+	    u->res == DMU_RES_WAIT))
 		rc = delete_written(u);
 	return rc;
 }
@@ -370,36 +340,15 @@ load_pin(struct run *u)
 	free(path);
 }
 
-/* Parses the resource operand into u->res (and u->serial); exits 2. */
-static void
-parse_resource(struct run *u, const char *arg)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(resources) / sizeof(resources[0]); i++)
-		if (resources[i].name != NULL &&
-		    strcmp(arg, resources[i].name) == 0) {
-			u->res = (enum resource)i;
-			return;
-		}
-	if (dmu_parse_long(arg, 1, 1LL << 53, &u->serial) != 0)
-		dmu_die(DMU_EUSAGE, "unknown resource '%s' (latest, oldest, a "
-		    "serial, list, wait or follow)", dmu_echo(arg));
-	u->res = R_SERIAL;
-}
-
 /*
- * The resource and application of a URL's path (d->resource, d->app)
- * with the resource operand word (or NULL) and -a or $DMU_APP: what the
- * URL names is asked for, a resource operand or -a that says otherwise is
- * a usage error (follow goes with a URL of /wait, which it long-polls),
- * and the URL's application wins over $DMU_APP.
+ * The resource from the operand word (or NULL) and the URL, and the
+ * application from -a or $DMU_APP, where the URL's wins over $DMU_APP;
+ * a resource or -a that says otherwise than the URL exits 2.
  */
 static void
 url_resource(struct run *u, const char *word)
 {
-	enum resource res;
-	long long serial;
+	char err[DMU_ERRLEN];
 
 	if (u->dev.app[0] != '\0') {
 		if (u->opt_a && strcmp(u->app, u->dev.app) != 0)
@@ -407,21 +356,8 @@ url_resource(struct run *u, const char *word)
 			    "-a says '%.64s'", u->dev.app, u->app);
 		u->app = u->dev.app;
 	}
-	if (u->dev.resource[0] == '\0') {
-		parse_resource(u, word != NULL ? word : "latest");
-		return;
-	}
-	parse_resource(u, u->dev.resource);
-	if (word == NULL)
-		return;
-	res = u->res;
-	serial = u->serial;
-	parse_resource(u, word);
-	if (u->res != res ? !(res == R_WAIT && u->res == R_FOLLOW) :
-	    res == R_SERIAL && u->serial != serial)
-		dmu_die(DMU_EUSAGE, "the URL names resource '%s' but the "
-		    "command line '%.40s': give one of them", u->dev.resource,
-		    word);
+	if (dmu_res_choose(&u->dev, word, &u->res, &u->serial, err) != DMU_OK)
+		dmu_die(DMU_EUSAGE, "%s", err);
 }
 
 /* Exits 2 when an option given does not go with the resource. */
@@ -432,7 +368,7 @@ check_options(const struct run *u)
 
 	for (i = 0; i < sizeof(misfits) / sizeof(misfits[0]); i++)
 		if ((u->given & misfits[i].opt) &&
-		    !(resources[u->res].opts & misfits[i].opt))
+		    !(resource_opts[u->res] & misfits[i].opt))
 			dmu_die(DMU_EUSAGE, "%s", misfits[i].msg);
 	if (u->command_s > 0 && u->command == NULL)
 		dmu_die(DMU_EUSAGE, "-X goes with -x");
@@ -556,7 +492,7 @@ main(int argc, char **argv)
 	load_pin(&u);
 	u.cl.pinned = &u.pinned;
 	u.cl.warn = print_warning;
-	rc = u.res == R_FOLLOW ? follow(&u) : fetch(&u);
+	rc = u.res == DMU_RES_FOLLOW ? follow(&u) : fetch(&u);
 	dmu_client_free(&u.cl);
 	dmu_cert_free(&u.pinned);
 	free(u.written);

@@ -244,3 +244,88 @@ dmu_client_keep_evidence(struct dmu_client *cl)
 	free(cl->evline);
 	cl->evline = NULL;
 }
+
+/* The words of the resources, by DMU_RES_*; a serial has none. */
+static const char *const res_words[] = {
+	[DMU_RES_LATEST] = "latest",
+	[DMU_RES_OLDEST] = "oldest",
+	[DMU_RES_SERIAL] = NULL,
+	[DMU_RES_LIST] = "list",
+	[DMU_RES_WAIT] = "wait",
+	[DMU_RES_FOLLOW] = "follow",
+};
+
+/* see dmu.h */
+int
+dmu_res_parse(const char *word, int *res, long long *serial, char *err)
+{
+	int i;
+
+	for (i = 0; i < (int)(sizeof(res_words) / sizeof(res_words[0])); i++)
+		if (res_words[i] != NULL && strcmp(word, res_words[i]) == 0) {
+			*res = i;
+			return DMU_OK;
+		}
+	if (dmu_parse_long(word, 1, 1LL << 53, serial) != 0) {
+		dmu_seterr(err, "unknown resource '%s' (latest, oldest, a "
+		    "serial, list, wait or follow)", dmu_echo(word));
+		return DMU_EUSAGE;
+	}
+	*res = DMU_RES_SERIAL;
+	return DMU_OK;
+}
+
+/* see dmu.h */
+int
+dmu_res_choose(const struct dmu_device *d, const char *word, int *res,
+    long long *serial, char *err)
+{
+	long long urlserial;
+	int urlres, rc;
+
+	if (d->resource[0] == '\0')
+		return dmu_res_parse(word != NULL ? word : "latest", res,
+		    serial, err);
+	if ((rc = dmu_res_parse(d->resource, res, serial, err)) != DMU_OK ||
+	    word == NULL)
+		return rc;
+	urlres = *res;
+	urlserial = *serial;
+	if ((rc = dmu_res_parse(word, res, serial, err)) != DMU_OK)
+		return rc;
+	if (*res != urlres ? !(urlres == DMU_RES_WAIT &&
+	    *res == DMU_RES_FOLLOW) : urlres == DMU_RES_SERIAL &&
+	    *serial != urlserial) {
+		dmu_seterr(err, "the URL names resource '%s' but the command "
+		    "line '%.40s': give one of them", d->resource, word);
+		return DMU_EUSAGE;
+	}
+	return DMU_OK;
+}
+
+/* see dmu.h */
+void
+dmu_res_path(char *path, size_t sz, int res, long long serial,
+    long long last, long wait_s, int del)
+{
+	const char *q = del ? "?delete=true" : "";
+
+	switch (res) {
+	case DMU_RES_LATEST:
+	case DMU_RES_OLDEST:
+		snprintf(path, sz, "/reports/%s%s", res_words[res], q);
+		break;
+	case DMU_RES_SERIAL:
+		snprintf(path, sz, "/reports/%lld%s", serial, q);
+		break;
+	case DMU_RES_LIST:
+		snprintf(path, sz, "/reports");
+		break;
+	default:	/* DMU_RES_WAIT */
+		snprintf(path, sz, "/wait?lastSerial=%lld", last);
+		if (wait_s > 0)
+			snprintf(path + strlen(path), sz - strlen(path),
+			    "&timeout=%ld", wait_s);
+		break;
+	}
+}

@@ -1588,6 +1588,45 @@ void dmu_client_settle(struct dmu_client *cl);
 /* Closes the connection and frees what cl owns. */
 void dmu_client_free(struct dmu_client *cl);
 
+/* The resources of the reports API that a run asks for. */
+enum {
+	DMU_RES_LATEST,		/* /reports/latest */
+	DMU_RES_OLDEST,		/* /reports/oldest */
+	DMU_RES_SERIAL,		/* /reports/SERIAL */
+	DMU_RES_LIST,		/* /reports */
+	DMU_RES_WAIT,		/* /wait: one long poll */
+	DMU_RES_FOLLOW		/* /wait, again and again: the collector */
+};
+
+/*
+ * Parses a resource operand: "latest", "oldest", "list", "wait",
+ * "follow" or a serial (1 to 2^53, into *serial).  Returns DMU_OK with
+ * *res a DMU_RES_* value, or DMU_EUSAGE with the reason in err.
+ */
+int dmu_res_parse(const char *word, int *res, long long *serial,
+    char *err);
+
+/*
+ * The resource a run asks for, from what the URL of d names (d->resource)
+ * and the resource operand word (NULL when there is none), "latest" when
+ * neither names one: a word that says otherwise than the URL is a usage
+ * error, but follow goes with a URL of /wait, which it long-polls.
+ * Returns DMU_OK with *res (and *serial), or DMU_EUSAGE with the reason
+ * in err.
+ */
+int dmu_res_choose(const struct dmu_device *d, const char *word, int *res,
+    long long *serial, char *err);
+
+/*
+ * Writes to path (sz bytes) the path, under the base of the reports API,
+ * of one request for res other than DMU_RES_FOLLOW: with del set, latest,
+ * oldest and a serial are deleted as they are read (list and wait are
+ * not: their reports are deleted one by one); wait asks for the reports
+ * after serial last, with a time-out of wait_s seconds unless it is 0.
+ */
+void dmu_res_path(char *path, size_t sz, int res, long long serial,
+    long long last, long wait_s, int del);
+
 /* sink.c */
 
 /* How long a sink command has to finish once a stop signal is seen. */
