@@ -48,10 +48,10 @@ close_db(struct dmu_db *db)
 static void
 unknown(const struct dmu_db *db, const char *device)
 {
-	const char *near = dmu_db_near(db, device);
+	char *why = dmu_db_unknown(db, device);
 
-	dmu_warn("%s: unknown device (not in %s%s%s%s)", device, db->path,
-	    near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+	dmu_warn("%s", why);
+	free(why);
 }
 
 static void
@@ -233,37 +233,6 @@ cmd_import(int argc, char **argv)
 	return rc;
 }
 
-static int
-cmd_list(int argc, char **argv)
-{
-	struct dmu_db db;
-	struct dmu_cert cert;
-	char err[DMU_ERRLEN];
-	size_t i;
-	int status = 0;
-
-	(void)argc;
-	(void)argv;
-	open_db(&db, 0);
-	for (i = 0; i < db.n; i++) {
-		struct dmu_rec *r = &db.rec[i];
-
-		if (r->device == NULL)
-			continue;
-		if (dmu_db_cert(db.path, r, &cert, err) != 0) {
-			dmu_warn("%s", err);
-			status = dmu_worse(status, DMU_EDATA);
-			continue;
-		}
-		printf("%s %s %s %s %s %s\n", r->device, r->sha256hex,
-		    r->learned, dmu_rec_prov(r), r->user[0] ? r->user : "-",
-		    cert.subject[0] ? cert.subject : "-");
-		dmu_cert_free(&cert);
-	}
-	close_db(&db);
-	return status;
-}
-
 /*
  * show or pem of the certificate with fingerprint fpr that device has,
  * had (the history) or was seen with (the evidence).
@@ -304,9 +273,12 @@ show_prov(const struct dmu_rec *r)
 		printf("user:     %s\n", r->user);
 }
 
-/* One JSON line per pin, of the devices named or of all. */
+/*
+ * list and inventory: a line per pin (inventory's in JSON), of the
+ * devices named or of all.
+ */
 static int
-cmd_inventory(int argc, char **argv)
+cmd_pins(int argc, char **argv)
 {
 	struct dmu_device d;
 	struct dmu_db db;
@@ -314,7 +286,7 @@ cmd_inventory(int argc, char **argv)
 	struct dmu_cert cert;
 	char err[DMU_ERRLEN], now[21];
 	size_t i, n;
-	int status = 0;
+	int status = 0, json = strcmp(argv[0], "inventory") == 0;
 
 	open_db(&db, 0);
 	dmu_utc_now(now);
@@ -334,8 +306,13 @@ cmd_inventory(int argc, char **argv)
 			status = dmu_worse(status, DMU_EDATA);
 			continue;
 		}
-		dmu_cert_inventory(stdout, r->device, &cert, r->learned,
-		    dmu_rec_prov(r), now);
+		if (json)
+			dmu_cert_inventory(stdout, r->device, &cert,
+			    r->learned, dmu_rec_prov(r), now);
+		else
+			printf("%s %s %s %s %s %s\n", r->device, r->sha256hex,
+			    r->learned, dmu_rec_prov(r), r->user[0] ? r->user :
+			    "-", cert.subject[0] ? cert.subject : "-");
 		dmu_cert_free(&cert);
 	}
 	close_db(&db);
@@ -519,10 +496,10 @@ static const struct command {
 	    "F:qr", 1, 1, cmd_import },
 	{ "inventory", "[device ...]",
 	    "print one JSON line per pin: key, dates, warnings",
-	    "", 0, -1, cmd_inventory },
+	    "", 0, -1, cmd_pins },
 	{ "list", "",
 	    "print DEVICE SHA256 LEARNED PROVENANCE USER SUBJECT",
-	    "", 0, 0, cmd_list },
+	    "", 0, 0, cmd_pins },
 	{ "pem", "device [sha256]",
 	    "print the certificate (or a past one) as PEM",
 	    "", 1, 2, cmd_each },

@@ -113,14 +113,11 @@ check(struct job *j, struct dmu_conn *c)
 	}
 	j->label = dmu_xstrdup(d.canon);
 	if ((r = dmu_db_find(&db, d.canon)) == NULL) {
-		const char *near = dmu_db_near(&db, d.canon);
 		char advice[DMU_ERRLEN];
 
 		j->word = "unknown";
 		j->line = dmu_xasprintf("%s unknown", d.canon);
-		j->talk = dmu_xasprintf("%s: unknown device (not in %s%s%s%s)",
-		    d.canon, db.path, near ? "; did you mean " : "",
-		    near ? near : "", near ? "?" : "");
+		j->talk = dmu_db_unknown(&db, d.canon);
 		j->next = dmu_xasprintf("%s: %s", d.canon,
 		    dmu_advice_learn(advice, d.canon, opt_f));
 		j->status = DMU_EUNKNOWN;

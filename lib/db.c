@@ -776,6 +776,17 @@ dmu_db_near(const struct dmu_db *db, const char *device)
 }
 
 /* see dmu.h */
+char *
+dmu_db_unknown(const struct dmu_db *db, const char *device)
+{
+	const char *near = dmu_db_near(db, device);
+
+	return dmu_xasprintf("%s: unknown device (not in %s%s%s%s)", device,
+	    db->path, near ? "; did you mean " : "", near ? near : "",
+	    near ? "?" : "");
+}
+
+/* see dmu.h */
 void
 dmu_db_put(struct dmu_db *db, const struct dmu_rec *r)
 {

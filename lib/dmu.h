@@ -930,6 +930,13 @@ struct dmu_rec *dmu_db_find(struct dmu_db *db, const char *device);
 const char *dmu_db_near(const struct dmu_db *db, const char *device);
 
 /*
+ * Returns the reason for a message that device is not in db, naming the
+ * known device a typo away (dmu_db_near()) when there is one, newly
+ * allocated.
+ */
+char *dmu_db_unknown(const struct dmu_db *db, const char *device);
+
+/*
  * Adds r, or replaces the record of the same device; copies the strings.
  * The change is told to db->hook.
  */
