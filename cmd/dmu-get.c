@@ -230,12 +230,10 @@ delete_written(struct run *u)
 static int
 http_error(const struct run *u, const struct dmu_resp *r)
 {
-	char msg[DMU_ERRLEN];
+	char why[DMU_ERRLEN + 16];
 
-	if (dmu_json_message(r->body, r->len, msg, sizeof(msg)) != 0)
-		msg[0] = '\0';
-	dmu_warn("%s: HTTP %d%s%s", u->dev.canon, r->status, msg[0] ? ": " :
-	    "", msg);
+	dmu_warn("%s: %s", u->dev.canon, dmu_http_reason(why, sizeof(why),
+	    r->status, r->body, r->len));
 	if (r->status == 401)
 		key_hint(u);
 	return DMU_EHTTP;
@@ -247,12 +245,11 @@ fetch(struct run *u)
 {
 	struct dmu_resp r;
 	char path[128], err[DMU_ERRLEN];
-	long extra = u->res == DMU_RES_WAIT ? (u->wait_s > 0 ? u->wait_s : 75) *
-	    1000 : 0;
+	long extra;
 	int rc;
 
-	dmu_res_path(path, sizeof(path), u->res, u->serial, u->last, u->wait_s,
-	    u->opt_d);
+	extra = dmu_res_path(path, sizeof(path), u->res, u->serial, u->last,
+	    u->wait_s, u->opt_d);
 	if ((rc = dmu_client_get(&u->cl, path, extra, &r)) != DMU_OK) {
 		if (rc == DMU_EMISMATCH)
 			return mismatch(u);

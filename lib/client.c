@@ -304,7 +304,7 @@ dmu_res_choose(const struct dmu_device *d, const char *word, int *res,
 }
 
 /* see dmu.h */
-void
+long
 dmu_res_path(char *path, size_t sz, int res, long long serial,
     long long last, long wait_s, int del)
 {
@@ -326,6 +326,7 @@ dmu_res_path(char *path, size_t sz, int res, long long serial,
 		if (wait_s > 0)
 			snprintf(path + strlen(path), sz - strlen(path),
 			    "&timeout=%ld", wait_s);
-		break;
+		return (wait_s > 0 ? wait_s : 75) * 1000;
 	}
+	return 0;
 }

@@ -1409,6 +1409,15 @@ int dmu_json_reports(const char *body, size_t len, const char *device,
  */
 int dmu_json_message(const char *body, size_t len, char *out, size_t outsz);
 
+/*
+ * Writes what an HTTP error answer says into out (outsz bytes; DMU_ERRLEN
+ * + 16 hold it all): "HTTP STATUS", then ": MESSAGE" when body is a JSON
+ * error with a message (dmu_json_message(), at most DMU_ERRLEN - 1 bytes
+ * of it).  Returns out.
+ */
+char *dmu_http_reason(char *out, size_t outsz, int status, const char *body,
+    size_t len);
+
 /* follow.c */
 
 /* What dmu_follow_answer() asks the caller to do next. */
@@ -1630,8 +1639,11 @@ int dmu_res_choose(const struct dmu_device *d, const char *word, int *res,
  * oldest and a serial are deleted as they are read (list and wait are
  * not: their reports are deleted one by one); wait asks for the reports
  * after serial last, with a time-out of wait_s seconds unless it is 0.
+ * Returns how much longer than a time-out the answer may take, in
+ * milliseconds: wait's long poll (75 s, the device's default, when
+ * wait_s is 0), else 0.
  */
-void dmu_res_path(char *path, size_t sz, int res, long long serial,
+long dmu_res_path(char *path, size_t sz, int res, long long serial,
     long long last, long wait_s, int del);
 
 /* sink.c */

@@ -805,3 +805,16 @@ dmu_json_message(const char *body, size_t len, char *out, size_t outsz)
 	}
 	return -1;
 }
+
+/* see dmu.h */
+char *
+dmu_http_reason(char *out, size_t outsz, int status, const char *body,
+    size_t len)
+{
+	char msg[DMU_ERRLEN];
+
+	if (dmu_json_message(body, len, msg, sizeof(msg)) != 0)
+		msg[0] = '\0';
+	snprintf(out, outsz, "HTTP %d%s%s", status, msg[0] ? ": " : "", msg);
+	return out;
+}
