@@ -475,13 +475,13 @@ comp_db() {
 
 @test "completion: options of each program" {
 	run complete_line "dmu-get -"
-	assert_output "$(printf '%s\n' -V -a -d -f -k -l -m -n -r -s -t -w -X -x | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -a -d -f -h -k -l -m -n -r -s -t -w -X -x --help | LC_ALL=C sort)"
 	run complete_line "dmu-learn -"
-	assert_output "$(printf '%s\n' -F -V -f -t -y | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -F -V -f -h -t -y --help | LC_ALL=C sort)"
 	run complete_line "dmu-pin-check -"
-	assert_output "$(printf '%s\n' -V -f -j -m -t | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -f -h -j -m -t --help | LC_ALL=C sort)"
 	run complete_line "dmu-certdb -"
-	assert_output "$(printf '%s\n' -V -f | LC_ALL=C sort)"
+	assert_output "$(printf '%s\n' -V -f -h --help | LC_ALL=C sort)"
 	run complete_line "dmu-certdb add -"
 	assert_output "$(printf '%s\n' -q -r)"
 	run complete_line "dmu-certdb import -"

@@ -354,6 +354,25 @@ device_empty() {
 	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 100
 }
 
+@test "refused: PostgreSQL rejects the password: nothing deleted, the reason said, counted, retried" {
+	pg_up
+	# A role of its own that must give a password over the socket; the
+	# password in libpq's password file (PGPASSFILE), never in argv.
+	pg_q "CREATE ROLE dmu_writer LOGIN PASSWORD 's3cret'"
+	pg_q 'GRANT SELECT, INSERT ON dmu_report TO dmu_writer'
+	{ echo 'local all dmu_writer scram-sha-256'
+	  cat "$PG_DIR/data/pg_hba.conf"; } >hba
+	cat hba >"$PG_DIR/data/pg_hba.conf"
+	as_server "$PG_BIN/pg_ctl" -D "$PG_DIR/data" reload >/dev/null
+	wait_until 10 eval '! PGUSER=dmu_writer PGPASSWORD=wrong psql -X -w -c "" 2>/dev/null' ||
+	    fail "the server still lets dmu_writer in without a password"
+	(umask 077 && echo '*:*:*:dmu_writer:wrong' >"$BATS_TEST_TMPDIR/pgpass")
+	export PGUSER=dmu_writer PGPASSFILE=$BATS_TEST_TMPDIR/pgpass
+	fix() { echo '*:*:*:dmu_writer:s3cret' >"$PGPASSFILE"; }
+	refused pg 'password authentication failed for user "dmu_writer"' fix
+	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 100
+}
+
 @test "refused: the MQTT broker rejects the credentials: nothing deleted, the reason said, counted, retried" {
 	need_server MQTT mosquitto_passwd
 	store_dir
