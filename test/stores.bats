@@ -251,11 +251,48 @@ twice() {
 	mqtt_up "allow_anonymous false"
 	export DMU_MQTT_OPTS="-h 127.0.0.1 -p $MQTT_PORT" DMU_DEVICE=127.0.0.1:9
 	run -1 --separate-stderr dmu-sink-mqtt < <(lines 3)
-	[[ $stderr == *'not authori'[sz]ed* ]] || fail "$stderr"
+	[[ $stderr == *[Nn]'ot authori'[sz]ed* ]] || fail "$stderr"
 	[[ $stderr == *'dmu-sink-mqtt: mosquitto_pub failed'* ]] || fail "$stderr"
 	unset DMU_DEVICE
 	run -1 --separate-stderr dmu-sink-mqtt < <(lines 3)
 	[[ $stderr == *'DMU_DEVICE is not set'* ]] || fail "$stderr"
+}
+
+@test "mqtt: hostile contents are one message each, as sent; a device with '+' and '#' in its name publishes to %2B and %23" {
+	mqtt_up
+	mqtt_sub sub '#' -F '%t %p'
+	export DMU_DEVICE='[fe80::1%a+b#c]:443'
+	hostile >in
+	run -0 --separate-stderr dmu-sink-mqtt <in
+	wait_lines sub 12
+	assert_equal "$(cut -d' ' -f1 sub | sort -u)" 'dmu/[fe80::1%a%2Bb%23c]:443'
+	cut -d' ' -f2- sub | jq -c 'del(.values)' >got
+	jq -c . in >want
+	run -0 diff want got
+}
+
+# acl_denying: an ACL file in a directory of its own (ACL) that lets
+# anyone read dmu/# and nobody write there.
+acl_denying() {
+	store_dir
+	ACL=$STORE_DIR/acl
+	echo 'topic read dmu/#' >"$ACL"
+	chmod 644 "$ACL"
+}
+
+@test "mqtt: a broker whose ACL denies the topic fails the batch with its reason (MQTT 5); with -V mqttv311 in DMU_MQTT_OPTS it cannot tell" {
+	acl_denying
+	mqtt_up "allow_anonymous true" "acl_file $ACL"
+	export DMU_DEVICE=127.0.0.1:9
+	lines 3 >in
+	run -1 --separate-stderr dmu-sink-mqtt <in
+	assert_output ''
+	[[ $stderr == *'Warning: Publish 1 failed: Not authorized.'* ]] || fail "$stderr"
+	[[ $stderr == *'dmu-sink-mqtt: the broker refused 3 of 3 reports on dmu/127.0.0.1:9: Not authorized'* ]] ||
+	    fail "$stderr"
+	# MQTT 3.1.1 has no way to refuse a message: exit 0, as dmu(7) says.
+	DMU_MQTT_OPTS="$DMU_MQTT_OPTS -V mqttv311" run -0 --separate-stderr \
+	    dmu-sink-mqtt <in
 }
 
 # ---- the three stores behind one set of verbs, for the proofs ----
@@ -489,7 +526,22 @@ device_empty() {
 		mkdir -p "$XDG_CONFIG_HOME"
 		printf '%s\n' '-u dmu' '-P s3cret' >"$XDG_CONFIG_HOME/mosquitto_pub"
 	}
-	refused mqtt 'not authori[sz]ed' fix
+	refused mqtt '[Nn]ot authori[sz]ed' fix
+}
+
+@test "refused: the MQTT broker's ACL denies the topic: nothing deleted, the reason said, counted, retried" {
+	acl_denying
+	mqtt_up "allow_anonymous true" "acl_file $ACL"
+	mqtt_sub sub 'dmu/#'
+	# This broker (max_queued_messages 0) stops acknowledging after a few
+	# refusals, and the time limit ends the batch.
+	export DMU_MQTT_TIMEOUT=5
+	# Mosquitto reads its ACL file again on SIGHUP.
+	fix() {
+		echo 'topic readwrite dmu/#' >"$ACL"
+		kill -HUP "$MQTT_PID"
+	}
+	refused mqtt 'refused [0-9]+ of [0-9]+ reports on dmu/127.0.0.1:[0-9]+: Not authorized' fix
 }
 
 # state_at FILE SERIAL: the state file says SERIAL was the last report
