@@ -176,6 +176,11 @@ take_authority(struct dmu_device *d, char *buf, size_t bufsz, const char *s,
 	n = strcspn(s, "/?#");
 	if (url && url_path(d, s + n, given, err) != 0)
 		return -1;
+	/* A path is read only in the https:// form: never dropped. */
+	if (!url && s[n] != '\0' && strcmp(s + n, "/") != 0)
+		return seterr(err, given, "a path, query or fragment is read "
+		    "only in a URL: https://HOST[:PORT]/api/application/APP/"
+		    "reports/v1/...");
 	if (n == 0)
 		return seterr(err, s, "empty host");
 	if (n >= bufsz)

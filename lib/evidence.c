@@ -583,13 +583,37 @@ dmu_ev_line(const char *device, const struct dmu_conn *c, char *err)
 	return line;
 }
 
+/*
+ * Creates the evidence at path, empty, where there is none: owned like its
+ * database before its lock is made, since the lock takes the owner of the
+ * file it guards (one root made first would shut the owner out).
+ */
+static int
+ev_create(const char *path, char *err)
+{
+	unsigned mode = ev_mode(path);
+	char *db;
+	int fd;
+
+	fd = dmu_open_file(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode,
+	    "write", err);
+	if (fd < 0)
+		return DMU_EFAIL;
+	db = ev_db(path);
+	(void)dmu_file_like(fd, db, mode);
+	free(db);
+	close(fd);
+	return DMU_OK;
+}
+
 /* see dmu.h */
 int
 dmu_ev_keep(const char *path, const char *line, char *err)
 {
 	int fd, rc;
 
-	if ((fd = ev_lock(path, err)) < 0)
+	if (ev_create(path, err) != DMU_OK ||
+	    (fd = ev_lock(path, err)) < 0)
 		return DMU_EFAIL;
 	rc = ev_append(path, line, err);
 	close(fd);

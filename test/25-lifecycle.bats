@@ -221,6 +221,28 @@ time.sleep(60)' "$OPEN_DIR/held" "$(lockfile)" "$DMU_CERTDB" \
 	assert_success
 }
 
+@test "modes: root's first mismatch makes the evidence and its lock the database owner's, whose own mismatches are kept" {
+	open_dir
+	mkcert a ec
+	mkcert b ec
+	export DMU_CERTDB=$OPEN_DIR/certdb
+	(umask 077 && echo '# dmu-certdb 1' >"$DMU_CERTDB")
+	chown nobody:nogroup "$DMU_CERTDB"
+	pinned_sim a
+	impostor_at "$SIM_PORT" b
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	[[ $stderr != *"not kept"* ]] || fail "$stderr"
+	run stat -c '%a %U:%G' "$DMU_CERTDB.evidence" "$DMU_CERTDB.evidence.lock"
+	assert_output "$(printf '600 nobody:nogroup\n600 nobody:nogroup')"
+	run --separate-stderr as_nobody "$DMU_BIN/dmu-pin-check" -t "$T" "$DEV" </dev/null
+	assert_failure 4
+	[[ $stderr != *"not kept"* ]] || fail "$stderr"
+	run --separate-stderr dmu-certdb seen "$DEV" </dev/null
+	assert_success
+	assert_output --regexp "^$DEV $(fpr_hex b) [^ ]+ [^ ]+ 2 "
+}
+
 @test "modes: a history more open than the database that the writer may not change refuses the change" {
 	open_dir
 	chown nobody "$OPEN_DIR"

@@ -64,6 +64,12 @@ pinned() {
 	assert_output "https://$DEV/any/path error invalid device"
 	[[ $stderr == *"the path of a URL names the reports API: https://HOST[:PORT][/api/application/APP/reports/v1[/reports[/SERIAL|oldest|latest]|/wait]]"* ]] ||
 	    fail "$stderr"
+	# Without https:// a path is refused too, never dropped.
+	run --separate-stderr dmu-pin-check -t "$T" "$DEV/any/path" </dev/null
+	assert_failure 7
+	assert_output "$DEV/any/path error invalid device"
+	[[ $stderr == *"a path, query or fragment is read only in a URL"* ]] ||
+	    fail "$stderr"
 }
 
 @test "pin-check: a device not in the database is unknown (3), not contacted" {

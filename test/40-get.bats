@@ -86,7 +86,22 @@ get() {
 	    fail "$stderr"
 	run --separate-stderr get "$u/reports/1?delete=true"
 	[[ $stderr == *"a URL with a query or fragment is not supported"* ]] || fail "$stderr"
+	# Without https:// a path, a query or a fragment is not dropped:
+	# with -d that deleted the latest report where the path said 2.
+	for bad in "$DEV$APP_BASE/reports/2" "$DEV/x" "$DEV?delete=true" \
+	    "$DEV#x" "127.0.0.1/x"; do
+		run --separate-stderr get -d "$bad"
+		assert_failure 2
+		assert_output ''
+		[[ $stderr == *"invalid device"*"a path, query or fragment is read only in a URL: https://HOST[:PORT]/api/application/APP/reports/v1/..."* ]] ||
+		    fail "$bad: $stderr"
+	done
 	assert_equal "$(stat_of requests)" "$n"
+	assert_equal "$(stat_of deletes)" 0
+	# A lone '/' after the device names nothing and is fine.
+	run --separate-stderr get "$DEV/"
+	assert_success
+	assert_equal "$(jq .serial <<<"$output")" 5
 }
 
 @test "get: the device's clock (the simulator's, set by the test) is in the timestamp and the content" {

@@ -101,8 +101,8 @@ plain_user() {
 	assert_line "make demo: FAILED to install: dmu-test-no-such-package (apt-get install exited 0)"
 	run cat "$CALLS"
 	assert_output - <<-'EOF'
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends dmu-test-no-such-package
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends dmu-test-no-such-package
 	EOF
 }
 
@@ -114,17 +114,17 @@ plain_user() {
 	run cat "$CALLS"
 	assert_output - <<-'EOF'
 	sudo -n true
-	sudo -n apt-get update -qq
-	apt-get update -qq
-	sudo -n apt-get install -y -qq --no-install-recommends dmu-test-no-such-package
-	apt-get install -y -qq --no-install-recommends dmu-test-no-such-package
+	sudo -n apt-get -o DPkg::Lock::Timeout=300 update -qq
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	sudo -n apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends dmu-test-no-such-package
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends dmu-test-no-such-package
 	EOF
 }
 
 @test "deps: apt-get update failing twice does not stop it: the install is tried and decides" {
 	as_root
 	stand_in apt-get 'echo "apt-get $*" >>"$CALLS"
-case $1 in update) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2; exit 100 ;; esac; exit 0'
+case " $* " in *" update "*) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2; exit 100 ;; esac; exit 0'
 	run "$DEPS" -w "make demo" extra
 	assert_failure 1
 	assert_line "make demo: apt-get update failed; trying again in 10 s"
@@ -132,10 +132,10 @@ case $1 in update) echo "E: Failed to fetch http://mirror/dists/x/InRelease" >&2
 	assert_line "make demo: FAILED to install: dmu-test-no-such-package (apt-get install exited 0)"
 	run cat "$CALLS"
 	assert_output - <<-'EOF'
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
 	sleep 10
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends dmu-test-no-such-package
+	apt-get -o DPkg::Lock::Timeout=300 update -qq
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends dmu-test-no-such-package
 	EOF
 }
 

@@ -3,7 +3,8 @@
  * device.c - fuzzes dmu_device_parse().  The input is the device text (cut
  * at its first NUL byte).  What parses has a canonical form that parses
  * again to itself, also as an https:// URL (where a zone's '%' is
- * written %25); only a link-local address has a zone.
+ * written %25); only a link-local address has a zone; outside a URL
+ * nothing follows the device but a lone '/'.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -47,6 +48,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "zone '%s' is an index, not a name", d.zone);
 	}
 	CHECK(d.host[0] != '\0', "empty host from '%s'", s);
+	/* a path, query or fragment is read only in a URL, never dropped */
+	if (strncasecmp(s, "https://", 8) != 0)
+		CHECK(strpbrk(s, "?#") == NULL && ((p = strchr(s, '/')) ==
+		    NULL || strcmp(p, "/") == 0), "'%.80s' lost its path", s);
 	for (p = d.host; *p; p++)
 		CHECK(!isupper((unsigned char)*p) && isgraph((unsigned char)*p),
 		    "host '%s'", d.host);
