@@ -39,6 +39,32 @@ lines() {
 	       content: "S=AWS830_DEMO,TA=\($s % 30).5,RH=\($s % 90),X=///"}'
 }
 
+# hostile: report lines of device 127.0.0.1:9 whose contents and
+# timestamps break a naive mapping: 1 a line break and a forged
+# line-protocol line, 2 a line "\." (the end of a COPY), 3 NUL, 4 other
+# control characters in values and keys, 5 a station and keys with
+# spaces, '=', quotes and backslashes and the keys the mapping adds
+# (serial, timestamp, time), 6 a fraction, 7 an offset, 8 "now" with D
+# and T in the content, 9 an impossible time ending in a line break, 10 an
+# empty timestamp and a station ending in a backslash, 11 a year InfluxDB
+# cannot hold, 12 no timestamp.
+hostile() {
+	cat <<-'EOF'
+	{"device":"127.0.0.1:9","serial":1,"timestamp":"2025-10-01T12:35:10Z","content":"S=AWS\nforged,TA=15.5"}
+	{"device":"127.0.0.1:9","serial":2,"timestamp":"2025-10-01T12:35:10Z","content":"TA=2\n\\.\nRH=2"}
+	{"device":"127.0.0.1:9","serial":3,"timestamp":"2025-10-01T12:35:10Z","content":"TA=3,N=a\u0000b,\u0000K=3"}
+	{"device":"127.0.0.1:9","serial":4,"timestamp":"2025-10-01T12:35:10Z","content":"TA=4,C=\u0001\u001f\r\t\u007f,K\u0007EY=4,\r\nL=4"}
+	{"device":"127.0.0.1:9","serial":5,"timestamp":"2025-10-01T12:35:10Z","content":"S=A W=S\"'\\x\\,T A=5,Q\"=5,B\\=5,time=5,serial=5,timestamp=5"}
+	{"device":"127.0.0.1:9","serial":6,"timestamp":"2025-10-01T12:35:10.5Z","content":"TA=6"}
+	{"device":"127.0.0.1:9","serial":7,"timestamp":"2025-10-01T14:35:10+02:00","content":"TA=7"}
+	{"device":"127.0.0.1:9","serial":8,"timestamp":"now","content":"TA=8,D=2025-10-01,T=12:35:11"}
+	{"device":"127.0.0.1:9","serial":9,"timestamp":"2025-02-31T25:00:00Z\n","content":"TA=9"}
+	{"device":"127.0.0.1:9","serial":10,"timestamp":"","content":"S=end\\,TA=10"}
+	{"device":"127.0.0.1:9","serial":11,"timestamp":"9999-12-31T23:59:59Z","content":"TA=11"}
+	{"device":"127.0.0.1:9","serial":12,"content":"TA=12"}
+	EOF
+}
+
 # count_of KIND: what the store holds, by a count that is cheap to poll:
 # points, rows, or (MQTT) messages the subscriber received.
 count_of() {
@@ -75,16 +101,52 @@ twice() {
 	    '[["2025-10-01T12:35:10.000000007Z",7.5,7]]'
 }
 
-@test "influx: two reports of one device in one second are two points; a missing timestamp is dated by D and T" {
+@test "influx: two reports of one device in one second are two points; a missing timestamp is dated by D and T, else by the epoch" {
 	influx_up
 	{ lines 2; echo '{"device":"127.0.0.1:9","serial":3,"content":"S=X,D=2025-10-01,T=12:35:10,TA=1"}'; } >in
 	run -0 dmu-sink-influx <in
 	assert_equal "$(influx_count)" 3
+	# Neither: stored, at the epoch, not a batch that fails for good.
 	echo '{"device":"127.0.0.1:9","serial":4,"content":"TA=1"}' >in
-	run -1 --separate-stderr dmu-sink-influx <in
+	run -0 --separate-stderr dmu-sink-influx <in
 	assert_output ''
-	[[ $stderr == *"report 4 of 127.0.0.1:9 has no timestamp"* ]] || fail "$stderr"
-	assert_equal "$(influx_count)" 3
+	assert_equal "$(influx_count)" 4
+	run -0 influx_q 'SELECT serial FROM dmu WHERE serial = 4'
+	assert_equal "$(jq -c '.results[0].series[0].values' <<<"$output")" \
+	    '[["1970-01-01T00:00:00.000000004Z",4]]'
+}
+
+@test "influx: hostile contents are one point each: no control character, no forged line, keys and station as sent where line protocol can carry them" {
+	influx_up
+	hostile >in
+	run -0 --separate-stderr dmu-sink-influx <in
+	assert_equal "$(influx_count)" 12
+	run -0 dmu-sink-influx <in
+	assert_equal "$(influx_count)" 12
+	# The line break forged no measurement "forged" and no point in it.
+	run -0 influx_q 'SHOW MEASUREMENTS'
+	assert_equal "$(jq -c '[.results[0].series[0].values[][0]]' <<<"$output")" '["dmu"]'
+	# Control characters are spaces; a backslash that line protocol would
+	# read as an escape (before the end) is left out, any other kept.
+	run -0 influx_q 'SHOW TAG VALUES FROM dmu WITH KEY = station'
+	assert_equal "$(jq -c '[.results[0].series[0].values[][1]]' <<<"$output")" \
+	    '["A W=S\"'"'"'\\x","AWS forged","end"]'
+	run -0 influx_q 'SHOW FIELD KEYS FROM dmu'
+	assert_equal "$(jq -c '[.results[0].series[0].values[] | join(":")]' <<<"$output")" \
+	    '["  L:float"," K:float","B:float","K EY:float","Q\":float","T A:float","TA:float","serial:integer","serial_:float","time_:float","timestamp:string","timestamp_:float"]'
+	# Every serial once, each point's time as the timestamp (its second).
+	run -0 influx_q 'SELECT serial, TA FROM dmu WHERE serial <= 7'
+	assert_equal "$(jq -c '[.results[0].series[0].values[] | .[0]]' <<<"$output")" \
+	    "[$(for n in 1 2 3 4 5 6 7; do printf '"2025-10-01T12:35:10.00000000%sZ"' $n; [ $n = 7 ] || printf ,; done)]"
+}
+
+@test "influx: a timestamp with a fraction or an offset dates the point by its second and is kept; one that is no time yields to D and T, else the epoch" {
+	influx_up
+	hostile >in
+	run -0 dmu-sink-influx <in
+	run -0 influx_q 'SELECT serial, "timestamp" FROM dmu WHERE serial >= 6'
+	assert_equal "$(jq -c '[.results[0].series[0].values[] | [.[1], .[0], .[2]]] | sort[]' <<<"$output" | tr -d '\n')" \
+	    '[6,"2025-10-01T12:35:10.000000006Z","2025-10-01T12:35:10.5Z"][7,"2025-10-01T12:35:10.000000007Z","2025-10-01T14:35:10+02:00"][8,"2025-10-01T12:35:11.000000008Z","now"][9,"1970-01-01T00:00:00.000000009Z","2025-02-31T25:00:00Z "][10,"1970-01-01T00:00:00.00000001Z",""][11,"1970-01-01T00:00:00.000000011Z","9999-12-31T23:59:59Z"][12,"1970-01-01T00:00:00.000000012Z",null]'
 }
 
 @test "influx: an HTTP error fails the batch and says why" {
@@ -115,6 +177,47 @@ twice() {
 	echo '{"device":"127.0.0.1:9","serial":7,"content":"TA=1"}' | run -0 dmu-sink-pg
 	echo '{"device":"127.0.0.1:9","serial":7,"content":"TA=1"}' | run -0 dmu-sink-pg
 	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report WHERE serial = 7')" 2
+}
+
+@test "pg: hostile contents (a line of a backslash and a dot, NUL, control characters, line breaks) are one row each, as sent, NUL as U+FFFD" {
+	pg_up
+	hostile >in
+	run -0 --separate-stderr dmu-sink-pg <in
+	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 12
+	run -0 --separate-stderr dmu-sink-pg <in
+	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report')" 12
+	# Content and values byte for byte, but for NUL.
+	jq -c '{serial, content: (.content | gsub("\u0000"; "\ufffd"))}' in >want
+	pg_q "SELECT json_build_object('serial', serial, 'content', content)
+	    FROM dmu_report ORDER BY serial" | jq -c . >got
+	run -0 diff want got
+	jq -c -f "$DMU_REPO/share/jq/content.jq" in |
+	    jq -c '.values | with_entries(.key |= gsub("\u0000"; "\ufffd")
+	    | .value |= if type == "string" then gsub("\u0000"; "\ufffd") else . end)' >want
+	pg_q 'SELECT vals FROM dmu_report ORDER BY serial' | jq -cS . >got
+	run -0 diff <(jq -cS . want) got
+}
+
+@test "pg: a timestamp with a fraction or an offset is kept; one PostgreSQL cannot read as RFC 3339 is NULL, with a warning naming the report" {
+	pg_up
+	hostile >in
+	run -0 --separate-stderr dmu-sink-pg <in
+	assert_equal "$(pg_q "SELECT serial || ' ' || coalesce(to_char(ts AT TIME ZONE 'UTC',
+	    'YYYY-MM-DD HH24:MI:SS.MS'), 'NULL') FROM dmu_report WHERE serial >= 6
+	    ORDER BY serial" | tr '\n' ,)" \
+	    '6 2025-10-01 12:35:10.500,7 2025-10-01 12:35:10.000,8 NULL,9 NULL,10 NULL,11 9999-12-31 23:59:59.000,12 NULL,'
+	[[ $stderr == *'report 8 of 127.0.0.1:9: timestamp "now" is not a time: stored without one'* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *'report 9 of 127.0.0.1:9: timestamp "2025-02-31T25:00:00Z\n" is not a time'* ]] ||
+	    fail "$stderr"
+	[[ $stderr == *'report 10 of 127.0.0.1:9: timestamp "" is not a time'* ]] ||
+	    fail "$stderr"
+	# A day the calendar lacks, which PostgreSQL refuses: NULL too.
+	echo '{"device":"127.0.0.1:9","serial":13,"timestamp":"2025-02-31T12:00:00Z","content":"TA=13"}' >in
+	run -0 --separate-stderr dmu-sink-pg <in
+	[[ $stderr == *'report 13 of 127.0.0.1:9: timestamp "2025-02-31T12:00:00Z" is not a time'* ]] ||
+	    fail "$stderr"
+	assert_equal "$(pg_q 'SELECT count(*) FROM dmu_report WHERE serial = 13 AND ts IS NULL')" 1
 }
 
 @test "pg: a batch the database refuses is rolled back whole" {
@@ -148,11 +251,48 @@ twice() {
 	mqtt_up "allow_anonymous false"
 	export DMU_MQTT_OPTS="-h 127.0.0.1 -p $MQTT_PORT" DMU_DEVICE=127.0.0.1:9
 	run -1 --separate-stderr dmu-sink-mqtt < <(lines 3)
-	[[ $stderr == *'not authori'[sz]ed* ]] || fail "$stderr"
+	[[ $stderr == *[Nn]'ot authori'[sz]ed* ]] || fail "$stderr"
 	[[ $stderr == *'dmu-sink-mqtt: mosquitto_pub failed'* ]] || fail "$stderr"
 	unset DMU_DEVICE
 	run -1 --separate-stderr dmu-sink-mqtt < <(lines 3)
 	[[ $stderr == *'DMU_DEVICE is not set'* ]] || fail "$stderr"
+}
+
+@test "mqtt: hostile contents are one message each, as sent; a device with '+' and '#' in its name publishes to %2B and %23" {
+	mqtt_up
+	mqtt_sub sub '#' -F '%t %p'
+	export DMU_DEVICE='[fe80::1%a+b#c]:443'
+	hostile >in
+	run -0 --separate-stderr dmu-sink-mqtt <in
+	wait_lines sub 12
+	assert_equal "$(cut -d' ' -f1 sub | sort -u)" 'dmu/[fe80::1%a%2Bb%23c]:443'
+	cut -d' ' -f2- sub | jq -c 'del(.values)' >got
+	jq -c . in >want
+	run -0 diff want got
+}
+
+# acl_denying: an ACL file in a directory of its own (ACL) that lets
+# anyone read dmu/# and nobody write there.
+acl_denying() {
+	store_dir
+	ACL=$STORE_DIR/acl
+	echo 'topic read dmu/#' >"$ACL"
+	chmod 644 "$ACL"
+}
+
+@test "mqtt: a broker whose ACL denies the topic fails the batch with its reason (MQTT 5); with -V mqttv311 in DMU_MQTT_OPTS it cannot tell" {
+	acl_denying
+	mqtt_up "allow_anonymous true" "acl_file $ACL"
+	export DMU_DEVICE=127.0.0.1:9
+	lines 3 >in
+	run -1 --separate-stderr dmu-sink-mqtt <in
+	assert_output ''
+	[[ $stderr == *'Warning: Publish 1 failed: Not authorized.'* ]] || fail "$stderr"
+	[[ $stderr == *'dmu-sink-mqtt: the broker refused 3 of 3 reports on dmu/127.0.0.1:9: Not authorized'* ]] ||
+	    fail "$stderr"
+	# MQTT 3.1.1 has no way to refuse a message: exit 0, as dmu(7) says.
+	DMU_MQTT_OPTS="$DMU_MQTT_OPTS -V mqttv311" run -0 --separate-stderr \
+	    dmu-sink-mqtt <in
 }
 
 # ---- the three stores behind one set of verbs, for the proofs ----
@@ -386,7 +526,22 @@ device_empty() {
 		mkdir -p "$XDG_CONFIG_HOME"
 		printf '%s\n' '-u dmu' '-P s3cret' >"$XDG_CONFIG_HOME/mosquitto_pub"
 	}
-	refused mqtt 'not authori[sz]ed' fix
+	refused mqtt '[Nn]ot authori[sz]ed' fix
+}
+
+@test "refused: the MQTT broker's ACL denies the topic: nothing deleted, the reason said, counted, retried" {
+	acl_denying
+	mqtt_up "allow_anonymous true" "acl_file $ACL"
+	mqtt_sub sub 'dmu/#'
+	# This broker (max_queued_messages 0) stops acknowledging after a few
+	# refusals, and the time limit ends the batch.
+	export DMU_MQTT_TIMEOUT=5
+	# Mosquitto reads its ACL file again on SIGHUP.
+	fix() {
+		echo 'topic readwrite dmu/#' >"$ACL"
+		kill -HUP "$MQTT_PID"
+	}
+	refused mqtt 'refused [0-9]+ of [0-9]+ reports on dmu/127.0.0.1:[0-9]+: Not authorized' fix
 }
 
 # state_at FILE SERIAL: the state file says SERIAL was the last report
