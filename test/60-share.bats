@@ -108,7 +108,7 @@ line 2,T=été\"
 	assert_output "\"$DEV\",1,\"$(jq -r .timestamp l.ndjson)\",-6.3,43,982.9,\"AWS830_DEMO\""
 }
 
-@test "share: content.jq keeps pairs with odd values and leaves out words without '='" {
+@test "share: content.jq keeps pairs with odd values and leaves out words without '='; a content that is no string has none" {
 	device_with '[{"serial": 1, "timestamp": "2025-10-01T12:35:10Z",
 	    "content": "S=A,EMPTY=,EQ=a=b,NOEQ,N=1e3,NEG=-0.5,ZERO=0,U=\u00e9"}]'
 	dmu-get -t "$T" "$DEV" list </dev/null >l.ndjson || fail "dmu-get failed"
@@ -122,6 +122,15 @@ line 2,T=été\"
 	run --separate-stderr jq -c -f "$JQ_DIR/content.jq" l.ndjson
 	assert_success
 	assert_output "{\"device\":\"$DEV\",\"serial\":2,\"timestamp\":\"2025-10-01T12:35:10Z\",\"values\":{}}"
+	# A content that is no string, as a device may send: empty values.
+	device_with '[{"serial": 3, "timestamp": "2025-10-01T12:35:10Z", "content": 5},
+	    {"serial": 4, "timestamp": "2025-10-01T12:35:10Z", "content": {"TA": 4}},
+	    {"serial": 5, "timestamp": "2025-10-01T12:35:10Z", "content": null}]'
+	dmu-get -t "$T" "$DEV" list </dev/null >l.ndjson || fail "dmu-get failed"
+	run --separate-stderr jq -c -f "$JQ_DIR/content.jq" l.ndjson
+	assert_success
+	assert_equal "$(jq -c '[.content, .values]' <<<"$output" | tr '\n' ' ')" \
+	    '[5,{}] [{"TA":4},{}] [null,{}] '
 }
 
 @test "share: content.jq and values-csv.jq keep a value that holds a line break" {

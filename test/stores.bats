@@ -271,6 +271,36 @@ twice() {
 	run -0 diff want got
 }
 
+# odd_content: reports whose content is no string, which dmu-get hands on
+# as the device sent them.
+odd_content() {
+	cat <<-'EOF'
+	{"device":"127.0.0.1:9","serial":1,"timestamp":"2025-10-01T12:35:10Z","content":5}
+	{"device":"127.0.0.1:9","serial":2,"timestamp":"2025-10-01T12:35:10Z","content":{"TA":2}}
+	{"device":"127.0.0.1:9","serial":3,"timestamp":"2025-10-01T12:35:10Z","content":null}
+	{"device":"127.0.0.1:9","serial":4,"timestamp":"2025-10-01T12:35:10Z"}
+	{"device":"127.0.0.1:9","serial":5,"timestamp":"2025-10-01T12:35:10Z","content":"TA=5"}
+	EOF
+}
+
+@test "every sink stores a report whose content is no string (a number, an object, null, none), with no values, and the batch succeeds" {
+	odd_content >in
+	influx_up
+	run -0 --separate-stderr dmu-sink-influx <in
+	assert_equal "$(influx_count)" 5
+	pg_up
+	run -0 --separate-stderr dmu-sink-pg <in
+	assert_equal "$(pg_q "SELECT string_agg(serial || ':' || coalesce(content, 'NULL') || ':' || vals::text, ' ' ORDER BY serial) FROM dmu_report")" \
+	    '1:5:{} 2:{"TA":2}:{} 3::{} 4::{} 5:TA=5:{"TA": 5}'
+	mqtt_up
+	mqtt_sub sub '#' -F '%p'
+	DMU_MQTT_OPTS="-h 127.0.0.1 -p $MQTT_PORT" DMU_DEVICE=127.0.0.1:9 \
+	    run -0 --separate-stderr dmu-sink-mqtt <in
+	wait_lines sub 5
+	assert_equal "$(jq -c '[.serial, .values]' sub | tr '\n' ' ')" \
+	    '[1,{}] [2,{}] [3,{}] [4,{}] [5,{"TA":5}] '
+}
+
 # acl_denying: an ACL file in a directory of its own (ACL) that lets
 # anyone read dmu/# and nobody write there.
 acl_denying() {
