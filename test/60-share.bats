@@ -133,6 +133,23 @@ line 2,T=été\"
 	    '[5,{}] [{"TA":4},{}] [null,{}] '
 }
 
+@test "share: csv.jq and values-csv.jq take a content that is no string: its JSON text, no values" {
+	device_with '[{"serial": 1, "timestamp": "2025-10-01T12:35:10Z", "content": 5},
+	    {"serial": 2, "timestamp": "2025-10-01T12:35:10Z", "content": {"TA": 2}},
+	    {"serial": 3, "timestamp": "2025-10-01T12:35:10Z"},
+	    {"serial": 4, "timestamp": "2025-10-01T12:35:10Z", "content": "TA=4"}]'
+	dmu-get -t "$T" "$DEV" list </dev/null >l.ndjson || fail "dmu-get failed"
+	run --separate-stderr jq -r -f "$JQ_DIR/csv.jq" l.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(cut -d, -f2,4- <<<"$output" | tr '\n' ' ')" \
+	    '1,"5" 2,"{""TA"":2}" 3, 4,"TA=4" '
+	run --separate-stderr jq -r --arg keys TA -f "$JQ_DIR/values-csv.jq" l.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(cut -d, -f2,4- <<<"$output" | tr '\n' ' ')" '1, 2, 3, 4,4 '
+}
+
 @test "share: content.jq and values-csv.jq keep a value that holds a line break" {
 	device_with '[{"serial": 1, "timestamp": "2025-10-01T12:35:10Z",
 	    "content": "S=A,NOTE=line 1\nline 2,TA=1.5"}]'

@@ -14,6 +14,6 @@ def pairs:
         | {(.[0]): (.[1:] | join("=") | num)})
   | add // {};
 
-((.content // "") | pairs) as $p
+(.content | if type == "string" then pairs else {} end) as $p
 | [.device, .serial, .timestamp] + [($keys | split(","))[] | $p[.]]
 | @csv
