@@ -19,14 +19,18 @@
 # reads a backslash before a space, a comma, '=' or the end as an escape:
 # control characters become spaces, those backslashes are left out, and
 # space, comma and '=' are escaped.  Any other backslash is literal.
+# (A string with none of those characters is left as it is at the cost of
+# one test: jq's gsub is slow, and most keys and values have none.)
 def esc:
+  if test("[\u0000-\u001f\u007f\\\\ ,=]") | not then . else
   gsub("[\u0000-\u001f\u007f]"; " ") | gsub("\\\\+(?=[ ,=]|\\z)"; "")
-  | gsub("(?<c>[ ,=])"; "\\\(.c)");
+  | gsub("(?<c>[ ,=])"; "\\\(.c)") end;
 
 # A string field value: control characters as spaces, '"' and '\' escaped.
 def strfield:
+  if test("[\u0000-\u001f\u007f\"\\\\]") | not then . else
   gsub("[\u0000-\u001f\u007f]"; " ") | gsub("(?<c>[\"\\\\])"; "\\\(.c)")
-  | "\"\(.)\"";
+  end | "\"\(.)\"";
 
 # Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
 def days(y; m; d):
@@ -58,23 +62,24 @@ def rfc3339:
     end
   end;
 
-# The point's second: the timestamp's, else D and T's, else 0.
-def seconds:
-  (.timestamp | rfc3339)
+# The point's second: the timestamp's ($ts: its rfc3339), else D and T's,
+# else 0.
+def seconds($ts):
+  $ts
   // (if (.values.D | type) == "string" and (.values.T | type) == "string"
       then "\(.values.D)T\(.values.T)Z" | rfc3339 else null end)
   // 0;
 
-def nanos: seconds as $t | (.serial % 1000000000) as $n
+def nanos($ts): seconds($ts) as $t | (.serial % 1000000000) as $n
   | if $t == 0 then "\($n)"
     else ($n | tostring) as $s | "\($t)\("000000000"[($s | length):])\($s)"
     end;
 
-# The timestamp, unless the point's second says all of it.
-def timestamp:
+# The timestamp, unless the point's second ($ts) says all of it.
+def timestamp($ts):
   .timestamp | select(type == "string")
   | select(test("\\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\\z")
-           and rfc3339 != null | not);
+           and $ts != null | not);
 
 # The fields this mapping adds, and "time", which InfluxDB keeps for
 # itself: a content key of that name is written with a "_" after it.
@@ -82,6 +87,7 @@ def key: if . == "serial" or . == "timestamp" or . == "time"
   then "\(.)_" else . end | esc;
 
 (if $ARGS.named.m then $ARGS.named.m else "dmu" end) as $m
+| (.timestamp | rfc3339) as $ts
 | ([($m | gsub("(?<c>[ ,\\\\])"; "\\\(.c)")),
     "device=\(.device | esc)",
     (.values.S | select(type == "string") | esc | select(. != "")
@@ -90,6 +96,6 @@ def key: if . == "serial" or . == "timestamp" or . == "time"
 | ([(.values | to_entries[] | select(.value | type == "number")
      | (.key | key) as $k | select($k != "") | "\($k)=\(.value)"),
     "serial=\(.serial)i",
-    (timestamp | "timestamp=\(strfield)")]
+    (timestamp($ts) | "timestamp=\(strfield)")]
    | join(",")) as $fields
-| "\($series) \($fields) \(nanos)"
+| "\($series) \($fields) \(nanos($ts))"

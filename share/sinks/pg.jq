@@ -6,11 +6,14 @@
 # that no content can end a row or the copy (a line "\."); U+0000, which
 # neither text nor jsonb holds, becomes U+FFFD in every string.
 
-def nonul: if type == "string" then gsub("\u0000"; "\ufffd") else . end;
+# (Each gsub only where a test finds something for it: jq's gsub is slow.)
+def nonul: if type == "string" and test("\u0000") then gsub("\u0000"; "\ufffd")
+  else . end;
 
 def field: if . == null then "\\N"
-  else tostring | gsub("\\\\"; "\\\\") | gsub("\n"; "\\n") | gsub("\r"; "\\r")
-    | gsub("\t"; "\\t") end;
+  else tostring | if test("[\\\\\n\r\t]") | not then . else
+    gsub("\\\\"; "\\\\") | gsub("\n"; "\\n") | gsub("\r"; "\\r")
+    | gsub("\t"; "\\t") end end;
 
 [.device, .serial, (.timestamp | nonul), (.content // "" | nonul),
  (.values | with_entries(.key |= nonul | .value |= nonul) | tojson)]
