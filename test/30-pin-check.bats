@@ -296,7 +296,8 @@ pinned() {
 	start_sim b
 	mm=127.0.0.1:$SIM_PORT
 	dmu-certdb import "$mm" <a.pem
-	closed=127.0.0.1:$(free_port)
+	closed_port cport
+	closed=127.0.0.1:$cport
 	dmu-certdb import "$closed" <a.pem
 	unknown=127.0.0.1:1
 	bad='st1:99999'
@@ -365,7 +366,8 @@ $ok"
 	start_sim s -S silent
 	silent=127.0.0.1:$SIM_PORT
 	dmu-certdb import "$silent" <s.pem
-	closed=127.0.0.1:$(free_port)
+	closed_port cport
+	closed=127.0.0.1:$cport
 	dmu-certdb import "$closed" <a.pem
 	printf '%s\n' "$silent" "$ok" "$closed" "$silent" "$ok" 127.0.0.1:1 \
 	    "$ok" "$silent" "$ok" "$closed" "$ok" >list

@@ -323,7 +323,8 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	sim_up b -n 3
 	P2=$PORT
 	mkcert down ec
-	down=127.0.0.1:$(free_port)
+	closed_port dport
+	down=127.0.0.1:$dport
 	record "$down" down | dmu-certdb add
 	example dmu-get.1 8
 	example_has "while read -r dev"
@@ -616,7 +617,8 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	sim_up a
 	P1=$PORT
 	sim_up b
-	down=127.0.0.1:$(free_port)
+	closed_port dport
+	down=127.0.0.1:$dport
 	mkcert c ec
 	record "$down" c | dmu-certdb add
 	sed "s#^BINDIR=\$#BINDIR=$DMU_BIN#" "$DMU_REPO/share/monitoring/check_dmu" >check_dmu

@@ -238,7 +238,8 @@ sample() {
 	start_sim old -V tls10
 	INC=127.0.0.1:$SIM_PORT
 	dmu-certdb import "$INC" <old.pem
-	DOWN=127.0.0.1:$(free_port)
+	closed_port dport
+	DOWN=127.0.0.1:$dport
 	record "$DOWN" a | dmu-certdb add
 	run --separate-stderr dmu-pin-check -t "$T" -j 4 -m pins.prom \
 	    "$OK" "$MIS" 127.0.0.1:9 "$DOWN" "$INC" 'bad"\dev' </dev/null
@@ -440,7 +441,8 @@ perf() {
 	B=$DEV
 	mkcert other ec
 	record "$B" other | dmu-certdb add -r 2>/dev/null
-	DOWN=127.0.0.1:$(free_port)
+	closed_port dport
+	DOWN=127.0.0.1:$dport
 	record "$DOWN" a | dmu-certdb add
 	plugin
 	as_nagios -f "$DMU_CERTDB" -w 5 -c 10
@@ -457,8 +459,10 @@ perf() {
 
 @test "check_dmu: unreachable devices against -w and -c in the guidelines' range syntax" {
 	sim_up a
-	D1=127.0.0.1:$(free_port)
-	D2=127.0.0.1:$(free_port)
+	closed_port p1
+	closed_port p2
+	D1=127.0.0.1:$p1
+	D2=127.0.0.1:$p2
 	record "$D1" a | dmu-certdb add
 	record "$D2" a | dmu-certdb add
 	plugin

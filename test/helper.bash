@@ -123,6 +123,24 @@ s.close()
 EOF
 }
 
+# closed_port VAR: sets VAR to a loopback TCP port that refuses every
+# connection for the rest of the test: a socket bound to it that does not
+# listen, held by a background process (BG_PIDS).  A port of free_port is
+# free only just now: with suites side by side, another one's simulator
+# may take it and turn an unreachable device into a mismatch.
+closed_port() {
+	local f=$BATS_TEST_TMPDIR/closed-port.$RANDOM
+	python3 -c 'import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(3600)' "$f" </dev/null >/dev/null 2>&1 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 5 test -s "$f" || fail "closed_port: no port"
+	printf -v "$1" '%s' "$(cat "$f")"
+}
+
 # have_ipv6: ::1 can be bound on this machine.
 have_ipv6() {
 	python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' \
