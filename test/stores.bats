@@ -258,7 +258,7 @@ twice() {
 	[[ $stderr == *'DMU_DEVICE is not set'* ]] || fail "$stderr"
 }
 
-@test "mqtt: hostile contents are one message each, as sent; a device with '+' and '#' in its name publishes to %2B and %23" {
+@test "mqtt: hostile contents are one message each, as sent; a DMU_DEVICE given by hand with '+' and '#' publishes to %2B and %23" {
 	mqtt_up
 	mqtt_sub sub '#' -F '%t %p'
 	export DMU_DEVICE='[fe80::1%a+b#c]:443'
