@@ -342,7 +342,7 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	example_has "dmu-get -d -s st1.state"
 	bg out err bash -c "exec $EX"
 	wait_lines st1.ndjson 3
-	wait_until 5 [ "$(stat_of reports)" = 0 ] || fail "still held: $(ctl stats)"
+	wait_until 5 eval '[ "$(stat_of reports)" = 0 ]' || fail "still held: $(ctl stats)"
 	ctl "gen 1" >/dev/null
 	wait_lines st1.ndjson 4
 	kill -TERM "$BG_PID"
@@ -360,12 +360,12 @@ for r in csv.reader(sys.stdin): print(len(r), r[0], r[1])'
 	bg out err bash -c "exec $EX"
 	wait_until 10 eval '[ "$(zcat st1.ndjson.gz 2>/dev/null | wc -l)" -ge 3 ]' ||
 	    fail "$(cat err)"
-	wait_until 5 [ "$(stat_of reports)" = 0 ] || fail "still held: $(ctl stats)"
+	wait_until 5 eval '[ "$(stat_of reports)" = 0 ]' || fail "still held: $(ctl stats)"
 	ctl "gen 1" >/dev/null
 	wait_until 10 eval '[ "$(zcat st1.ndjson.gz | wc -l)" -ge 4 ]' || fail "$(cat err)"
 	# The fourth is on the disk once sync has run and dmu-get deleted it:
 	# a SIGTERM before that (a slow sync on a busy disk) leaves it unsaid.
-	wait_until 10 [ "$(stat_of reports)" = 0 ] || fail "still held: $(ctl stats)"
+	wait_until 10 eval '[ "$(stat_of reports)" = 0 ]' || fail "still held: $(ctl stats)"
 	kill -TERM "$BG_PID"
 	bg_wait "$BG_PID" 10
 	assert_equal "$BG_STATUS" 0
